@@ -1,0 +1,18 @@
+//! Gatehouse's domain model: users and their statuses, OAuth clients and grant
+//! types, the scope catalog, secrets and their digests, PKCE and redirect-URI
+//! rules.
+//!
+//! This crate does no IO: no SQL, no HTTP, no files. The store persists what
+//! it defines, the engine applies its rules, the server renders them.
+
+pub mod client;
+pub mod pkce;
+pub mod redirect;
+pub mod scope;
+pub mod secret;
+pub mod time;
+pub mod user;
+
+pub use client::{ClientType, GrantType};
+pub use scope::{Scope, ScopeCatalog, ScopeSet};
+pub use user::UserStatus;

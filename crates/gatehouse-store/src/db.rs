@@ -1,0 +1,313 @@
+//! Pools, backend selection, migrations and the store's error type.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Which database engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// A parsed database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file (`sqlite://path`, `sqlite:path` or a plain path).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Chooses the backend from the URL's scheme. An unknown scheme is an
+    /// error, never a silent fall-back to SQLite.
+    pub fn parse(url: &str) -> Result<DatabaseUrl, StoreError> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(StoreError::BadUrl { url: String::new(), reason: "the database URL is empty".into() });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if rest.is_empty() {
+                return Err(StoreError::BadUrl { url: url.into(), reason: "no file path after sqlite://".into() });
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(rest)));
+        }
+        if let Some((scheme, _)) = url.split_once(':') {
+            // A Windows drive letter is the only colon a plain path may start with.
+            let looks_like_scheme = scheme.len() > 1
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.');
+            if looks_like_scheme {
+                return Err(StoreError::BadUrl {
+                    url: mask_url(url),
+                    reason: format!(
+                        "unsupported scheme \"{scheme}:\" (use postgres://…, postgresql://…, sqlite://PATH or a file path)"
+                    ),
+                });
+            }
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(url)))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The URL with any password replaced by `***`, fit for logs and errors.
+    pub fn masked(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(u) => mask_url(u),
+        }
+    }
+}
+
+/// Replaces the password of a URL with `***`.
+pub fn mask_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid database URL {url}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot open database {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("migrating database {url} failed: {reason}")]
+    Migration { url: String, reason: String },
+    /// A uniqueness rule was broken (duplicate e-mail, identifier, …).
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("no database connection available: {0}")]
+    Pool(String),
+    #[error("database error: {0}")]
+    Query(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::Conflict(info.message().to_string())
+            }
+            Error::NotFound => StoreError::NotFound("record".into()),
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Pool(e.to_string())
+    }
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // WAL lets readers run beside the one writer; busy_timeout makes
+        // concurrent writers queue instead of failing with SQLITE_BUSY.
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Pools {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+/// A handle on the database: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pools: Pools,
+    url: DatabaseUrl,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Store({})", self.url.masked())
+    }
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever
+/// backend the store uses. The body is compiled once per backend.
+macro_rules! with_conn {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match &$store.pools {
+            $crate::db::Pools::Sqlite(pool) => {
+                let mut pooled = pool.get()?;
+                let $conn: &mut diesel::sqlite::SqliteConnection = &mut pooled;
+                $body
+            }
+            $crate::db::Pools::Postgres(pool) => {
+                let mut pooled = pool.get()?;
+                let $conn: &mut diesel::pg::PgConnection = &mut pooled;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_conn;
+
+impl Store {
+    /// Opens (creating a SQLite file and its directory if needed) and checks
+    /// the database. Does not migrate.
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        let parsed = DatabaseUrl::parse(url)?;
+        let masked = parsed.masked();
+        let connect_err = |reason: String| StoreError::Connect { url: masked.clone(), reason };
+        let pools = match &parsed {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| connect_err(format!("cannot create directory {}: {e}", dir.display())))?;
+                }
+                let path_str = path_to_str(path).map_err(connect_err)?;
+                // Establish one connection directly first: r2d2 would hide the reason.
+                SqliteConnection::establish(&path_str).map_err(|e| connect_err(e.to_string()))?;
+                let pool = Pool::builder()
+                    .max_size(8)
+                    .connection_timeout(Duration::from_secs(10))
+                    .connection_customizer(Box::new(SqlitePragmas))
+                    .build(ConnectionManager::<SqliteConnection>::new(path_str))
+                    .map_err(|e| connect_err(e.to_string()))?;
+                Pools::Sqlite(pool)
+            }
+            DatabaseUrl::Postgres(u) => {
+                PgConnection::establish(u).map_err(|e| connect_err(first_line(&e.to_string())))?;
+                let pool = Pool::builder()
+                    .max_size(16)
+                    .connection_timeout(Duration::from_secs(10))
+                    .build(ConnectionManager::<PgConnection>::new(u.clone()))
+                    .map_err(|e| connect_err(e.to_string()))?;
+                Pools::Postgres(pool)
+            }
+        };
+        Ok(Store { pools, url: parsed })
+    }
+
+    /// Opens the database and applies pending migrations.
+    pub fn open_and_migrate(url: &str) -> Result<Store, StoreError> {
+        let store = Store::open(url)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    /// The database URL with its password masked.
+    pub fn masked_url(&self) -> String {
+        self.url.masked()
+    }
+
+    /// Applies every pending embedded migration; returns their names.
+    pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration {
+            url: self.url.masked(),
+            reason: e.to_string(),
+        };
+        let applied = match &self.pools {
+            Pools::Sqlite(pool) => {
+                let mut c = pool.get()?;
+                c.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(err)?
+                    .into_iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+            }
+            Pools::Postgres(pool) => {
+                let mut c = pool.get()?;
+                c.run_pending_migrations(PG_MIGRATIONS)
+                    .map_err(err)?
+                    .into_iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        Ok(applied)
+    }
+
+    /// Whether the database answers a trivial query (for `/readyz`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        with_conn!(self, |c| {
+            c.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+    }
+}
+
+fn path_to_str(p: &Path) -> Result<String, String> {
+    p.to_str().map(|s| s.to_string()).ok_or_else(|| "the path is not valid UTF-8".to_string())
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_chosen_by_scheme() {
+        assert_eq!(DatabaseUrl::parse("postgres://u@h/db").unwrap().backend(), Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend(), Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("sqlite://data/x.db").unwrap(), DatabaseUrl::Sqlite("data/x.db".into()));
+        assert_eq!(DatabaseUrl::parse("./data/x.db").unwrap().backend(), Backend::Sqlite);
+        let err = DatabaseUrl::parse("postgress://u:secret@h/db").unwrap_err().to_string();
+        assert!(err.contains("postgress"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(mask_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,21 @@
+//! Gatehouse's storage: the diesel schema, the repositories every other part
+//! uses, and connection pools on SQLite (embedded, the default) or
+//! PostgreSQL (for several replicas).
+//!
+//! Both backends share one code path: [`Store`] holds a pool of either kind
+//! and each repository method is written once, in diesel's query DSL, and
+//! compiled for both (see the `with_conn!` macro). This is the only crate
+//! that knows SQL.
+//!
+//! Every method is blocking: callers on an async executor must run them on a
+//! blocking thread pool.
+
+mod db;
+pub mod models;
+mod repo;
+pub mod schema;
+
+pub use db::{mask_url, Backend, DatabaseUrl, Store, StoreError};
+pub use models::*;
+pub use repo::grants::RedeemOutcome;
+pub use repo::users::UserChanges;

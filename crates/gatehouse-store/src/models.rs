@@ -1,0 +1,349 @@
+//! Rows as the store reads and writes them.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::*;
+use gatehouse_core::{client::GrantType, ScopeSet, UserStatus};
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub uuid: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub display_name: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub locale: String,
+    #[serde(skip_serializing)]
+    pub password_hash: Option<String>,
+    pub status: String,
+    pub allow_sso: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl User {
+    /// The user's status; an unreadable value counts as Closed (fail safe).
+    pub fn status(&self) -> UserStatus {
+        self.status.parse().unwrap_or(UserStatus::Closed)
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    pub uuid: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub display_name: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub locale: String,
+    pub password_hash: Option<String>,
+    pub status: String,
+    pub allow_sso: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
+#[diesel(table_name = accounts)]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    pub owner_user_id: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
+#[diesel(table_name = clients)]
+pub struct ClientRow {
+    pub id: i64,
+    pub client_id: String,
+    pub secret_digest: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub logo_uri: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub bound_account_id: Option<i64>,
+    pub id_token_alg: String,
+    pub connector: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An OAuth client as the rest of Gatehouse sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Client {
+    pub id: i64,
+    pub client_id: String,
+    #[serde(skip)]
+    pub secret_digest: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub logo_uri: String,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub bound_account_id: Option<i64>,
+    pub id_token_alg: String,
+    pub connector: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Client {
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+}
+
+impl From<ClientRow> for Client {
+    fn from(r: ClientRow) -> Client {
+        Client {
+            id: r.id,
+            client_id: r.client_id,
+            secret_digest: r.secret_digest,
+            name: r.name,
+            description: r.description,
+            logo_uri: r.logo_uri,
+            grant_types: gatehouse_core::client::parse_grant_types(&r.grant_types).unwrap_or_default(),
+            scopes: ScopeSet::parse(&r.scopes),
+            redirect_uris: serde_json::from_str(&r.redirect_uris).unwrap_or_default(),
+            post_logout_redirect_uris: serde_json::from_str(&r.post_logout_redirect_uris).unwrap_or_default(),
+            is_public: r.is_public,
+            first_party: r.first_party,
+            bound_account_id: r.bound_account_id,
+            id_token_alg: r.id_token_alg,
+            connector: r.connector,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// What it takes to register a client (the secret digest is computed by the
+/// caller, who alone sees the secret).
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub client_id: String,
+    pub secret_digest: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub logo_uri: String,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub bound_account_id: Option<i64>,
+    pub id_token_alg: String,
+    pub connector: Option<String>,
+}
+
+/// Changes to a client; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChanges {
+    pub secret_digest: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub logo_uri: Option<String>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub scopes: Option<ScopeSet>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub bound_account_id: Option<Option<i64>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
+#[diesel(table_name = api_credentials)]
+pub struct ApiCredential {
+    pub id: i64,
+    pub identifier: String,
+    #[serde(skip)]
+    pub secret_digest: String,
+    pub description: String,
+    pub role: Option<String>,
+    pub actions: String,
+    pub allowed_ips: String,
+    pub created_at: i64,
+}
+
+impl ApiCredential {
+    pub fn action_list(&self) -> Vec<&str> {
+        self.actions.split_whitespace().collect()
+    }
+    pub fn ip_list(&self) -> Vec<&str> {
+        self.allowed_ips.split_whitespace().collect()
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = api_credentials)]
+pub struct NewApiCredential {
+    pub identifier: String,
+    pub secret_digest: String,
+    pub description: String,
+    pub role: Option<String>,
+    pub actions: String,
+    pub allowed_ips: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub user_id: Option<i64>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub subject: Option<String>,
+    pub message: String,
+    pub details: String,
+}
+
+#[derive(Debug, Clone, Default, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditEvent {
+    pub at: i64,
+    pub kind: String,
+    pub user_id: Option<i64>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub subject: Option<String>,
+    pub message: String,
+    pub details: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: i64,
+    #[serde(skip)]
+    pub digest: String,
+    pub user_id: i64,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub ip: String,
+    pub user_agent: String,
+    pub via: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession {
+    pub digest: String,
+    pub user_id: i64,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: String,
+    pub user_agent: String,
+    pub via: String,
+}
+
+/// The kinds of opaque credential kept in `grants`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantKind {
+    Code,
+    Access,
+    Refresh,
+    Sso,
+}
+
+impl GrantKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::Code => "code",
+            GrantKind::Access => "access",
+            GrantKind::Refresh => "refresh",
+            GrantKind::Sso => "sso",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
+#[diesel(table_name = grants)]
+pub struct Grant {
+    pub id: i64,
+    pub kind: String,
+    #[serde(skip)]
+    pub digest: String,
+    pub client_id: String,
+    pub user_id: Option<i64>,
+    pub session_id: Option<i64>,
+    pub scope: String,
+    pub redirect_uri: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub auth_time: Option<i64>,
+    pub family: Option<String>,
+    pub data: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Insertable)]
+#[diesel(table_name = grants)]
+pub struct NewGrant {
+    pub kind: String,
+    pub digest: String,
+    pub client_id: String,
+    pub user_id: Option<i64>,
+    pub session_id: Option<i64>,
+    pub scope: String,
+    pub redirect_uri: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub auth_time: Option<i64>,
+    pub family: Option<String>,
+    pub data: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub id: i64,
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    #[serde(skip)]
+    pub private_enc: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub publish_until: Option<i64>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct NewSigningKey {
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub private_enc: String,
+    pub created_at: i64,
+}

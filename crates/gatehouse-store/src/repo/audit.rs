@@ -1,0 +1,48 @@
+use diesel::prelude::*;
+
+use crate::db::{with_conn, Store, StoreError};
+use crate::models::{AuditEvent, NewAuditEvent};
+use crate::schema::audit_events;
+
+impl Store {
+    pub fn insert_audit(&self, ev: &NewAuditEvent) -> Result<(), StoreError> {
+        with_conn!(self, |c| {
+            diesel::insert_into(audit_events::table).values(ev).execute(c)?;
+            Ok(())
+        })
+    }
+
+    /// The newest audit events, optionally of one kind.
+    pub fn list_audit(&self, kind: Option<&str>, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        with_conn!(self, |c| {
+            let mut q = audit_events::table.into_boxed();
+            if let Some(k) = kind {
+                q = q.filter(audit_events::kind.eq(k.to_string()));
+            }
+            Ok(q.order(audit_events::id.desc())
+                .limit(limit)
+                .select(AuditEvent::as_select())
+                .load(c)?)
+        })
+    }
+
+    /// How many events of `kind` about `subject` happened since `since`.
+    pub fn count_audit_for_subject(&self, kind: &str, subject: &str, since: i64) -> Result<i64, StoreError> {
+        with_conn!(self, |c| Ok(audit_events::table
+            .filter(audit_events::kind.eq(kind))
+            .filter(audit_events::subject.eq(subject))
+            .filter(audit_events::at.gt(since))
+            .count()
+            .get_result(c)?))
+    }
+
+    /// How many events of `kind` from `ip` happened since `since`.
+    pub fn count_audit_for_ip(&self, kind: &str, ip: &str, since: i64) -> Result<i64, StoreError> {
+        with_conn!(self, |c| Ok(audit_events::table
+            .filter(audit_events::kind.eq(kind))
+            .filter(audit_events::ip.eq(ip))
+            .filter(audit_events::at.gt(since))
+            .count()
+            .get_result(c)?))
+    }
+}

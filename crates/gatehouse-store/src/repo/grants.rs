@@ -1,0 +1,130 @@
+use diesel::prelude::*;
+
+use crate::db::{with_conn, Store, StoreError};
+use crate::models::{Grant, GrantKind, NewGrant};
+use crate::schema::{consents, grants};
+
+/// What an attempt to redeem a single-use credential found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemOutcome {
+    /// This call redeemed it; nobody else can.
+    Redeemed(Grant),
+    /// No such credential (of this kind).
+    Unknown,
+    /// It exists but has expired.
+    Expired(Grant),
+    /// It was already used (or revoked).
+    AlreadyUsed(Grant),
+}
+
+impl Store {
+    pub fn insert_grant(&self, new: &NewGrant) -> Result<Grant, StoreError> {
+        with_conn!(self, |c| Ok(diesel::insert_into(grants::table)
+            .values(new)
+            .returning(Grant::as_returning())
+            .get_result(c)?))
+    }
+
+    /// Redeems a single-use credential: one conditional UPDATE that only one
+    /// caller can win, on either backend and across replicas.
+    pub fn redeem_once(&self, kind: GrantKind, digest: &str, now: i64) -> Result<RedeemOutcome, StoreError> {
+        let won: Option<Grant> = with_conn!(self, |c| diesel::update(
+            grants::table
+                .filter(grants::digest.eq(digest))
+                .filter(grants::kind.eq(kind.as_str()))
+                .filter(grants::used_at.is_null())
+                .filter(grants::revoked_at.is_null())
+                .filter(grants::expires_at.gt(now))
+        )
+        .set(grants::used_at.eq(now))
+        .returning(Grant::as_returning())
+        .get_result(c)
+        .optional()?);
+        if let Some(g) = won {
+            return Ok(RedeemOutcome::Redeemed(g));
+        }
+        Ok(match self.grant_by_digest(kind, digest)? {
+            None => RedeemOutcome::Unknown,
+            Some(g) if g.used_at.is_some() || g.revoked_at.is_some() => RedeemOutcome::AlreadyUsed(g),
+            Some(g) => RedeemOutcome::Expired(g),
+        })
+    }
+
+    pub fn grant_by_digest(&self, kind: GrantKind, digest: &str) -> Result<Option<Grant>, StoreError> {
+        with_conn!(self, |c| Ok(grants::table
+            .filter(grants::digest.eq(digest))
+            .filter(grants::kind.eq(kind.as_str()))
+            .select(Grant::as_select())
+            .first(c)
+            .optional()?))
+    }
+
+    /// Any credential with this digest, whatever its kind.
+    pub fn grant_by_any_digest(&self, digest: &str) -> Result<Option<Grant>, StoreError> {
+        with_conn!(self, |c| Ok(grants::table
+            .filter(grants::digest.eq(digest))
+            .select(Grant::as_select())
+            .first(c)
+            .optional()?))
+    }
+
+    pub fn revoke_grant(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        with_conn!(self, |c| Ok(diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
+            .set(grants::revoked_at.eq(now))
+            .execute(c)?
+            == 1))
+    }
+
+    /// Revokes every credential of a family (a code and all the access and
+    /// refresh tokens descended from it).
+    pub fn revoke_family(&self, family: &str, now: i64) -> Result<usize, StoreError> {
+        with_conn!(self, |c| Ok(diesel::update(
+            grants::table.filter(grants::family.eq(family)).filter(grants::revoked_at.is_null())
+        )
+        .set(grants::revoked_at.eq(now))
+        .execute(c)?))
+    }
+
+    /// Revokes every live credential of a user (e.g. when they are Closed).
+    pub fn revoke_grants_of_user(&self, user_id: i64, now: i64) -> Result<usize, StoreError> {
+        with_conn!(self, |c| Ok(diesel::update(
+            grants::table.filter(grants::user_id.eq(user_id)).filter(grants::revoked_at.is_null())
+        )
+        .set(grants::revoked_at.eq(now))
+        .execute(c)?))
+    }
+
+    /// Deletes credentials that expired before `before`.
+    pub fn purge_expired_grants(&self, before: i64) -> Result<usize, StoreError> {
+        with_conn!(self, |c| Ok(diesel::delete(grants::table.filter(grants::expires_at.lt(before))).execute(c)?))
+    }
+
+    /// The scope a user consented to for a client, if any.
+    pub fn consent(&self, user_id: i64, client_id: &str) -> Result<Option<String>, StoreError> {
+        with_conn!(self, |c| Ok(consents::table
+            .filter(consents::user_id.eq(user_id))
+            .filter(consents::client_id.eq(client_id))
+            .select(consents::scope)
+            .first::<String>(c)
+            .optional()?))
+    }
+
+    /// Records (replacing) a user's consent for a client.
+    pub fn save_consent(&self, user_id: i64, client_id: &str, scope: &str, now: i64) -> Result<(), StoreError> {
+        with_conn!(self, |c| c.transaction(|c| {
+            diesel::delete(
+                consents::table.filter(consents::user_id.eq(user_id)).filter(consents::client_id.eq(client_id)),
+            )
+            .execute(c)?;
+            diesel::insert_into(consents::table)
+                .values((
+                    consents::user_id.eq(user_id),
+                    consents::client_id.eq(client_id),
+                    consents::scope.eq(scope),
+                    consents::created_at.eq(now),
+                ))
+                .execute(c)?;
+            Ok::<_, StoreError>(())
+        }))
+    }
+}

@@ -1,0 +1,12 @@
+//! Repositories: one module per table family, each a set of `impl Store`
+//! methods written once for both backends.
+
+pub mod accounts;
+pub mod api_credentials;
+pub mod audit;
+pub mod clients;
+pub mod grants;
+pub mod keys;
+pub mod kv;
+pub mod sessions;
+pub mod users;

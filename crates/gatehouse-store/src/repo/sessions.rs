@@ -1,0 +1,65 @@
+use diesel::prelude::*;
+
+use crate::db::{with_conn, Store, StoreError};
+use crate::models::{NewSession, Session};
+use crate::schema::sessions;
+
+impl Store {
+    pub fn insert_session(&self, new: &NewSession) -> Result<Session, StoreError> {
+        with_conn!(self, |c| Ok(diesel::insert_into(sessions::table)
+            .values(new)
+            .returning(Session::as_returning())
+            .get_result(c)?))
+    }
+
+    /// The live session with this digest (not revoked, not expired).
+    pub fn live_session_by_digest(&self, digest: &str, now: i64) -> Result<Option<Session>, StoreError> {
+        with_conn!(self, |c| Ok(sessions::table
+            .filter(sessions::digest.eq(digest))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .select(Session::as_select())
+            .first(c)
+            .optional()?))
+    }
+
+    pub fn live_sessions_of_user(&self, user_id: i64, now: i64) -> Result<Vec<Session>, StoreError> {
+        with_conn!(self, |c| Ok(sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .order(sessions::id.desc())
+            .select(Session::as_select())
+            .load(c)?))
+    }
+
+    /// Ends one session; `user_id` guards against ending someone else's.
+    pub fn revoke_session(&self, id: i64, user_id: i64, now: i64) -> Result<bool, StoreError> {
+        with_conn!(self, |c| Ok(diesel::update(
+            sessions::table
+                .filter(sessions::id.eq(id))
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null())
+        )
+        .set(sessions::revoked_at.eq(now))
+        .execute(c)?
+            == 1))
+    }
+
+    pub fn revoke_sessions_of_user(&self, user_id: i64, now: i64) -> Result<usize, StoreError> {
+        with_conn!(self, |c| Ok(diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null())
+        )
+        .set(sessions::revoked_at.eq(now))
+        .execute(c)?))
+    }
+
+    pub fn touch_session(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        with_conn!(self, |c| {
+            diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(c)?;
+            Ok(())
+        })
+    }
+}
