@@ -6,6 +6,7 @@
 //! it defines, the engine applies its rules, the server renders them.
 
 pub mod client;
+pub mod dialect;
 pub mod pkce;
 pub mod redirect;
 pub mod scope;
@@ -14,5 +15,6 @@ pub mod time;
 pub mod user;
 
 pub use client::{ClientType, GrantType};
+pub use dialect::Dialect;
 pub use scope::{Scope, ScopeCatalog, ScopeSet};
 pub use user::UserStatus;

@@ -1,1 +1,67 @@
-//! placeholder
+//! Gatehouse's engine: the OAuth 2.0 / OpenID Connect authorization server,
+//! single sign-on, browser sessions, signing keys and the directory (users,
+//! clients, API credentials), as services over the store. It knows no HTTP:
+//! the server parses requests, calls these services and renders the result.
+//!
+//! Every method blocks (it talks to the database): call it from a blocking
+//! thread pool, never on the async executor.
+
+pub mod audit;
+pub mod directory;
+pub mod error;
+
+pub use error::EngineError;
+
+use gatehouse_core::ScopeCatalog;
+use gatehouse_store::Store;
+
+/// Lifetimes and URLs the engine works with.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The issuer, no trailing slash.
+    pub issuer: String,
+    /// Base URL SSO destinations resolve against, no trailing slash.
+    pub client_area_url: String,
+    pub code_ttl: i64,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub sso_ttl: i64,
+    pub id_token_ttl: i64,
+    pub session_ttl: i64,
+    pub max_failures_per_account: i64,
+    pub max_failures_per_ip: i64,
+    pub failure_window_secs: i64,
+}
+
+impl EngineConfig {
+    /// Defaults for an issuer (handy in tests).
+    pub fn for_issuer(issuer: &str) -> EngineConfig {
+        EngineConfig {
+            issuer: issuer.trim_end_matches('/').to_string(),
+            client_area_url: issuer.trim_end_matches('/').to_string(),
+            code_ttl: 60,
+            access_ttl: 3600,
+            refresh_ttl: 30 * 24 * 3600,
+            sso_ttl: 60,
+            id_token_ttl: 3600,
+            session_ttl: 12 * 3600,
+            max_failures_per_account: 5,
+            max_failures_per_ip: 20,
+            failure_window_secs: 900,
+        }
+    }
+}
+
+/// The engine: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub config: std::sync::Arc<EngineConfig>,
+    pub catalog: std::sync::Arc<ScopeCatalog>,
+}
+
+impl Engine {
+    pub fn new(store: Store, config: EngineConfig, catalog: ScopeCatalog) -> Engine {
+        Engine { store, config: std::sync::Arc::new(config), catalog: std::sync::Arc::new(catalog) }
+    }
+}

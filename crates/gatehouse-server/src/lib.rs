@@ -1,2 +1,19 @@
-//! placeholder
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! Gatehouse's server: configuration, the actix-web application, the plugin
+//! host and the `gatehouse` command line.
+//!
+//! Start at [`main`]: it parses the command line ([`cli`]), loads the
+//! configuration ([`config`]) and runs a command — `serve` builds the HTTP
+//! application in [`http`].
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod state;
+
+use std::process::ExitCode;
+
+/// The `gatehouse` binary's entry point.
+pub fn main() -> ExitCode {
+    cli::run()
+}

@@ -145,10 +145,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         // WAL lets readers run beside the one writer; busy_timeout makes
         // concurrent writers queue instead of failing with SQLITE_BUSY.
-        conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-        )
+        // (journal_mode=WAL is persistent and set once at open.)
+        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -207,7 +205,10 @@ impl Store {
                 }
                 let path_str = path_to_str(path).map_err(connect_err)?;
                 // Establish one connection directly first: r2d2 would hide the reason.
-                SqliteConnection::establish(&path_str).map_err(|e| connect_err(e.to_string()))?;
+                let mut first = SqliteConnection::establish(&path_str).map_err(|e| connect_err(e.to_string()))?;
+                first
+                    .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
+                    .map_err(|e| connect_err(e.to_string()))?;
                 let pool = Pool::builder()
                     .max_size(8)
                     .connection_timeout(Duration::from_secs(10))

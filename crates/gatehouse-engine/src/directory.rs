@@ -1,0 +1,390 @@
+//! The directory: users, accounts, OAuth clients and API credentials, with
+//! the validation rules every surface (CLI, admin API, plugins) shares.
+
+use gatehouse_core::client::GrantType;
+use gatehouse_core::redirect::validate_for_registration;
+use gatehouse_core::secret::{self, generate_token};
+use gatehouse_core::time::now;
+use gatehouse_core::user::{normalize_email, split_name};
+use gatehouse_core::{ScopeSet, UserStatus};
+use gatehouse_store::{ApiCredential, Client, ClientChanges, NewApiCredential, NewClient, NewUser, User};
+
+use crate::audit::AuditRecord;
+use crate::{Engine, EngineError};
+
+/// What it takes to create a user.
+#[derive(Debug, Clone, Default)]
+pub struct UserInput {
+    pub email: String,
+    pub password: Option<String>,
+    /// "First Last"; split into given and family name.
+    pub name: String,
+    pub status: Option<UserStatus>,
+    pub allow_sso: Option<bool>,
+    pub locale: Option<String>,
+    pub email_verified: bool,
+}
+
+/// What it takes to register an OAuth client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInput {
+    pub name: String,
+    pub description: String,
+    pub logo_uri: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub bound_account_id: Option<i64>,
+    /// A prefix for the generated client id (`COMPANY-NAME.` for WHMCS).
+    pub client_id_prefix: Option<String>,
+    /// `RS256` (default), `ES256` or `EdDSA`.
+    pub id_token_alg: Option<String>,
+    pub connector: Option<String>,
+}
+
+/// A freshly registered client and its secret, shown once.
+#[derive(Debug, Clone)]
+pub struct RegisteredClient {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+/// A freshly created API credential and its secret, shown once.
+#[derive(Debug, Clone)]
+pub struct CreatedApiCredential {
+    pub credential: ApiCredential,
+    pub secret: String,
+}
+
+/// The actions of WHMCS's "Authentication" API role.
+pub const AUTHENTICATION_ROLE_ACTIONS: &[&str] = &[
+    "CreateOAuthCredential",
+    "ListOAuthCredentials",
+    "UpdateOAuthCredential",
+    "DeleteOAuthCredential",
+    "CreateSsoToken",
+    "ValidateLogin",
+];
+
+impl Engine {
+    pub fn create_user(&self, input: UserInput) -> Result<User, EngineError> {
+        let email = normalize_email(&input.email)
+            .ok_or_else(|| EngineError::Invalid(format!("{:?} is not a valid e-mail address", input.email)))?;
+        let password_hash = match input.password.as_deref() {
+            Some(p) => Some(secret::hash_password(p).map_err(|e| EngineError::Invalid(e.to_string()))?),
+            None => None,
+        };
+        let (given, family) = split_name(&input.name);
+        let ts = now();
+        let user = self.store.insert_user(&NewUser {
+            uuid: generate_token(),
+            email,
+            email_verified: input.email_verified,
+            display_name: input.name.trim().to_string(),
+            given_name: given,
+            family_name: family,
+            locale: input.locale.unwrap_or_default(),
+            password_hash,
+            status: input.status.unwrap_or(UserStatus::Active).to_string(),
+            allow_sso: input.allow_sso.unwrap_or(true),
+            created_at: ts,
+            updated_at: ts,
+        })?;
+        self.audit(AuditRecord {
+            kind: "user.created",
+            message: format!("User created: ID {} ({})", user.id, user.email),
+            user_id: Some(user.id),
+            ..Default::default()
+        })?;
+        Ok(user)
+    }
+
+    /// Finds a user by numeric id or e-mail.
+    pub fn find_user(&self, id_or_email: &str) -> Result<User, EngineError> {
+        let key = id_or_email.trim();
+        let found = if let Ok(id) = key.parse::<i64>() {
+            self.store.user_by_id(id)?
+        } else if let Some(email) = normalize_email(key) {
+            self.store.user_by_email(&email)?
+        } else {
+            None
+        };
+        found.ok_or_else(|| EngineError::NotFound(format!("user {key:?}")))
+    }
+
+    /// Changes a user's status. Closing a user ends their sessions and
+    /// revokes every token they hold.
+    pub fn set_user_status(&self, user_id: i64, status: UserStatus) -> Result<User, EngineError> {
+        let ts = now();
+        if !self.store.set_user_status(user_id, status.as_str(), ts)? {
+            return Err(EngineError::NotFound(format!("user {user_id}")));
+        }
+        if status == UserStatus::Closed {
+            self.store.revoke_sessions_of_user(user_id, ts)?;
+            self.store.revoke_grants_of_user(user_id, ts)?;
+        }
+        self.audit(AuditRecord {
+            kind: "user.status",
+            message: format!("User ID: {user_id} status set to {status}"),
+            user_id: Some(user_id),
+            ..Default::default()
+        })?;
+        self.store.user_by_id(user_id)?.ok_or_else(|| EngineError::NotFound(format!("user {user_id}")))
+    }
+
+    /// Switches the user's "Allow Single Sign-On" setting.
+    pub fn set_user_allow_sso(&self, user_id: i64, allow: bool) -> Result<User, EngineError> {
+        if !self.store.set_user_allow_sso(user_id, allow, now())? {
+            return Err(EngineError::NotFound(format!("user {user_id}")));
+        }
+        self.audit(AuditRecord {
+            kind: "user.sso",
+            message: format!(
+                "User ID: {user_id} single sign-on {}",
+                if allow { "allowed" } else { "disallowed" }
+            ),
+            user_id: Some(user_id),
+            ..Default::default()
+        })?;
+        self.store.user_by_id(user_id)?.ok_or_else(|| EngineError::NotFound(format!("user {user_id}")))
+    }
+
+    /// Checks that every scope is in the catalog; returns the first that is not.
+    pub fn unknown_scope<'a>(&self, scopes: &'a ScopeSet) -> Option<&'a str> {
+        scopes.iter().find(|s| !self.catalog.contains(s))
+    }
+
+    /// Validates a client registration.
+    fn validate_client(&self, grant_types: &[GrantType], scopes: &ScopeSet, redirect_uris: &[String]) -> Result<(), EngineError> {
+        for uri in redirect_uris {
+            validate_for_registration(uri).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        }
+        if let Some(s) = self.unknown_scope(scopes) {
+            return Err(EngineError::Invalid(format!("unknown scope {s:?}")));
+        }
+        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+            return Err(EngineError::Invalid(
+                "a client with the authorization_code grant needs at least one redirect URI".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Registers a client; generates its id and (for confidential clients)
+    /// its secret, which is returned once and stored only as a digest.
+    pub fn register_client(&self, input: ClientInput) -> Result<RegisteredClient, EngineError> {
+        let grant_types = if input.grant_types.is_empty() {
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        } else {
+            input.grant_types.clone()
+        };
+        if input.name.trim().is_empty() {
+            return Err(EngineError::Invalid("a client needs a name".into()));
+        }
+        self.validate_client(&grant_types, &input.scopes, &input.redirect_uris)?;
+        for uri in &input.post_logout_redirect_uris {
+            validate_for_registration(uri).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        }
+        if input.is_public
+            && (grant_types.contains(&GrantType::ClientCredentials) || grant_types.contains(&GrantType::SingleSignOn))
+        {
+            return Err(EngineError::Invalid(
+                "a public client cannot use the client_credentials or single_sign_on grant".into(),
+            ));
+        }
+        let alg = input.id_token_alg.clone().unwrap_or_else(|| "RS256".into());
+        if !matches!(alg.as_str(), "RS256" | "ES256" | "EdDSA") {
+            return Err(EngineError::Invalid(format!("unsupported ID token algorithm {alg:?}: use RS256, ES256 or EdDSA")));
+        }
+        // Client ids stay URL-safe and never contain ':' (HTTP Basic splits on it).
+        let client_id = match &input.client_id_prefix {
+            Some(p) => format!("{}.{}", sanitize_prefix(p), secret::generate_hex(16)),
+            None => secret::generate_hex(16),
+        };
+        let secret = (!input.is_public).then(secret::generate_base64_secret);
+        let client = self.store.insert_client(
+            &NewClient {
+                client_id,
+                secret_digest: secret.as_deref().map(secret::digest),
+                name: input.name.trim().to_string(),
+                description: input.description,
+                logo_uri: input.logo_uri,
+                grant_types,
+                scopes: input.scopes,
+                redirect_uris: input.redirect_uris,
+                post_logout_redirect_uris: input.post_logout_redirect_uris,
+                is_public: input.is_public,
+                first_party: input.first_party,
+                bound_account_id: input.bound_account_id,
+                id_token_alg: alg,
+                connector: input.connector,
+            },
+            now(),
+        )?;
+        self.audit(AuditRecord {
+            kind: "client.created",
+            message: format!("OAuth client created: {} ({})", client.client_id, client.name),
+            client_id: Some(&client.client_id),
+            ..Default::default()
+        })?;
+        Ok(RegisteredClient { client, secret })
+    }
+
+    /// Updates a client; with `reset_secret` a new secret is generated and
+    /// returned once.
+    pub fn update_client(
+        &self,
+        id: i64,
+        mut changes: ClientChanges,
+        reset_secret: bool,
+    ) -> Result<(Client, Option<String>), EngineError> {
+        let current = self.store.client_by_id(id)?.ok_or_else(|| EngineError::NotFound(format!("client {id}")))?;
+        let grants = changes.grant_types.clone().unwrap_or(current.grant_types.clone());
+        let scopes = changes.scopes.clone().unwrap_or(current.scopes.clone());
+        let uris = changes.redirect_uris.clone().unwrap_or(current.redirect_uris.clone());
+        self.validate_client(&grants, &scopes, &uris)?;
+        let new_secret = reset_secret.then(secret::generate_base64_secret);
+        if let Some(s) = &new_secret {
+            changes.secret_digest = Some(secret::digest(s));
+        }
+        let client = self.store.update_client(id, &changes, now())?;
+        self.audit(AuditRecord {
+            kind: "client.updated",
+            message: format!(
+                "OAuth client updated: {}{}",
+                client.client_id,
+                if reset_secret { " (secret reset)" } else { "" }
+            ),
+            client_id: Some(&client.client_id),
+            ..Default::default()
+        })?;
+        Ok((client, new_secret))
+    }
+
+    pub fn remove_client(&self, id: i64) -> Result<Client, EngineError> {
+        let client = self.store.client_by_id(id)?.ok_or_else(|| EngineError::NotFound(format!("client {id}")))?;
+        self.store.delete_client(id)?;
+        self.audit(AuditRecord {
+            kind: "client.removed",
+            message: format!("OAuth client removed: {}", client.client_id),
+            client_id: Some(&client.client_id),
+            ..Default::default()
+        })?;
+        Ok(client)
+    }
+
+    /// Finds a client by its numeric id or its client id.
+    pub fn find_client(&self, key: &str) -> Result<Client, EngineError> {
+        let key = key.trim();
+        let by_client_id = self.store.client_by_client_id(key)?;
+        let found = match (by_client_id, key.parse::<i64>()) {
+            (Some(c), _) => Some(c),
+            (None, Ok(id)) => self.store.client_by_id(id)?,
+            (None, Err(_)) => None,
+        };
+        found.ok_or_else(|| EngineError::NotFound(format!("client {key:?}")))
+    }
+
+    /// Authenticates a confidential client by id and secret (constant-time).
+    /// Returns `None` for an unknown client or a wrong secret alike.
+    pub fn authenticate_client(&self, client_id: &str, secret_value: &str) -> Result<Option<Client>, EngineError> {
+        let Some(client) = self.store.client_by_client_id(client_id)? else {
+            // Spend the same digest work for unknown ids.
+            let _ = secret::verify_digest(secret_value, "0");
+            return Ok(None);
+        };
+        let ok = client
+            .secret_digest
+            .as_deref()
+            .is_some_and(|d| secret::verify_digest(secret_value, d));
+        Ok(ok.then_some(client))
+    }
+
+    /// Creates an API credential for the admin API.
+    pub fn create_api_credential(
+        &self,
+        description: &str,
+        role: Option<&str>,
+        actions: &[String],
+        allowed_ips: &[String],
+    ) -> Result<CreatedApiCredential, EngineError> {
+        if let Some(r) = role {
+            if !r.eq_ignore_ascii_case("authentication") {
+                return Err(EngineError::Invalid(format!("unknown API role {r:?}: the only role is \"authentication\"")));
+            }
+        }
+        for ip in allowed_ips {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(EngineError::Invalid(format!("{ip:?} is not an IP address")));
+            }
+        }
+        for a in actions {
+            if a.is_empty() || !a.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(EngineError::Invalid(format!("{a:?} is not an API action name")));
+            }
+        }
+        if role.is_none() && actions.is_empty() {
+            return Err(EngineError::Invalid("an API credential needs a role or at least one action".into()));
+        }
+        let secret = secret::generate_token();
+        let credential = self.store.insert_api_credential(&NewApiCredential {
+            identifier: secret::generate_token(),
+            secret_digest: secret::digest(&secret),
+            description: description.to_string(),
+            role: role.map(|r| r.to_ascii_lowercase()),
+            actions: actions.join(" "),
+            allowed_ips: allowed_ips.join(" "),
+            created_at: now(),
+        })?;
+        self.audit(AuditRecord {
+            kind: "api_credential.created",
+            message: format!("API credential created: ID {}", credential.id),
+            ..Default::default()
+        })?;
+        Ok(CreatedApiCredential { credential, secret })
+    }
+
+    pub fn remove_api_credential(&self, id: i64) -> Result<(), EngineError> {
+        if !self.store.delete_api_credential(id)? {
+            return Err(EngineError::NotFound(format!("API credential {id}")));
+        }
+        self.audit(AuditRecord {
+            kind: "api_credential.removed",
+            message: format!("API credential removed: ID {id}"),
+            ..Default::default()
+        })?;
+        Ok(())
+    }
+
+    /// Authenticates an API credential; `None` when unknown or wrong secret.
+    pub fn authenticate_api_credential(&self, identifier: &str, secret_value: &str) -> Result<Option<ApiCredential>, EngineError> {
+        let Some(cred) = self.store.api_credential_by_identifier(identifier)? else {
+            let _ = secret::verify_digest(secret_value, "0");
+            return Ok(None);
+        };
+        Ok(secret::verify_digest(secret_value, &cred.secret_digest).then_some(cred))
+    }
+}
+
+/// Whether an API credential may call `action` (by its role or its list).
+pub fn api_credential_allows(cred: &ApiCredential, action: &str) -> bool {
+    let by_role = cred.role.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("authentication"))
+        && AUTHENTICATION_ROLE_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(action));
+    by_role || cred.action_list().iter().any(|a| a.eq_ignore_ascii_case(action))
+}
+
+fn sanitize_prefix(p: &str) -> String {
+    let s: String = p
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_uppercase() } else { '-' })
+        .collect();
+    if s.is_empty() {
+        "GATEHOUSE".into()
+    } else {
+        s
+    }
+}

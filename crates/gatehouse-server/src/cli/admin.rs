@@ -1,0 +1,312 @@
+//! `gatehouse user …`, `client …`, `api-credential …`.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use gatehouse_core::client::parse_grant_types;
+use gatehouse_core::time::format_timestamp;
+use gatehouse_core::{ScopeSet, UserStatus};
+use gatehouse_engine::directory::{ClientInput, UserInput};
+use gatehouse_engine::Engine;
+use gatehouse_store::{ApiCredential, Client, User};
+
+use super::{load_config, Failure, GlobalArgs};
+use crate::state::open_engine;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// "First Last".
+        #[arg(long)]
+        name: String,
+        /// Active, Inactive or Closed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        locale: Option<String>,
+    },
+    /// List users.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+    /// Show one user by id or e-mail.
+    Show { user: String },
+    /// Set a user's status: Active, Inactive or Closed.
+    SetStatus { user: String, status: String },
+    /// Allow or disallow single sign-on for a user: on or off.
+    SetSso { user: String, value: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register an OAuth client; prints its id and secret once.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token, client_credentials, single_sign_on (repeatable).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Space-separated scopes the client may receive.
+        #[arg(long, default_value = "openid profile email")]
+        scope: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// A first-party client (no consent screen).
+        #[arg(long)]
+        first_party: bool,
+        /// ID token algorithm: RS256, ES256 or EdDSA.
+        #[arg(long)]
+        id_token_alg: Option<String>,
+        /// Bind the client to an account (single_sign_on clients).
+        #[arg(long)]
+        account: Option<i64>,
+    },
+    /// List clients.
+    List,
+    /// Show one client by numeric id or client id.
+    Show { client: String },
+    /// Remove a client and every token issued to it.
+    Remove { client: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiCredentialCommand {
+    /// Create an admin API credential; prints identifier and secret once.
+    Add {
+        /// An allowed action (repeatable), e.g. CreateOAuthCredential.
+        #[arg(long = "action")]
+        actions: Vec<String>,
+        /// A role: "authentication" (every OAuth and SSO action).
+        #[arg(long)]
+        role: Option<String>,
+        /// An IP address allowed to use it (repeatable; none: any).
+        #[arg(long = "allow-ip")]
+        allow_ips: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List API credentials.
+    List,
+    /// Remove an API credential.
+    Remove { id: i64 },
+}
+
+fn engine(g: &GlobalArgs) -> Result<Engine, Failure> {
+    let cfg = load_config(g)?;
+    open_engine(&cfg).map_err(Failure)
+}
+
+fn user_json(u: &User) -> serde_json::Value {
+    json!({
+        "id": u.id, "sub": u.uuid, "email": u.email, "email_verified": u.email_verified,
+        "name": u.display_name, "given_name": u.given_name, "family_name": u.family_name,
+        "locale": u.locale, "status": u.status, "allow_sso": u.allow_sso,
+        "created_at": u.created_at, "updated_at": u.updated_at,
+    })
+}
+
+fn print_user(g: &GlobalArgs, u: &User) {
+    if g.json {
+        println!("{}", user_json(u));
+    } else {
+        println!(
+            "user {}\n  email: {}\n  name: {}\n  status: {}\n  single sign-on: {}\n  created: {}",
+            u.id,
+            u.email,
+            u.display_name,
+            u.status,
+            if u.allow_sso { "allowed" } else { "off" },
+            format_timestamp(u.created_at)
+        );
+    }
+}
+
+pub fn user(g: &GlobalArgs, cmd: UserCommand) -> Result<(), Failure> {
+    let engine = engine(g)?;
+    match cmd {
+        UserCommand::Add { email, password, name, status, locale } => {
+            let status = status.map(|s| s.parse::<UserStatus>()).transpose()?;
+            let u = engine.create_user(UserInput {
+                email,
+                password,
+                name,
+                status,
+                locale,
+                ..Default::default()
+            })?;
+            print_user(g, &u);
+        }
+        UserCommand::List { limit, offset } => {
+            let users = engine.store.list_users(limit.clamp(1, 10_000), offset.max(0))?;
+            if g.json {
+                println!("{}", serde_json::Value::Array(users.iter().map(user_json).collect()));
+            } else {
+                for u in &users {
+                    println!("{}\t{}\t{}\t{}", u.id, u.email, u.status, u.display_name);
+                }
+            }
+        }
+        UserCommand::Show { user } => print_user(g, &engine.find_user(&user)?),
+        UserCommand::SetStatus { user, status } => {
+            let status: UserStatus = status.parse()?;
+            let u = engine.find_user(&user)?;
+            print_user(g, &engine.set_user_status(u.id, status)?);
+        }
+        UserCommand::SetSso { user, value } => {
+            let allow = match value.to_ascii_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => true,
+                "off" | "false" | "no" | "0" => false,
+                other => return Err(Failure(format!("{other:?}: expected on or off"))),
+            };
+            let u = engine.find_user(&user)?;
+            print_user(g, &engine.set_user_allow_sso(u.id, allow)?);
+        }
+    }
+    Ok(())
+}
+
+fn client_json(c: &Client) -> serde_json::Value {
+    json!({
+        "id": c.id, "client_id": c.client_id, "name": c.name, "description": c.description,
+        "grant_types": c.grant_types, "scope": c.scopes.to_string(), "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris, "public": c.is_public,
+        "first_party": c.first_party, "account": c.bound_account_id, "id_token_alg": c.id_token_alg,
+        "created_at": c.created_at,
+    })
+}
+
+pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
+    let engine = engine(g)?;
+    match cmd {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grants,
+            scope,
+            description,
+            public,
+            first_party,
+            id_token_alg,
+            account,
+        } => {
+            let grant_types = parse_grant_types(&grants.join(" "))?;
+            if let Some(a) = account {
+                engine.store.account_by_id(a)?.ok_or_else(|| Failure(format!("account {a} not found")))?;
+            }
+            let reg = engine.register_client(ClientInput {
+                name,
+                description,
+                redirect_uris,
+                post_logout_redirect_uris,
+                grant_types,
+                scopes: ScopeSet::parse(&scope),
+                is_public: public,
+                first_party,
+                bound_account_id: account,
+                id_token_alg,
+                ..Default::default()
+            })?;
+            if g.json {
+                let mut v = client_json(&reg.client);
+                v["client_secret"] = json!(reg.secret);
+                println!("{v}");
+            } else {
+                println!("client {} registered", reg.client.id);
+                println!("  client_id:     {}", reg.client.client_id);
+                match &reg.secret {
+                    Some(s) => println!("  client_secret: {s}\n  (the secret is shown only now; Gatehouse keeps only its digest)"),
+                    None => println!("  public client: no secret, PKCE required"),
+                }
+            }
+        }
+        ClientCommand::List => {
+            let clients = engine.store.list_clients()?;
+            if g.json {
+                println!("{}", serde_json::Value::Array(clients.iter().map(client_json).collect()));
+            } else {
+                for c in &clients {
+                    println!("{}\t{}\t{}\t{}", c.id, c.client_id, c.name, gatehouse_core::client::join_grant_types(&c.grant_types));
+                }
+            }
+        }
+        ClientCommand::Show { client } => {
+            let c = engine.find_client(&client)?;
+            if g.json {
+                println!("{}", client_json(&c));
+            } else {
+                println!("{:#}", client_json(&c));
+            }
+        }
+        ClientCommand::Remove { client } => {
+            let c = engine.find_client(&client)?;
+            engine.remove_client(c.id)?;
+            if g.json {
+                println!("{}", json!({ "removed": c.id, "client_id": c.client_id }));
+            } else {
+                println!("client {} ({}) removed", c.id, c.client_id);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn api_json(c: &ApiCredential) -> serde_json::Value {
+    json!({
+        "id": c.id, "identifier": c.identifier, "description": c.description, "role": c.role,
+        "actions": c.action_list(), "allowed_ips": c.ip_list(), "created_at": c.created_at,
+    })
+}
+
+pub fn api_credential(g: &GlobalArgs, cmd: ApiCredentialCommand) -> Result<(), Failure> {
+    let engine = engine(g)?;
+    match cmd {
+        ApiCredentialCommand::Add { actions, role, allow_ips, description } => {
+            let created = engine.create_api_credential(&description, role.as_deref(), &actions, &allow_ips)?;
+            if g.json {
+                let mut v = api_json(&created.credential);
+                v["secret"] = json!(created.secret);
+                println!("{v}");
+            } else {
+                println!("API credential {} created", created.credential.id);
+                println!("  identifier: {}", created.credential.identifier);
+                println!("  secret:     {}", created.secret);
+                println!("  (the secret is shown only now; Gatehouse keeps only its digest)");
+            }
+        }
+        ApiCredentialCommand::List => {
+            let list = engine.store.list_api_credentials()?;
+            if g.json {
+                println!("{}", serde_json::Value::Array(list.iter().map(api_json).collect()));
+            } else {
+                for c in &list {
+                    println!("{}\t{}\t{}\t{}", c.id, c.identifier, c.role.as_deref().unwrap_or("-"), c.allowed_ips);
+                }
+            }
+        }
+        ApiCredentialCommand::Remove { id } => {
+            engine.remove_api_credential(id)?;
+            if g.json {
+                println!("{}", json!({ "removed": id }));
+            } else {
+                println!("API credential {id} removed");
+            }
+        }
+    }
+    Ok(())
+}

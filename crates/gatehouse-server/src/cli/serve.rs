@@ -1,0 +1,58 @@
+//! `gatehouse serve`.
+
+use std::path::PathBuf;
+
+use actix_web::{middleware, web, App, HttpServer};
+use clap::Args;
+
+use super::{load_config, Failure, GlobalArgs};
+use crate::state::{open_engine, AppState};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Issuer URL (default http://<bind>).
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Directory of plugins to load.
+    #[arg(long)]
+    pub plugins_dir: Option<PathBuf>,
+}
+
+pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
+    let mut cfg = load_config(global)?;
+    if let Some(b) = args.bind {
+        cfg.bind = b;
+    }
+    if let Some(i) = args.issuer {
+        cfg.issuer = Some(i);
+    }
+    if let Some(p) = args.plugins_dir {
+        cfg.plugins_dir = Some(p);
+    }
+    crate::logging::init(&cfg.log_format);
+    let engine = open_engine(&cfg).map_err(Failure)?;
+    let bind = cfg.bind.clone();
+    tracing::info!(database = %engine.store.masked_url(), issuer = %cfg.issuer(), %bind, "gatehouse starting");
+    let state = AppState { engine, config: std::sync::Arc::new(cfg) };
+
+    actix_web::rt::System::new().block_on(async move {
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::FormConfig::default().limit(64 * 1024))
+                .app_data(web::JsonConfig::default().limit(64 * 1024))
+                .wrap(middleware::from_fn(crate::http::request_id::middleware))
+                .configure(crate::http::configure)
+        })
+        .bind(&bind)
+        .map_err(|e| Failure(format!("cannot listen on {bind}: {e}")))?;
+        for addr in server.addrs() {
+            tracing::info!("listening on http://{addr}");
+        }
+        server.run().await.map_err(|e| Failure(format!("server stopped: {e}")))
+    })
+}

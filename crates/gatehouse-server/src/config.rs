@@ -1,0 +1,279 @@
+//! Configuration: `gatehouse.toml`, overridden by `GATEHOUSE_*` environment
+//! variables, overridden by command-line flags.
+//!
+//! Every key can be set from the environment: `GATEHOUSE_<KEY>` for a
+//! top-level key (`GATEHOUSE_BIND`), `GATEHOUSE_<TABLE>__<KEY>` for a key in
+//! a table (`GATEHOUSE_TOKENS__ACCESS_TTL`). Values are read as TOML scalars
+//! when they parse as one (numbers, booleans) and as strings otherwise.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with the prefix that are not configuration keys.
+const NOT_KEYS: &[&str] = &["GATEHOUSE_CONFIG", "GATEHOUSE_MASTER_KEY", "GATEHOUSE_LOG"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: String,
+    /// `postgres://…`, `postgresql://…`, `sqlite://PATH` or a file path.
+    pub database_url: Option<String>,
+    /// The issuer URL (no trailing slash); default `http://<bind>`.
+    pub issuer: Option<String>,
+    /// Where the embedded database, the master key file and other state live.
+    pub data_dir: PathBuf,
+    /// A directory whose shared libraries are loaded as plugins.
+    pub plugins_dir: Option<PathBuf>,
+    /// `human` or `json`.
+    pub log_format: String,
+    /// Base URL of the client area SSO destinations resolve against.
+    pub client_area_url: Option<String>,
+    pub tokens: TokenConfig,
+    pub login: LoginConfig,
+    /// Extra scopes for the catalog.
+    pub scopes: Vec<gatehouse_core::Scope>,
+    /// Plugins to load, each with its own configuration table.
+    pub plugins: Vec<PluginConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenConfig {
+    pub code_ttl: i64,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub sso_ttl: i64,
+    pub id_token_ttl: i64,
+    pub session_ttl: i64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            code_ttl: 60,
+            access_ttl: 3600,
+            refresh_ttl: 30 * 24 * 3600,
+            sso_ttl: 60,
+            id_token_ttl: 3600,
+            session_ttl: 12 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// Failed logins allowed per account within `window_secs`.
+    pub max_failures_per_account: i64,
+    /// Failed logins allowed per IP address within `window_secs`.
+    pub max_failures_per_ip: i64,
+    pub window_secs: i64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig { max_failures_per_account: 5, max_failures_per_ip: 20, window_secs: 900 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub path: PathBuf,
+    #[serde(default = "empty_table")]
+    pub config: toml::Value,
+}
+
+fn empty_table() -> toml::Value {
+    toml::Value::Table(Default::default())
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".into(),
+            database_url: None,
+            issuer: None,
+            data_dir: PathBuf::from("./data"),
+            plugins_dir: None,
+            log_format: "human".into(),
+            client_area_url: None,
+            tokens: TokenConfig::default(),
+            login: LoginConfig::default(),
+            scopes: Vec::new(),
+            plugins: Vec::new(),
+        }
+    }
+}
+
+/// A configuration problem, reported as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("invalid config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the file (if any), then applies `GATEHOUSE_*` variables from `env`.
+    pub fn load(path: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut root = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::Read { path: p.display().to_string(), reason: e.to_string() })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse { path: p.display().to_string(), reason: one_line(&e.to_string()) })?
+            }
+            None => toml::Table::new(),
+        };
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("GATEHOUSE_") else { continue };
+            if NOT_KEYS.contains(&k.as_str()) || rest.starts_with("TEST_") || rest.is_empty() {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut root, &path, scalar(&v));
+        }
+        let cfg: Config = toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: path.map(|p| p.display().to_string()).unwrap_or_else(|| "(environment)".into()),
+            reason: one_line(&e.to_string()),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.bind.parse::<std::net::SocketAddr>().is_err() && !self.bind.contains(':') {
+            return Err(ConfigError::Invalid(format!("bind address {:?} is not HOST:PORT", self.bind)));
+        }
+        if let Some(iss) = &self.issuer {
+            let u = url::Url::parse(iss)
+                .map_err(|_| ConfigError::Invalid(format!("issuer {iss:?} is not an absolute URL")))?;
+            if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
+                return Err(ConfigError::Invalid(format!("issuer {iss:?} must be an http(s) URL without query or fragment")));
+            }
+        }
+        if let Some(ca) = &self.client_area_url {
+            url::Url::parse(ca)
+                .map_err(|_| ConfigError::Invalid(format!("client_area_url {ca:?} is not an absolute URL")))?;
+        }
+        if !matches!(self.log_format.as_str(), "human" | "json") {
+            return Err(ConfigError::Invalid(format!("log_format {:?}: expected human or json", self.log_format)));
+        }
+        let t = &self.tokens;
+        for (name, v) in [
+            ("code_ttl", t.code_ttl),
+            ("access_ttl", t.access_ttl),
+            ("refresh_ttl", t.refresh_ttl),
+            ("sso_ttl", t.sso_ttl),
+            ("id_token_ttl", t.id_token_ttl),
+            ("session_ttl", t.session_ttl),
+        ] {
+            if v <= 0 {
+                return Err(ConfigError::Invalid(format!("tokens.{name} must be a positive number of seconds")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: configured, else `<data_dir>/gatehouse.db`.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("gatehouse.db").display().to_string())
+    }
+
+    /// The issuer in effect, without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The client-area base URL (default: the issuer), without a trailing slash.
+    pub fn client_area_url(&self) -> String {
+        self.client_area_url.clone().unwrap_or_else(|| self.issuer()).trim_end_matches('/').to_string()
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn scalar(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match v {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(v.to_string()),
+    }
+}
+
+fn set_path(root: &mut toml::Table, path: &[String], value: toml::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            root.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = root.entry(first.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+            if let toml::Value::Table(t) = entry {
+                set_path(t, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(kv: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn defaults_serve_on_the_embedded_database() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.issuer(), "http://127.0.0.1:8080");
+        assert!(c.database_url().ends_with("gatehouse.db"));
+    }
+
+    #[test]
+    fn environment_overrides_file_and_nested_keys() {
+        let dir = tempfile_dir();
+        let p = dir.join("g.toml");
+        std::fs::write(&p, "bind = \"127.0.0.1:9000\"\n[tokens]\naccess_ttl = 10\n").unwrap();
+        let c = Config::load(
+            Some(&p),
+            env(&[("GATEHOUSE_BIND", "127.0.0.1:9100"), ("GATEHOUSE_TOKENS__CODE_TTL", "30"), ("GATEHOUSE_MASTER_KEY", "x")]),
+        )
+        .unwrap();
+        assert_eq!(c.bind, "127.0.0.1:9100");
+        assert_eq!(c.tokens.access_ttl, 10);
+        assert_eq!(c.tokens.code_ttl, 30);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(Config::load(None, env(&[("GATEHOUSE_BOGUS", "1")])).is_err());
+        assert!(Config::load(None, env(&[("GATEHOUSE_ISSUER", "not a url")])).is_err());
+        assert!(Config::load(None, env(&[("GATEHOUSE_TOKENS__CODE_TTL", "-1")])).is_err());
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gh-cfg-{}", gatehouse_core::secret::generate_hex(6)));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

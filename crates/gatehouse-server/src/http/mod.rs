@@ -1,0 +1,47 @@
+//! The HTTP surface. Handlers are thin: parse, call the engine on the
+//! blocking pool, render. Routes are assembled in [`configure`].
+
+pub mod health;
+pub mod pages;
+pub mod request_id;
+
+use actix_web::{web, HttpResponse};
+
+use crate::state::AppState;
+
+/// Registers every route of the application.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz));
+}
+
+/// Runs blocking engine work off the async executor.
+pub async fn blocking<T, F>(f: F) -> Result<T, actix_web::Error>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(f).await.map_err(actix_web::error::ErrorServiceUnavailable)
+}
+
+/// A JSON error response `{"error": …, "error_description": …}`.
+pub fn json_error(status: actix_web::http::StatusCode, error: &str, description: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({ "error": error, "error_description": description }))
+}
+
+/// The server's own failure (a database outage, a bug): a 500 that names
+/// the request id so an operator can find the log lines.
+pub fn internal_error(err: impl std::fmt::Display) -> HttpResponse {
+    let rid = request_id::current();
+    tracing::error!(error = %err, "internal error");
+    HttpResponse::InternalServerError().json(serde_json::json!({
+        "error": "server_error",
+        "error_description": "The server failed to handle the request",
+        "request_id": rid,
+    }))
+}
+
+/// Shared application data type.
+pub type State = web::Data<AppState>;

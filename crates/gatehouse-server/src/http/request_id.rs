@@ -1,0 +1,58 @@
+//! A request id on every request: in a tracing span around the handler (so
+//! every log line carries it), in the `X-Request-Id` response header, and
+//! one access-log line per request. The log line has the path but never the
+//! query string, which may hold tokens.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The current request's id (empty outside a request).
+pub fn current() -> String {
+    REQUEST_ID.try_with(|r| r.clone()).unwrap_or_default()
+}
+
+/// A caller-supplied id is kept when it is short and plain; otherwise a new one.
+fn choose_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .map(str::to_string)
+        .unwrap_or_else(|| gatehouse_core::secret::generate_hex(8))
+}
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let rid = choose_id(&req);
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let span = tracing::info_span!("request", request_id = %rid, method = %method, path = %path);
+    let started = Instant::now();
+    let result = REQUEST_ID.scope(rid.clone(), next.call(req).instrument(span.clone())).await;
+    let _enter = span.enter();
+    match result {
+        Ok(mut res) => {
+            let status = res.status().as_u16();
+            if let Ok(v) = HeaderValue::from_str(&rid) {
+                res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
+            }
+            tracing::info!(status, elapsed_ms = started.elapsed().as_millis() as u64, "request finished");
+            Ok(res)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "request failed");
+            Err(e)
+        }
+    }
+}
