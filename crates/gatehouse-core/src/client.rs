@@ -16,12 +16,8 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
-        GrantType::AuthorizationCode,
-        GrantType::RefreshToken,
-        GrantType::ClientCredentials,
-        GrantType::SingleSignOn,
-    ];
+    pub const ALL: [GrantType; 4] =
+        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::SingleSignOn];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,10 +43,7 @@ pub struct UnknownGrantType(pub String);
 impl FromStr for GrantType {
     type Err = UnknownGrantType;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        GrantType::ALL
-            .into_iter()
-            .find(|g| g.as_str() == s)
-            .ok_or_else(|| UnknownGrantType(s.to_string()))
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| UnknownGrantType(s.to_string()))
     }
 }
 

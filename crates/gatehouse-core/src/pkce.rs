@@ -36,9 +36,7 @@ impl ChallengeMethod {
 /// from `[A-Z a-z 0-9 - . _ ~]`.
 pub fn is_well_formed(value: &str) -> bool {
     (43..=128).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// Checks `verifier` against the stored challenge.

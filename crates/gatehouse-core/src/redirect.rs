@@ -33,10 +33,7 @@ pub fn validate_for_registration(uri: &str) -> Result<(), RedirectUriError> {
 /// Exact, byte-for-byte matching of a requested redirect URI against the
 /// registered ones. No prefix, case or normalisation tricks.
 pub fn matches_registered<'a>(requested: &str, registered: &'a [String]) -> Option<&'a str> {
-    registered
-        .iter()
-        .find(|r| r.as_str() == requested)
-        .map(|s| s.as_str())
+    registered.iter().find(|r| r.as_str() == requested).map(|s| s.as_str())
 }
 
 /// Appends query parameters to a redirect URI, keeping its own query.

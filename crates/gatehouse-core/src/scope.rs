@@ -135,9 +135,7 @@ impl ScopeCatalog {
                 Some(("/{sso_redirect_path}", &["sso_redirect_path"])),
             ),
         ];
-        ScopeCatalog {
-            scopes: list.into_iter().map(|s| (s.name.clone(), s)).collect(),
-        }
+        ScopeCatalog { scopes: list.into_iter().map(|s| (s.name.clone(), s)).collect() }
     }
 
     /// Adds (or replaces) an operator-defined scope.
@@ -163,10 +161,8 @@ impl ScopeCatalog {
 
     /// Every claim some scope can release (plus the ID token's own).
     pub fn all_claims(&self) -> Vec<String> {
-        let mut claims: Vec<String> = ["iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"]
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
+        let mut claims: Vec<String> =
+            ["iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"].iter().map(|c| c.to_string()).collect();
         for s in self.scopes.values() {
             for c in &s.claims {
                 if !claims.contains(c) {
@@ -212,9 +208,11 @@ impl ScopeCatalog {
             .ok_or_else(|| DestinationError::NotADestination(scope.to_string()))?;
         let mut path = dest.path.clone();
         for p in &dest.params {
-            let value = params.get(p).map(|v| v.trim()).filter(|v| !v.is_empty()).ok_or_else(|| {
-                DestinationError::MissingParam { scope: scope.to_string(), param: p.clone() }
-            })?;
+            let value = params
+                .get(p)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| DestinationError::MissingParam { scope: scope.to_string(), param: p.clone() })?;
             let rendered = if p == "sso_redirect_path" {
                 relative_path(value).ok_or_else(|| DestinationError::InvalidParam { param: p.clone() })?
             } else {
@@ -314,13 +312,26 @@ mod tests {
     fn catalog_has_every_documented_destination() {
         let c = ScopeCatalog::standard();
         for name in [
-            "clientarea:profile", "clientarea:billing_info", "clientarea:emails",
-            "clientarea:announcements", "clientarea:downloads", "clientarea:knowledgebase",
-            "clientarea:network_status", "clientarea:services", "clientarea:product_details",
-            "clientarea:domains", "clientarea:domain_details", "clientarea:invoices",
-            "clientarea:tickets", "clientarea:submit_ticket", "clientarea:shopping_cart",
-            "clientarea:shopping_cart_addons", "clientarea:shopping_cart_domain_register",
-            "clientarea:shopping_cart_domain_transfer", "clientarea:upgrade", "sso:custom_redirect",
+            "clientarea:profile",
+            "clientarea:billing_info",
+            "clientarea:emails",
+            "clientarea:announcements",
+            "clientarea:downloads",
+            "clientarea:knowledgebase",
+            "clientarea:network_status",
+            "clientarea:services",
+            "clientarea:product_details",
+            "clientarea:domains",
+            "clientarea:domain_details",
+            "clientarea:invoices",
+            "clientarea:tickets",
+            "clientarea:submit_ticket",
+            "clientarea:shopping_cart",
+            "clientarea:shopping_cart_addons",
+            "clientarea:shopping_cart_domain_register",
+            "clientarea:shopping_cart_domain_transfer",
+            "clientarea:upgrade",
+            "sso:custom_redirect",
         ] {
             assert!(c.is_destination(name), "{name}");
         }
@@ -339,12 +350,9 @@ mod tests {
             c.resolve_destination("clientarea:upgrade", &params(&[])),
             Err(DestinationError::MissingParam { .. })
         ));
-        assert!(c
-            .resolve_destination("clientarea:product_details", &params(&[("service_id", "1&x=2")]))
-            .is_err());
+        assert!(c.resolve_destination("clientarea:product_details", &params(&[("service_id", "1&x=2")])).is_err());
         assert_eq!(
-            c.resolve_destination("sso:custom_redirect", &params(&[("sso_redirect_path", "cart.php?a=view")]))
-                .unwrap(),
+            c.resolve_destination("sso:custom_redirect", &params(&[("sso_redirect_path", "cart.php?a=view")])).unwrap(),
             "/cart.php?a=view"
         );
     }
@@ -352,7 +360,9 @@ mod tests {
     #[test]
     fn custom_redirect_refuses_to_leave() {
         let c = ScopeCatalog::standard();
-        for bad in ["//evil.example/x", "https://evil.example", "../etc", "a/../../b", "\\\\evil", "javascript:alert(1)", ""] {
+        for bad in
+            ["//evil.example/x", "https://evil.example", "../etc", "a/../../b", "\\\\evil", "javascript:alert(1)", ""]
+        {
             assert!(
                 c.resolve_destination("sso:custom_redirect", &params(&[("sso_redirect_path", bad)])).is_err(),
                 "{bad}"

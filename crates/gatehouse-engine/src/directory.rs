@@ -142,10 +142,7 @@ impl Engine {
         }
         self.audit(AuditRecord {
             kind: "user.sso",
-            message: format!(
-                "User ID: {user_id} single sign-on {}",
-                if allow { "allowed" } else { "disallowed" }
-            ),
+            message: format!("User ID: {user_id} single sign-on {}", if allow { "allowed" } else { "disallowed" }),
             user_id: Some(user_id),
             ..Default::default()
         })?;
@@ -158,7 +155,12 @@ impl Engine {
     }
 
     /// Validates a client registration.
-    fn validate_client(&self, grant_types: &[GrantType], scopes: &ScopeSet, redirect_uris: &[String]) -> Result<(), EngineError> {
+    fn validate_client(
+        &self,
+        grant_types: &[GrantType],
+        scopes: &ScopeSet,
+        redirect_uris: &[String],
+    ) -> Result<(), EngineError> {
         for uri in redirect_uris {
             validate_for_registration(uri).map_err(|e| EngineError::Invalid(e.to_string()))?;
         }
@@ -197,7 +199,9 @@ impl Engine {
         }
         let alg = input.id_token_alg.clone().unwrap_or_else(|| "RS256".into());
         if !matches!(alg.as_str(), "RS256" | "ES256" | "EdDSA") {
-            return Err(EngineError::Invalid(format!("unsupported ID token algorithm {alg:?}: use RS256, ES256 or EdDSA")));
+            return Err(EngineError::Invalid(format!(
+                "unsupported ID token algorithm {alg:?}: use RS256, ES256 or EdDSA"
+            )));
         }
         // Client ids stay URL-safe and never contain ':' (HTTP Basic splits on it).
         let client_id = match &input.client_id_prefix {
@@ -296,10 +300,7 @@ impl Engine {
             let _ = secret::verify_digest(secret_value, "0");
             return Ok(None);
         };
-        let ok = client
-            .secret_digest
-            .as_deref()
-            .is_some_and(|d| secret::verify_digest(secret_value, d));
+        let ok = client.secret_digest.as_deref().is_some_and(|d| secret::verify_digest(secret_value, d));
         Ok(ok.then_some(client))
     }
 
@@ -313,7 +314,9 @@ impl Engine {
     ) -> Result<CreatedApiCredential, EngineError> {
         if let Some(r) = role {
             if !r.eq_ignore_ascii_case("authentication") {
-                return Err(EngineError::Invalid(format!("unknown API role {r:?}: the only role is \"authentication\"")));
+                return Err(EngineError::Invalid(format!(
+                    "unknown API role {r:?}: the only role is \"authentication\""
+                )));
             }
         }
         for ip in allowed_ips {
@@ -360,7 +363,11 @@ impl Engine {
     }
 
     /// Authenticates an API credential; `None` when unknown or wrong secret.
-    pub fn authenticate_api_credential(&self, identifier: &str, secret_value: &str) -> Result<Option<ApiCredential>, EngineError> {
+    pub fn authenticate_api_credential(
+        &self,
+        identifier: &str,
+        secret_value: &str,
+    ) -> Result<Option<ApiCredential>, EngineError> {
         let Some(cred) = self.store.api_credential_by_identifier(identifier)? else {
             let _ = secret::verify_digest(secret_value, "0");
             return Ok(None);

@@ -65,3 +65,24 @@ impl Engine {
         Engine { store, config: std::sync::Arc::new(config), catalog: std::sync::Arc::new(catalog) }
     }
 }
+
+/// What plugins may add to the engine's work, implemented by the server's
+/// plugin host. The engine calls these at the documented points and never
+/// knows about plugins otherwise.
+pub trait ConnectorHooks: Send + Sync {
+    /// Reshapes the userinfo / ID-token claims a client attached to
+    /// `connector` receives. `claims` is the engine's standard claim set for
+    /// the granted `scope`; the result replaces it (the engine keeps `sub`).
+    fn shape_claims(
+        &self,
+        connector: &str,
+        client_id: &str,
+        scope: &str,
+        user: &gatehouse_store::User,
+        claims: serde_json::Value,
+    ) -> Result<serde_json::Value, String>;
+
+    /// Tells connectors that something happened to a user
+    /// (`created`, `updated`, `status_changed`, `deleted`).
+    fn user_event(&self, event: &str, user: &gatehouse_store::User);
+}

@@ -126,8 +126,10 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| ConfigError::Read { path: p.display().to_string(), reason: e.to_string() })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Parse { path: p.display().to_string(), reason: one_line(&e.to_string()) })?
+                text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+                    path: p.display().to_string(),
+                    reason: one_line(&e.to_string()),
+                })?
             }
             None => toml::Table::new(),
         };
@@ -155,7 +157,9 @@ impl Config {
             let u = url::Url::parse(iss)
                 .map_err(|_| ConfigError::Invalid(format!("issuer {iss:?} is not an absolute URL")))?;
             if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
-                return Err(ConfigError::Invalid(format!("issuer {iss:?} must be an http(s) URL without query or fragment")));
+                return Err(ConfigError::Invalid(format!(
+                    "issuer {iss:?} must be an http(s) URL without query or fragment"
+                )));
             }
         }
         if let Some(ca) = &self.client_area_url {
@@ -183,18 +187,12 @@ impl Config {
 
     /// The database URL in effect: configured, else `<data_dir>/gatehouse.db`.
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("gatehouse.db").display().to_string())
+        self.database_url.clone().unwrap_or_else(|| self.data_dir.join("gatehouse.db").display().to_string())
     }
 
     /// The issuer in effect, without a trailing slash.
     pub fn issuer(&self) -> String {
-        self.issuer
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.bind))
-            .trim_end_matches('/')
-            .to_string()
+        self.issuer.clone().unwrap_or_else(|| format!("http://{}", self.bind)).trim_end_matches('/').to_string()
     }
 
     /// The client-area base URL (default: the issuer), without a trailing slash.
@@ -256,7 +254,11 @@ mod tests {
         std::fs::write(&p, "bind = \"127.0.0.1:9000\"\n[tokens]\naccess_ttl = 10\n").unwrap();
         let c = Config::load(
             Some(&p),
-            env(&[("GATEHOUSE_BIND", "127.0.0.1:9100"), ("GATEHOUSE_TOKENS__CODE_TTL", "30"), ("GATEHOUSE_MASTER_KEY", "x")]),
+            env(&[
+                ("GATEHOUSE_BIND", "127.0.0.1:9100"),
+                ("GATEHOUSE_TOKENS__CODE_TTL", "30"),
+                ("GATEHOUSE_MASTER_KEY", "x"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.bind, "127.0.0.1:9100");

@@ -147,7 +147,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         // concurrent writers queue instead of failing with SQLITE_BUSY.
         // (journal_mode=WAL is persistent and set once at open.)
         conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-        .map_err(diesel::r2d2::Error::QueryError)
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 

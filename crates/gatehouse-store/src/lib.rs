@@ -14,6 +14,7 @@ mod db;
 pub mod models;
 mod repo;
 pub mod schema;
+pub mod testing;
 
 pub use db::{mask_url, Backend, DatabaseUrl, Store, StoreError};
 pub use models::*;

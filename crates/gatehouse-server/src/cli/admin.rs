@@ -141,14 +141,7 @@ pub fn user(g: &GlobalArgs, cmd: UserCommand) -> Result<(), Failure> {
     match cmd {
         UserCommand::Add { email, password, name, status, locale } => {
             let status = status.map(|s| s.parse::<UserStatus>()).transpose()?;
-            let u = engine.create_user(UserInput {
-                email,
-                password,
-                name,
-                status,
-                locale,
-                ..Default::default()
-            })?;
+            let u = engine.create_user(UserInput { email, password, name, status, locale, ..Default::default() })?;
             print_user(g, &u);
         }
         UserCommand::List { limit, offset } => {
@@ -230,7 +223,9 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
                 println!("client {} registered", reg.client.id);
                 println!("  client_id:     {}", reg.client.client_id);
                 match &reg.secret {
-                    Some(s) => println!("  client_secret: {s}\n  (the secret is shown only now; Gatehouse keeps only its digest)"),
+                    Some(s) => println!(
+                        "  client_secret: {s}\n  (the secret is shown only now; Gatehouse keeps only its digest)"
+                    ),
                     None => println!("  public client: no secret, PKCE required"),
                 }
             }
@@ -241,7 +236,13 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
                 println!("{}", serde_json::Value::Array(clients.iter().map(client_json).collect()));
             } else {
                 for c in &clients {
-                    println!("{}\t{}\t{}\t{}", c.id, c.client_id, c.name, gatehouse_core::client::join_grant_types(&c.grant_types));
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        c.id,
+                        c.client_id,
+                        c.name,
+                        gatehouse_core::client::join_grant_types(&c.grant_types)
+                    );
                 }
             }
         }

@@ -13,7 +13,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about = "Gatehouse: one login for all your apps (OAuth 2.0 / OpenID Connect hub)")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: one login for all your apps (OAuth 2.0 / OpenID Connect hub)"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -11,8 +11,7 @@ use crate::state::AppState;
 
 /// Registers every route of the application.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+    cfg.route("/healthz", web::get().to(health::healthz)).route("/readyz", web::get().to(health::readyz));
 }
 
 /// Runs blocking engine work off the async executor.

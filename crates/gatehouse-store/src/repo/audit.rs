@@ -19,10 +19,7 @@ impl Store {
             if let Some(k) = kind {
                 q = q.filter(audit_events::kind.eq(k.to_string()));
             }
-            Ok(q.order(audit_events::id.desc())
-                .limit(limit)
-                .select(AuditEvent::as_select())
-                .load(c)?)
+            Ok(q.order(audit_events::id.desc()).limit(limit).select(AuditEvent::as_select()).load(c)?)
         })
     }
 

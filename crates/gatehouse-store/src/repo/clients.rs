@@ -49,19 +49,14 @@ impl Store {
     }
 
     pub fn client_by_id(&self, id: i64) -> Result<Option<Client>, StoreError> {
-        let row: Option<ClientRow> = with_conn!(self, |c| clients::table
-            .find(id)
-            .select(ClientRow::as_select())
-            .first(c)
-            .optional()?);
+        let row: Option<ClientRow> =
+            with_conn!(self, |c| clients::table.find(id).select(ClientRow::as_select()).first(c).optional()?);
         Ok(row.map(Client::from))
     }
 
     pub fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        let rows: Vec<ClientRow> = with_conn!(self, |c| clients::table
-            .order(clients::id.asc())
-            .select(ClientRow::as_select())
-            .load(c)?);
+        let rows: Vec<ClientRow> =
+            with_conn!(self, |c| clients::table.order(clients::id.asc()).select(ClientRow::as_select()).load(c)?);
         Ok(rows.into_iter().map(Client::from).collect())
     }
 
@@ -88,12 +83,7 @@ impl Store {
     pub fn delete_client(&self, id: i64) -> Result<bool, StoreError> {
         use crate::schema::{consents, grants};
         with_conn!(self, |c| c.transaction(|c| {
-            let Some(cid) = clients::table
-                .find(id)
-                .select(clients::client_id)
-                .first::<String>(c)
-                .optional()?
-            else {
+            let Some(cid) = clients::table.find(id).select(clients::client_id).first::<String>(c).optional()? else {
                 return Ok::<_, StoreError>(false);
             };
             diesel::delete(grants::table.filter(grants::client_id.eq(&cid))).execute(c)?;

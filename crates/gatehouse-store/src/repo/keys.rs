@@ -23,7 +23,13 @@ impl Store {
 
     /// Retires every active key of `alg` except `keep_kid`, keeping each
     /// published until `publish_until`.
-    pub fn retire_signing_keys(&self, alg: &str, keep_kid: &str, now: i64, publish_until: i64) -> Result<usize, StoreError> {
+    pub fn retire_signing_keys(
+        &self,
+        alg: &str,
+        keep_kid: &str,
+        now: i64,
+        publish_until: i64,
+    ) -> Result<usize, StoreError> {
         with_conn!(self, |c| Ok(diesel::update(
             signing_keys::table
                 .filter(signing_keys::alg.eq(alg))

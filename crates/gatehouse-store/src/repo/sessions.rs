@@ -48,9 +48,7 @@ impl Store {
 
     pub fn revoke_sessions_of_user(&self, user_id: i64, now: i64) -> Result<usize, StoreError> {
         with_conn!(self, |c| Ok(diesel::update(
-            sessions::table
-                .filter(sessions::user_id.eq(user_id))
-                .filter(sessions::revoked_at.is_null())
+            sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null())
         )
         .set(sessions::revoked_at.eq(now))
         .execute(c)?))

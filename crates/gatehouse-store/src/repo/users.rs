@@ -30,11 +30,7 @@ impl Store {
     }
 
     pub fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
-        with_conn!(self, |c| Ok(users::table
-            .find(id)
-            .select(User::as_select())
-            .first(c)
-            .optional()?))
+        with_conn!(self, |c| Ok(users::table.find(id).select(User::as_select()).first(c).optional()?))
     }
 
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {

@@ -1,0 +1,36 @@
+//! Helpers for test suites that need a throw-away PostgreSQL database.
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::Connection;
+
+use crate::db::{mask_url, StoreError};
+
+/// Creates database `name` through the server at `admin_url` (a URL to an
+/// existing database such as `postgres`) and returns the new database's URL.
+pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
+    check_name(name)?;
+    let mut c = PgConnection::establish(admin_url)
+        .map_err(|e| StoreError::Connect { url: mask_url(admin_url), reason: e.to_string() })?;
+    c.batch_execute(&format!("CREATE DATABASE \"{name}\""))?;
+    let mut url = url::Url::parse(admin_url)
+        .map_err(|e| StoreError::BadUrl { url: mask_url(admin_url), reason: e.to_string() })?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+/// Drops database `name` (closing its connections first).
+pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    check_name(name)?;
+    let mut c = PgConnection::establish(admin_url)
+        .map_err(|e| StoreError::Connect { url: mask_url(admin_url), reason: e.to_string() })?;
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::BadUrl { url: name.into(), reason: "database names in tests are [A-Za-z0-9_]".into() });
+    }
+    Ok(())
+}

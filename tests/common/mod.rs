@@ -1,0 +1,267 @@
+//! Shared harness for the end-to-end tests: start the real `gatehouse`
+//! binary on a free port against a fresh database (a SQLite temp file or a
+//! new PostgreSQL database), talk HTTP to it, run its CLI on the same
+//! database, build plugin shared libraries.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// A database backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends to run a suite on: SQLite always; PostgreSQL when
+/// `GATEHOUSE_TEST_POSTGRES_URL` is set (otherwise the skip is reported).
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    if postgres_admin_url().is_some() {
+        v.push(Backend::Postgres);
+    } else {
+        eprintln!("SKIPPED: PostgreSQL half of this test (GATEHOUSE_TEST_POSTGRES_URL is unset)");
+    }
+    v
+}
+
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("GATEHOUSE_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
+}
+
+/// A database that exists for one test and is dropped after it.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+                TestDb { url, pg_name: None, _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url().expect("GATEHOUSE_TEST_POSTGRES_URL");
+                let name = format!("gh_test_{}", random_hex(8));
+                let url = gatehouse_store::testing::create_postgres_database(&admin, &name)
+                    .unwrap_or_else(|e| panic!("PostgreSQL test database: {e}"));
+                TestDb { url, pg_name: Some(name), _dir: None }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let (Some(name), Some(admin)) = (&self.pg_name, postgres_admin_url()) {
+            let _ = gatehouse_store::testing::drop_postgres_database(&admin, name);
+        }
+    }
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// How to start a server.
+#[derive(Default, Clone)]
+pub struct ServerOptions {
+    /// Extra `gatehouse.toml` content.
+    pub config: String,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Extra arguments after `serve`.
+    pub args: Vec<String>,
+}
+
+/// A running `gatehouse serve`, killed on drop.
+pub struct Server {
+    pub backend: Backend,
+    pub base: String,
+    pub port: u16,
+    pub db: TestDb,
+    pub data_dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    child: Option<Child>,
+    log_path: PathBuf,
+}
+
+impl Server {
+    pub fn start(backend: Backend) -> Server {
+        Server::start_with(backend, ServerOptions::default())
+    }
+
+    pub fn start_with(backend: Backend, opts: ServerOptions) -> Server {
+        let db = TestDb::new(backend);
+        let data_dir = tempfile::tempdir().unwrap();
+        let config_path = data_dir.path().join("gatehouse.toml");
+        std::fs::write(&config_path, &opts.config).unwrap();
+        let mut last_err = String::new();
+        // A port picked as free can be taken before we bind it: retry then.
+        for _ in 0..5 {
+            let port = free_port();
+            let base = format!("http://127.0.0.1:{port}");
+            let log_path = data_dir.path().join(format!("server-{port}.log"));
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut child = Command::new(BIN)
+                .arg("serve")
+                .args(["--bind", &format!("127.0.0.1:{port}")])
+                .args(&opts.args)
+                .env("GATEHOUSE_CONFIG", &config_path)
+                .env("GATEHOUSE_DATABASE_URL", &db.url)
+                .env("GATEHOUSE_DATA_DIR", data_dir.path())
+                .env("GATEHOUSE_LOG", "info")
+                .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start gatehouse");
+            match wait_ready(&mut child, &base) {
+                Ok(()) => {
+                    return Server { backend, base, port, db, data_dir, config_path, child: Some(child), log_path };
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    last_err = format!("{e}\n--- server log ---\n{log}");
+                    if !log.contains("Address already in use") {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("gatehouse did not start: {last_err}");
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Runs the `gatehouse` CLI on this server's database and data directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli_on(&self.db.url, self.data_dir.path(), &self.config_path, args)
+    }
+
+    /// Runs the CLI with `--json`, asserts success, parses stdout.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.cli(&a);
+        assert!(out.status.success(), "gatehouse {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("gatehouse {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_ready(child: &mut Child, base: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("gatehouse exited early with {status}"));
+        }
+        if let Ok(r) = client.get(format!("{base}/healthz")).send() {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err("timed out waiting for /healthz".into())
+}
+
+/// Runs the CLI against a database.
+pub fn cli_on(db_url: &str, data_dir: &Path, config: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("GATEHOUSE_CONFIG", config)
+        .env("GATEHOUSE_DATABASE_URL", db_url)
+        .env("GATEHOUSE_DATA_DIR", data_dir)
+        .output()
+        .expect("run gatehouse")
+}
+
+/// An HTTP client that does not follow redirects and keeps cookies.
+pub fn browser() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// An HTTP client without cookies that does not follow redirects.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Builds a workspace cdylib package and returns the path of its shared
+/// library. Uses the same target directory as the running tests.
+pub fn build_plugin(package: &str, lib_name: &str) -> PathBuf {
+    let _g = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let target_dir = target_dir();
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", package])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p {package} failed");
+    let path = target_dir.join("debug").join(format!("lib{lib_name}.so"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// The target directory the test binary lives in (…/target/debug/deps/x → …/target).
+pub fn target_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("target"))
+}
