@@ -1,0 +1,310 @@
+//! The repository layer, one suite run against both backends: a SQLite temp
+//! file, and a fresh PostgreSQL database when `GATEHOUSE_TEST_POSTGRES_URL`
+//! is set (the skip is reported otherwise; CI always sets it).
+
+use std::sync::{Arc, Barrier};
+
+use gatehouse_core::client::GrantType;
+use gatehouse_core::ScopeSet;
+use gatehouse_store::testing::{create_postgres_database, drop_postgres_database};
+use gatehouse_store::*;
+
+struct Db {
+    store: Store,
+    pg: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg {
+            // The pool still holds connections; FORCE closes them.
+            let _ = drop_postgres_database(admin, name);
+        }
+    }
+}
+
+fn databases() -> Vec<Db> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open_and_migrate(&format!("sqlite://{}", dir.path().join("t.db").display())).unwrap();
+    let mut v = vec![Db { store: sqlite, pg: None, _dir: Some(dir) }];
+    match std::env::var("GATEHOUSE_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty()) {
+        Some(admin) => {
+            let name = format!("gh_repo_{}", gatehouse_core::secret::generate_hex(6));
+            let url = create_postgres_database(&admin, &name).expect("create PostgreSQL test database");
+            let store = Store::open_and_migrate(&url).unwrap();
+            assert_eq!(store.backend(), Backend::Postgres);
+            v.push(Db { store, pg: Some((admin, name)), _dir: None });
+        }
+        None => eprintln!("SKIPPED: PostgreSQL half of the repository suite (GATEHOUSE_TEST_POSTGRES_URL is unset)"),
+    }
+    v
+}
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        uuid: gatehouse_core::secret::generate_token(),
+        email: email.into(),
+        email_verified: false,
+        display_name: "Ada Lovelace".into(),
+        given_name: "Ada".into(),
+        family_name: "Lovelace".into(),
+        locale: "en".into(),
+        password_hash: Some("$argon2id$x".into()),
+        status: "Active".into(),
+        allow_sso: true,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+#[test]
+fn migrations_are_idempotent() {
+    for db in databases() {
+        assert!(db.store.migrate().unwrap().is_empty(), "{:?}", db.store.backend());
+        db.store.ping().unwrap();
+    }
+}
+
+#[test]
+fn users_round_trip_and_emails_are_unique() {
+    for db in databases() {
+        let s = &db.store;
+        let u = s.insert_user(&new_user("ada@example.com")).unwrap();
+        assert!(u.id > 0);
+        assert_eq!(s.user_by_email("ada@example.com").unwrap().unwrap(), u);
+        assert_eq!(s.user_by_uuid(&u.uuid).unwrap().unwrap().id, u.id);
+        assert!(matches!(s.insert_user(&new_user("ada@example.com")), Err(StoreError::Conflict(_))));
+        assert!(s.set_user_status(u.id, "Closed", 2).unwrap());
+        assert_eq!(s.user_by_id(u.id).unwrap().unwrap().status(), gatehouse_core::UserStatus::Closed);
+        assert!(!s.set_user_status(9999, "Closed", 2).unwrap());
+        // The CHECK constraint keeps garbage out on both backends.
+        assert!(s.set_user_status(u.id, "Banned", 2).is_err());
+        assert!(s.set_user_allow_sso(u.id, false, 3).unwrap());
+        assert!(!s.user_by_id(u.id).unwrap().unwrap().allow_sso);
+        let changed =
+            s.update_user(u.id, &UserChanges { display_name: Some("A. L.".into()), ..Default::default() }, 4).unwrap();
+        assert_eq!(changed.display_name, "A. L.");
+        assert_eq!(changed.email, "ada@example.com");
+        let other = s.insert_user(&new_user("b@example.com")).unwrap();
+        assert!(matches!(
+            s.update_user(other.id, &UserChanges { email: Some("ada@example.com".into()), ..Default::default() }, 5),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(s.list_users(10, 0).unwrap().len(), 2);
+        assert_eq!(s.list_users(10, 1).unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn accounts_have_an_owner_and_members() {
+    for db in databases() {
+        let s = &db.store;
+        let owner = s.insert_user(&new_user("owner@example.com")).unwrap();
+        let member = s.insert_user(&new_user("member@example.com")).unwrap();
+        let acc = s.insert_account("Acme", owner.id, 1).unwrap();
+        assert_eq!(acc.owner_user_id, owner.id);
+        assert!(s.is_account_member(acc.id, owner.id).unwrap());
+        assert!(!s.is_account_member(acc.id, member.id).unwrap());
+        s.add_account_member(acc.id, member.id).unwrap();
+        assert!(s.is_account_member(acc.id, member.id).unwrap());
+        assert_eq!(s.accounts_of_user(member.id).unwrap()[0].id, acc.id);
+        assert!(s.account_by_id(acc.id + 100).unwrap().is_none());
+    }
+}
+
+#[test]
+fn clients_round_trip_update_and_delete() {
+    for db in databases() {
+        let s = &db.store;
+        let new = NewClient {
+            client_id: "ACME.abc".into(),
+            secret_digest: Some(gatehouse_core::secret::digest("s")),
+            name: "Forum".into(),
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: ScopeSet::parse("openid profile"),
+            redirect_uris: vec!["https://f.example/oauth/callback/".into()],
+            ..Default::default()
+        };
+        let c = s.insert_client(&new, 1).unwrap();
+        assert_eq!(c.redirect_uris, new.redirect_uris);
+        assert_eq!(c.grant_types, new.grant_types);
+        assert_eq!(c.id_token_alg, "RS256");
+        assert!(matches!(s.insert_client(&new, 1), Err(StoreError::Conflict(_))));
+        let u =
+            s.update_client(c.id, &ClientChanges { name: Some("Forum 2".into()), ..Default::default() }, 2).unwrap();
+        assert_eq!(u.name, "Forum 2");
+        assert_eq!(u.scopes, c.scopes, "absent fields keep their values");
+        assert_eq!(s.client_by_client_id("ACME.abc").unwrap().unwrap().id, c.id);
+        assert_eq!(s.list_clients().unwrap().len(), 1);
+        assert!(s.delete_client(c.id).unwrap());
+        assert!(!s.delete_client(c.id).unwrap());
+        assert!(s.client_by_id(c.id).unwrap().is_none());
+    }
+}
+
+#[test]
+fn api_credentials_and_audit_events() {
+    for db in databases() {
+        let s = &db.store;
+        let a = s
+            .insert_api_credential(&NewApiCredential {
+                identifier: "id1".into(),
+                secret_digest: "d".into(),
+                description: String::new(),
+                role: Some("authentication".into()),
+                actions: String::new(),
+                allowed_ips: "127.0.0.1 ::1".into(),
+                created_at: 1,
+            })
+            .unwrap();
+        assert_eq!(a.ip_list(), vec!["127.0.0.1", "::1"]);
+        assert_eq!(s.api_credential_by_identifier("id1").unwrap().unwrap().id, a.id);
+        assert_eq!(s.list_api_credentials().unwrap().len(), 1);
+        assert!(s.delete_api_credential(a.id).unwrap());
+
+        for at in [10, 20, 30] {
+            s.insert_audit(&NewAuditEvent {
+                at,
+                kind: "login.failed".into(),
+                subject: Some("ada@example.com".into()),
+                ip: Some("10.0.0.1".into()),
+                message: "Login failed".into(),
+                details: "{}".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        assert_eq!(s.count_audit_for_subject("login.failed", "ada@example.com", 15).unwrap(), 2);
+        assert_eq!(s.count_audit_for_ip("login.failed", "10.0.0.1", 0).unwrap(), 3);
+        assert_eq!(s.list_audit(Some("login.failed"), 2).unwrap()[0].at, 30);
+    }
+}
+
+#[test]
+fn a_single_use_grant_is_redeemed_exactly_once_under_concurrency() {
+    for db in databases() {
+        let s = db.store.clone();
+        let digest = gatehouse_core::secret::digest("the-code");
+        s.insert_grant(&NewGrant {
+            kind: GrantKind::Code.as_str().into(),
+            digest: digest.clone(),
+            client_id: "c".into(),
+            scope: "openid".into(),
+            data: "{}".into(),
+            created_at: 100,
+            expires_at: 200,
+            ..Default::default()
+        })
+        .unwrap();
+        let n = 20;
+        let barrier = Arc::new(Barrier::new(n));
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let (s, d, b) = (s.clone(), digest.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    b.wait();
+                    s.redeem_once(GrantKind::Code, &d, 150).unwrap()
+                })
+            })
+            .collect();
+        let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let won = outcomes.iter().filter(|o| matches!(o, RedeemOutcome::Redeemed(_))).count();
+        let used = outcomes.iter().filter(|o| matches!(o, RedeemOutcome::AlreadyUsed(_))).count();
+        assert_eq!((won, used), (1, n - 1), "{:?}", s.backend());
+
+        // Expiry, wrong kind and unknown digests are told apart.
+        let d2 = gatehouse_core::secret::digest("expired");
+        s.insert_grant(&NewGrant {
+            kind: "sso".into(),
+            digest: d2.clone(),
+            client_id: "c".into(),
+            data: "{}".into(),
+            created_at: 100,
+            expires_at: 160,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(matches!(s.redeem_once(GrantKind::Sso, &d2, 161).unwrap(), RedeemOutcome::Expired(_)));
+        assert_eq!(s.redeem_once(GrantKind::Code, &d2, 150).unwrap(), RedeemOutcome::Unknown);
+        assert_eq!(s.redeem_once(GrantKind::Code, "nope", 150).unwrap(), RedeemOutcome::Unknown);
+    }
+}
+
+#[test]
+fn families_sessions_consents_keys_and_kv() {
+    for db in databases() {
+        let s = &db.store;
+        let u = s.insert_user(&new_user("k@example.com")).unwrap();
+        for (i, kind) in ["access", "refresh"].iter().enumerate() {
+            s.insert_grant(&NewGrant {
+                kind: kind.to_string(),
+                digest: format!("d{i}"),
+                client_id: "c".into(),
+                user_id: Some(u.id),
+                family: Some("fam".into()),
+                data: "{}".into(),
+                created_at: 1,
+                expires_at: 1000,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        assert_eq!(s.revoke_family("fam", 5).unwrap(), 2);
+        assert!(s.grant_by_any_digest("d0").unwrap().unwrap().revoked_at.is_some());
+
+        let sess = s
+            .insert_session(&NewSession {
+                digest: "sd".into(),
+                user_id: u.id,
+                auth_time: 1,
+                created_at: 1,
+                last_seen_at: 1,
+                expires_at: 100,
+                ip: "127.0.0.1".into(),
+                user_agent: "t".into(),
+                via: "password".into(),
+            })
+            .unwrap();
+        assert_eq!(s.live_session_by_digest("sd", 50).unwrap().unwrap().id, sess.id);
+        assert!(s.live_session_by_digest("sd", 100).unwrap().is_none(), "expired");
+        assert_eq!(s.live_sessions_of_user(u.id, 50).unwrap().len(), 1);
+        assert!(!s.revoke_session(sess.id, u.id + 1, 60).unwrap(), "not someone else's");
+        assert!(s.revoke_session(sess.id, u.id, 60).unwrap());
+        assert!(s.live_session_by_digest("sd", 61).unwrap().is_none());
+
+        assert!(s.consent(u.id, "c").unwrap().is_none());
+        s.save_consent(u.id, "c", "openid", 1).unwrap();
+        s.save_consent(u.id, "c", "openid email", 2).unwrap();
+        assert_eq!(s.consent(u.id, "c").unwrap().as_deref(), Some("openid email"));
+
+        let k1 = s
+            .insert_signing_key(&NewSigningKey {
+                kid: "k1".into(),
+                alg: "RS256".into(),
+                public_jwk: "{}".into(),
+                private_enc: "x".into(),
+                created_at: 1,
+            })
+            .unwrap();
+        s.insert_signing_key(&NewSigningKey {
+            kid: "k2".into(),
+            alg: "RS256".into(),
+            public_jwk: "{}".into(),
+            private_enc: "x".into(),
+            created_at: 2,
+        })
+        .unwrap();
+        assert_eq!(s.retire_signing_keys("RS256", "k2", 10, 100).unwrap(), 1);
+        assert_eq!(s.published_signing_keys(50).unwrap().len(), 2, "old key still published");
+        let later = s.published_signing_keys(101).unwrap();
+        assert_eq!(later.len(), 1);
+        assert_ne!(later[0].kid, k1.kid);
+
+        s.kv_set("whmcs", "k", "v1", 1).unwrap();
+        s.kv_set("whmcs", "k", "v2", 2).unwrap();
+        assert_eq!(s.kv_get("whmcs", "k").unwrap().as_deref(), Some("v2"));
+        assert!(s.kv_get("other", "k").unwrap().is_none(), "scoped per plugin");
+        assert!(s.kv_delete("whmcs", "k").unwrap());
+    }
+}
