@@ -56,6 +56,7 @@ impl TestDb {
                 let name = format!("gh_test_{}", random_hex(8));
                 let url = gatehouse_store::testing::create_postgres_database(&admin, &name)
                     .unwrap_or_else(|e| panic!("PostgreSQL test database: {e}"));
+                gatehouse_store::testing::record_postgres_use();
                 TestDb { url, pg_name: Some(name), _dir: None }
             }
         }

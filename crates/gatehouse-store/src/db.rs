@@ -263,11 +263,14 @@ impl Store {
             }
             Pools::Postgres(pool) => {
                 let mut c = pool.get()?;
-                c.run_pending_migrations(PG_MIGRATIONS)
-                    .map_err(err)?
-                    .into_iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
+                // Replicas starting together take turns: one migrates, the
+                // others then find nothing pending.
+                c.batch_execute("SELECT pg_advisory_lock(7274283)")?;
+                let result = c.run_pending_migrations(PG_MIGRATIONS).map(|v| {
+                    v.into_iter().map(|v| v.to_string()).collect::<Vec<_>>()
+                });
+                c.batch_execute("SELECT pg_advisory_unlock(7274283)")?;
+                result.map_err(err)?
             }
         };
         Ok(applied)

@@ -34,3 +34,19 @@ fn check_name(name: &str) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Notes that a test used PostgreSQL: appends the test's name to the file
+/// named by `GATEHOUSE_TEST_PG_LOG`, so CI can show which tests ran there.
+pub fn record_postgres_use() {
+    let Ok(path) = std::env::var("GATEHOUSE_TEST_PG_LOG") else { return };
+    let name = std::thread::current().name().unwrap_or("unnamed").to_string();
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().to_string()))
+        .unwrap_or_default();
+    let exe = exe.rsplit_once('-').map(|(a, _)| a.to_string()).unwrap_or(exe);
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{exe}::{name}");
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 
 use gatehouse_core::client::GrantType;
 use gatehouse_core::ScopeSet;
-use gatehouse_store::testing::{create_postgres_database, drop_postgres_database};
+use gatehouse_store::testing::{create_postgres_database, drop_postgres_database, record_postgres_use};
 use gatehouse_store::*;
 
 struct Db {
@@ -34,6 +34,7 @@ fn databases() -> Vec<Db> {
             let url = create_postgres_database(&admin, &name).expect("create PostgreSQL test database");
             let store = Store::open_and_migrate(&url).unwrap();
             assert_eq!(store.backend(), Backend::Postgres);
+            record_postgres_use();
             v.push(Db { store, pg: Some((admin, name)), _dir: None });
         }
         None => eprintln!("SKIPPED: PostgreSQL half of the repository suite (GATEHOUSE_TEST_POSTGRES_URL is unset)"),

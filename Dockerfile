@@ -1,0 +1,17 @@
+# Builds the gatehouse binary and the bundled plugins.
+FROM rust:1-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --workspace
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/gatehouse /usr/local/bin/gatehouse
+COPY --from=build /src/target/release/libgatehouse_*.so /usr/lib/gatehouse/plugins/
+RUN useradd --system --home /var/lib/gatehouse gatehouse && mkdir -p /var/lib/gatehouse && chown gatehouse /var/lib/gatehouse
+USER gatehouse
+WORKDIR /var/lib/gatehouse
+EXPOSE 8080
+ENTRYPOINT ["gatehouse"]
+CMD ["serve"]
