@@ -1,0 +1,209 @@
+//! The host-services client: typed wrappers over the host vtable's
+//! `host_call`. Every method blocks (the host talks to its database); that is
+//! fine, plugin calls run on the host's blocking pool.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::abi::{HostVtable, RSlice};
+use crate::messages::host_methods as m;
+use crate::messages::*;
+
+static HOST: OnceLock<HostVtable> = OnceLock::new();
+
+/// A handle on the host's services. Cheap to copy; valid for the process.
+#[derive(Clone, Copy, Debug)]
+pub struct Host {
+    vtable: HostVtable,
+}
+
+impl Host {
+    /// Keeps the vtable for [`Host::get`] and returns a handle.
+    pub(crate) fn install(vtable: HostVtable) -> Host {
+        let _ = HOST.set(vtable);
+        Host { vtable }
+    }
+
+    /// The host handle, once `init` has been called.
+    pub fn get() -> Option<Host> {
+        HOST.get().map(|vt| Host { vtable: *vt })
+    }
+
+    /// Calls a host method with a JSON payload: the escape hatch under every
+    /// typed wrapper.
+    pub fn call<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
+        &self,
+        method: &str,
+        req: &Req,
+    ) -> Result<Resp, Error> {
+        let payload = serde_json::to_vec(req).map_err(|e| Error::internal(format!("cannot encode {method}: {e}")))?;
+        let vt = self.vtable;
+        // SAFETY: the host's vtable contract: `ctx` is the host's, both slices
+        // are valid for the call, and the returned buffer is the host's.
+        let buf = unsafe { (vt.call)(vt.ctx, RSlice::new(method.as_bytes()), RSlice::new(&payload)) };
+        // SAFETY: the host returned an owned buffer of `len` readable bytes.
+        let bytes = unsafe { RSlice { ptr: buf.ptr, len: buf.len }.as_bytes() };
+        let reply: Result<Reply<Resp>, _> = serde_json::from_slice(bytes);
+        // SAFETY: handed back exactly once to the allocator's side; `bytes` is not used after.
+        unsafe { (vt.free_buffer)(buf) };
+        reply.map_err(|e| Error::internal(format!("malformed reply to {method}: {e}")))?.into_result()
+    }
+
+    // --- host and configuration ------------------------------------------
+
+    /// Issuer, client-area URL, this plugin's name.
+    pub fn info(&self) -> Result<HostInfo, Error> {
+        self.call(m::INFO, &())
+    }
+
+    /// The plugin's `[plugins.config]` table.
+    pub fn config(&self) -> Result<Value, Error> {
+        self.call(m::CONFIG, &())
+    }
+
+    /// Writes a line to the server's log, tagged with the plugin and request.
+    pub fn log(&self, level: LogLevel, message: impl Into<String>) {
+        let _: Result<(), _> = self.call(m::LOG, &LogLine { level, message: message.into() });
+    }
+
+    /// The scope catalog.
+    pub fn scopes(&self) -> Result<Vec<ScopeInfo>, Error> {
+        self.call(m::SCOPES, &())
+    }
+
+    // --- users and accounts ---------------------------------------------
+
+    /// A user by numeric id or e-mail.
+    pub fn user(&self, id_or_email: &str) -> Result<User, Error> {
+        self.call(m::USER_GET, &Lookup { key: id_or_email.into() })
+    }
+
+    pub fn create_user(&self, new: &NewUser) -> Result<User, Error> {
+        self.call(m::USER_CREATE, new)
+    }
+
+    pub fn set_user_status(&self, user_id: i64, status: &str) -> Result<User, Error> {
+        self.call(m::USER_SET_STATUS, &SetUserStatus { user_id, status: status.into() })
+    }
+
+    pub fn set_user_allow_sso(&self, user_id: i64, allow: bool) -> Result<User, Error> {
+        self.call(m::USER_SET_ALLOW_SSO, &SetUserAllowSso { user_id, allow })
+    }
+
+    /// Checks a password; `None` for a wrong one or an unknown user.
+    pub fn verify_password(&self, email: &str, password: &str) -> Result<Option<User>, Error> {
+        self.call(m::USER_VERIFY_PASSWORD, &VerifyPassword { email: email.into(), password: password.into() })
+    }
+
+    pub fn account(&self, id: i64) -> Result<Account, Error> {
+        self.call(m::ACCOUNT_GET, &IdArg { id })
+    }
+
+    pub fn accounts_of_user(&self, user_id: i64) -> Result<Vec<Account>, Error> {
+        self.call(m::ACCOUNTS_OF_USER, &IdArg { id: user_id })
+    }
+
+    pub fn create_account(&self, name: &str, owner_user_id: i64) -> Result<Account, Error> {
+        self.call(m::ACCOUNT_CREATE, &NewAccount { name: name.into(), owner_user_id })
+    }
+
+    pub fn add_account_member(&self, account_id: i64, user_id: i64) -> Result<(), Error> {
+        self.call(m::ACCOUNT_ADD_MEMBER, &AccountMember { account_id, user_id })
+    }
+
+    // --- OAuth clients ----------------------------------------------------
+
+    /// Registers a client; the secret is in the answer, and only there.
+    pub fn create_client(&self, new: &NewClient) -> Result<ClientWithSecret, Error> {
+        self.call(m::CLIENT_CREATE, new)
+    }
+
+    pub fn clients(&self) -> Result<Vec<Client>, Error> {
+        self.call(m::CLIENT_LIST, &())
+    }
+
+    /// A client by numeric id or `client_id`.
+    pub fn client(&self, key: &str) -> Result<Client, Error> {
+        self.call(m::CLIENT_GET, &Lookup { key: key.into() })
+    }
+
+    /// Updates a client; with `reset_secret` the new secret is in the answer.
+    pub fn update_client(&self, update: &ClientUpdate) -> Result<ClientWithSecret, Error> {
+        self.call(m::CLIENT_UPDATE, update)
+    }
+
+    /// Removes a client (and returns it).
+    pub fn delete_client(&self, id: i64) -> Result<Client, Error> {
+        self.call(m::CLIENT_DELETE, &IdArg { id })
+    }
+
+    /// Checks a client's secret (constant time); `None` when wrong or unknown.
+    pub fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<Option<Client>, Error> {
+        self.call(m::CLIENT_AUTHENTICATE, &ClientCredentials { client_id: client_id.into(), secret: secret.into() })
+    }
+
+    /// Checks an admin API credential and whether it may call `action`.
+    pub fn check_api_credential(
+        &self,
+        identifier: &str,
+        secret: &str,
+        action: &str,
+    ) -> Result<ApiCredentialVerdict, Error> {
+        self.call(
+            m::API_CREDENTIAL_CHECK,
+            &ApiCredentialCheck { identifier: identifier.into(), secret: secret.into(), action: action.into() },
+        )
+    }
+
+    // --- tokens and sessions ----------------------------------------------
+
+    /// Issues a single-use SSO token for a user through a client.
+    pub fn issue_sso_token(
+        &self,
+        client_id: &str,
+        user_id: i64,
+        destination: Option<&str>,
+        params: BTreeMap<String, String>,
+    ) -> Result<SsoToken, Error> {
+        self.call(
+            m::SSO_TOKEN_ISSUE,
+            &IssueSsoToken {
+                client_id: client_id.into(),
+                user_id,
+                destination: destination.map(str::to_string),
+                params,
+            },
+        )
+    }
+
+    /// Starts a browser session; set the returned cookie on your response (or
+    /// use [`HttpResponse::with_session`], which does it for you).
+    pub fn start_session(&self, req: &StartSession) -> Result<Session, Error> {
+        self.call(m::SESSION_START, req)
+    }
+
+    // --- audit and storage ------------------------------------------------
+
+    /// Writes an audit event (table and log).
+    pub fn audit(&self, line: &AuditLine) -> Result<(), Error> {
+        self.call(m::AUDIT, line)
+    }
+
+    /// A value from this plugin's key-value store.
+    pub fn kv_get(&self, key: &str) -> Result<Option<String>, Error> {
+        self.call(m::KV_GET, &KvKey { key: key.into() })
+    }
+
+    pub fn kv_set(&self, key: &str, value: &str) -> Result<(), Error> {
+        self.call(m::KV_SET, &KvEntry { key: key.into(), value: value.into() })
+    }
+
+    /// Removes a key; whether it existed.
+    pub fn kv_delete(&self, key: &str) -> Result<bool, Error> {
+        self.call(m::KV_DELETE, &KvKey { key: key.into() })
+    }
+}
