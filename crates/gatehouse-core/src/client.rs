@@ -50,7 +50,7 @@ impl FromStr for GrantType {
 /// Parses a space- or comma-separated list of grant types.
 pub fn parse_grant_types(s: &str) -> Result<Vec<GrantType>, UnknownGrantType> {
     let mut out = Vec::new();
-    for g in s.split(|c: char| c == ' ' || c == ',').filter(|g| !g.is_empty()) {
+    for g in s.split([' ', ',']).filter(|g| !g.is_empty()) {
         let g: GrantType = g.parse()?;
         if !out.contains(&g) {
             out.push(g);
