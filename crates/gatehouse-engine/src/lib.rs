@@ -9,8 +9,11 @@
 pub mod audit;
 pub mod directory;
 pub mod error;
+pub mod sessions;
+pub mod sso;
 
 pub use error::EngineError;
+pub use sso::IssuedSsoToken;
 
 use gatehouse_core::ScopeCatalog;
 use gatehouse_store::Store;
@@ -58,11 +61,23 @@ pub struct Engine {
     pub store: Store,
     pub config: std::sync::Arc<EngineConfig>,
     pub catalog: std::sync::Arc<ScopeCatalog>,
+    /// Plugin hooks, when a plugin host is running.
+    hooks: Option<std::sync::Arc<dyn ConnectorHooks>>,
 }
 
 impl Engine {
     pub fn new(store: Store, config: EngineConfig, catalog: ScopeCatalog) -> Engine {
-        Engine { store, config: std::sync::Arc::new(config), catalog: std::sync::Arc::new(catalog) }
+        Engine { store, config: std::sync::Arc::new(config), catalog: std::sync::Arc::new(catalog), hooks: None }
+    }
+
+    /// Sets the plugin hooks (called once at start-up by the server).
+    pub fn set_hooks(&mut self, hooks: std::sync::Arc<dyn ConnectorHooks>) {
+        self.hooks = Some(hooks);
+    }
+
+    /// The plugin hooks, if set.
+    pub fn hooks(&self) -> Option<&std::sync::Arc<dyn ConnectorHooks>> {
+        self.hooks.as_ref()
     }
 }
 

@@ -2,6 +2,7 @@
 //! blocking pool, render. Routes are assembled in [`configure`].
 
 pub mod health;
+pub mod oauth;
 pub mod pages;
 pub mod request_id;
 
