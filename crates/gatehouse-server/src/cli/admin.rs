@@ -106,6 +106,34 @@ pub enum ApiCredentialCommand {
     Remove { id: i64 },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account (a billable entity, WHMCS's "client") owned by a user.
+    Add {
+        /// The owner: user id or e-mail.
+        #[arg(long)]
+        owner: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Add a user to an account.
+    AddMember { account: i64, user: String },
+    /// Show an account and its owner.
+    Show { account: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The newest audit events.
+    List {
+        /// Only events of this kind (e.g. sso.denied, login.failed).
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
 fn engine(g: &GlobalArgs) -> Result<Engine, Failure> {
     let cfg = load_config(g)?;
     open_engine(&cfg).map_err(Failure)
@@ -307,6 +335,61 @@ pub fn api_credential(g: &GlobalArgs, cmd: ApiCredentialCommand) -> Result<(), F
             } else {
                 println!("API credential {id} removed");
             }
+        }
+    }
+    Ok(())
+}
+
+fn account_json(a: &gatehouse_store::Account) -> serde_json::Value {
+    json!({ "id": a.id, "name": a.name, "owner_user_id": a.owner_user_id, "created_at": a.created_at })
+}
+
+pub fn account(g: &GlobalArgs, cmd: AccountCommand) -> Result<(), Failure> {
+    let engine = engine(g)?;
+    let now = gatehouse_core::time::now();
+    let acc = match cmd {
+        AccountCommand::Add { owner, name } => {
+            let owner = engine.find_user(&owner)?;
+            engine.store.insert_account(&name, owner.id, now)?
+        }
+        AccountCommand::AddMember { account, user } => {
+            let user = engine.find_user(&user)?;
+            let acc =
+                engine.store.account_by_id(account)?.ok_or_else(|| Failure(format!("account {account} not found")))?;
+            if engine.store.is_account_member(acc.id, user.id)? {
+                return Err(Failure(format!("user {} is already a member of account {}", user.id, acc.id)));
+            }
+            engine.store.add_account_member(acc.id, user.id)?;
+            acc
+        }
+        AccountCommand::Show { account } => {
+            engine.store.account_by_id(account)?.ok_or_else(|| Failure(format!("account {account} not found")))?
+        }
+    };
+    if g.json {
+        println!("{}", account_json(&acc));
+    } else {
+        println!("account {} ({}), owner user {}", acc.id, acc.name, acc.owner_user_id);
+    }
+    Ok(())
+}
+
+pub fn audit(g: &GlobalArgs, cmd: AuditCommand) -> Result<(), Failure> {
+    let engine = engine(g)?;
+    let AuditCommand::List { kind, limit } = cmd;
+    let events = engine.store.list_audit(kind.as_deref(), limit.clamp(1, 10_000))?;
+    if g.json {
+        let v: Vec<_> = events
+            .iter()
+            .map(|e| {
+                json!({ "id": e.id, "at": e.at, "kind": e.kind, "user_id": e.user_id, "client_id": e.client_id,
+                        "ip": e.ip, "message": e.message })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+    } else {
+        for e in &events {
+            println!("{}\t{}\t{}", format_timestamp(e.at), e.kind, e.message);
         }
     }
     Ok(())

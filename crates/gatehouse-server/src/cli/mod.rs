@@ -3,6 +3,7 @@
 //! `--json`. Failures print one line to stderr and exit non-zero.
 
 mod admin;
+mod plugin;
 mod serve;
 
 use std::path::PathBuf;
@@ -60,6 +61,15 @@ pub enum Command {
     /// Manage admin API credentials.
     #[command(subcommand, name = "api-credential")]
     ApiCredential(admin::ApiCredentialCommand),
+    /// Inspect plugins: list the configured ones, check a file.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Manage accounts (billable entities with an owner and members).
+    #[command(subcommand)]
+    Account(admin::AccountCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
 }
 
 /// A command's failure: one line for stderr.
@@ -121,5 +131,8 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::User(c) => admin::user(&cli.global, c),
         Command::Client(c) => admin::client(&cli.global, c),
         Command::ApiCredential(c) => admin::api_credential(&cli.global, c),
+        Command::Plugin(c) => plugin::run(&cli.global, c),
+        Command::Account(c) => admin::account(&cli.global, c),
+        Command::Audit(c) => admin::audit(&cli.global, c),
     }
 }
