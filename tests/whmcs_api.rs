@@ -1,0 +1,481 @@
+//! The `whmcs` plugin's admin API (`/includes/api.php`) and single sign-on
+//! (`/oauth/singlesignon.php`), end to end against the started server with
+//! the built plugin loaded, on SQLite and PostgreSQL. The contract is
+//! `specs/whmcs.md` §6–7.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+
+use common::*;
+use serde_json::Value;
+
+const CLIENT_AREA: &str = "https://billing.example.com";
+const ACCESS_KEY: &str = "an-access-key-of-some-length";
+
+/// The seed tutorial's scope list.
+const TUTORIAL_SCOPES: &str = "clientarea:sso clientarea:profile clientarea:billing_info clientarea:emails clientarea:announcements clientarea:downloads clientarea:knowledgebase clientarea:network_status clientarea:product_details clientarea:invoices clientarea:tickets clientarea:submit_ticket clientarea:shopping_cart_domain_register clientarea:shopping_cart_domain_transfer clientarea:upgrade";
+
+pub struct Whmcs {
+    pub server: Server,
+    pub identifier: String,
+    pub secret: String,
+}
+
+/// Starts Gatehouse with the whmcs plugin; creates an API credential with
+/// the Authentication role allowed from 127.0.0.1 (the tutorial's steps 1–2).
+pub fn start(backend: Backend, extra: &str) -> Whmcs {
+    let lib = build_plugin("gatehouse-whmcs", "gatehouse_whmcs");
+    let config = format!(
+        "client_area_url = \"{CLIENT_AREA}\"\n{extra}\n[[plugins]]\npath = \"{}\"\n[plugins.config]\ncompany_name = \"ACME Hosting\"\naccess_key = \"{ACCESS_KEY}\"\n",
+        lib.display()
+    );
+    let server = Server::start_with(backend, ServerOptions { config, ..Default::default() });
+    let cred = server.cli_json(&["api-credential", "add", "--role", "authentication", "--allow-ip", "127.0.0.1"]);
+    Whmcs {
+        identifier: cred["identifier"].as_str().unwrap().into(),
+        secret: cred["secret"].as_str().unwrap().into(),
+        server,
+    }
+}
+
+impl Whmcs {
+    /// Calls the API with `username`/`password` and `responsetype=json`.
+    pub fn api(&self, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("action", action),
+            ("username", &self.identifier),
+            ("password", &self.secret),
+            ("responsetype", "json"),
+        ];
+        form.extend_from_slice(params);
+        raw_api(&self.server, &form)
+    }
+}
+
+pub fn raw_api(server: &Server, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = http().post(server.url("/includes/api.php")).form(form).send().unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, v)
+}
+
+fn error_of(v: &Value) -> &str {
+    assert_eq!(v["result"], "error", "{v}");
+    v["message"].as_str().unwrap()
+}
+
+#[test]
+fn api_authentication_ip_restriction_and_permissions() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let s = &w.server;
+        // No credentials from an allowed address... there is no global list, so
+        // the address is only allowed per credential: without one it is refused.
+        let (st, v) = raw_api(s, &[("action", "ListOAuthCredentials"), ("responsetype", "json")]);
+        assert_eq!((st, error_of(&v)), (403, "Invalid IP 127.0.0.1"));
+        // A credential not allowed from this address.
+        let other = s.cli_json(&["api-credential", "add", "--role", "authentication", "--allow-ip", "10.9.8.7"]);
+        let (st, v) = raw_api(
+            s,
+            &[
+                ("action", "ListOAuthCredentials"),
+                ("identifier", other["identifier"].as_str().unwrap()),
+                ("secret", other["secret"].as_str().unwrap()),
+                ("responsetype", "json"),
+            ],
+        );
+        assert_eq!((st, error_of(&v)), (403, "Invalid IP 127.0.0.1"));
+        // The access key bypasses the IP check; then credentials are required.
+        let (st, v) = raw_api(s, &[("action", "ListOAuthCredentials"), ("accesskey", ACCESS_KEY), ("responsetype", "json")]);
+        assert_eq!((st, error_of(&v)), (401, "Invalid or missing credentials"));
+        let (st, v) = raw_api(s, &[("action", "ListOAuthCredentials"), ("accesskey", "wrong"), ("responsetype", "json")]);
+        assert_eq!((st, error_of(&v)), (403, "Invalid Access Key"));
+        let (st, v) = raw_api(
+            s,
+            &[
+                ("action", "ListOAuthCredentials"),
+                ("accesskey", ACCESS_KEY),
+                ("identifier", other["identifier"].as_str().unwrap()),
+                ("secret", other["secret"].as_str().unwrap()),
+                ("responsetype", "json"),
+            ],
+        );
+        assert_eq!((st, v["result"].as_str().unwrap()), (200, "success"), "{v}");
+        // Wrong secret from an allowed credential's address.
+        let (st, v) = raw_api(
+            s,
+            &[("action", "ListOAuthCredentials"), ("identifier", &w.identifier), ("secret", "nope"), ("responsetype", "json")],
+        );
+        assert_eq!((st, error_of(&v)), (403, "Invalid IP 127.0.0.1"), "unknown credentials get no IP exception");
+        let (st, v) = raw_api(
+            s,
+            &[
+                ("action", "ListOAuthCredentials"),
+                ("accesskey", ACCESS_KEY),
+                ("identifier", &w.identifier),
+                ("secret", "nope"),
+                ("responsetype", "json"),
+            ],
+        );
+        assert_eq!((st, error_of(&v)), (401, "Authentication Failed"));
+        // A credential limited to one action.
+        let narrow = s.cli_json(&["api-credential", "add", "--action", "ListOAuthCredentials", "--allow-ip", "127.0.0.1"]);
+        let (st, v) = raw_api(
+            s,
+            &[
+                ("action", "CreateSsoToken"),
+                ("identifier", narrow["identifier"].as_str().unwrap()),
+                ("secret", narrow["secret"].as_str().unwrap()),
+                ("responsetype", "json"),
+            ],
+        );
+        assert_eq!((st, error_of(&v)), (403, "Invalid Permissions: API action \"createssotoken\" is not allowed"));
+        // Unknown response type.
+        let (st, v) = w.api("ListOAuthCredentials", &[("responsetype", "yaml")]);
+        assert_eq!(st, 400);
+        assert_eq!(error_of(&v), "Unsupported API response type format \"yaml\". Supported formats include: json, xml, nvp");
+    }
+}
+
+#[test]
+fn responsetype_xml_and_nvp() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let form = [
+            ("action", "ListOAuthCredentials"),
+            ("username", w.identifier.as_str()),
+            ("password", w.secret.as_str()),
+        ];
+        // nvp is the legacy default.
+        let body = http().post(w.server.url("/includes/api.php")).form(&form).send().unwrap().text().unwrap();
+        assert!(body.starts_with("result=success;totalresults=0;"), "{body}");
+        let mut xml_form = form.to_vec();
+        xml_form.push(("responsetype", "xml"));
+        let r = http().post(w.server.url("/includes/api.php")).form(&xml_form).send().unwrap();
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/xml"));
+        let body = r.text().unwrap();
+        assert!(body.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"), "{body}");
+        assert!(body.contains("<result>success</result>"), "{body}");
+        // Errors use the requested format too.
+        let bad = [("action", "ListOAuthCredentials"), ("responsetype", "xml")];
+        let body = http().post(w.server.url("/includes/api.php")).form(&bad).send().unwrap().text().unwrap();
+        assert!(body.contains("<result>error</result><message>Invalid IP 127.0.0.1</message>") || body.contains("<result>error</result>\n<message>Invalid IP 127.0.0.1</message>"), "{body}");
+        let bad = [("action", "ListOAuthCredentials"), ("responsetype", "nvp")];
+        let body = http().post(w.server.url("/includes/api.php")).form(&bad).send().unwrap().text().unwrap();
+        assert_eq!(body, "result=error;message=Invalid IP 127.0.0.1;");
+    }
+}
+
+#[test]
+fn oauth_credential_actions_and_their_errors() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let s = &w.server;
+        let forum = "https://forum.example.com/oauth/callback/";
+        // CreateOAuthCredential: every documented error, in order.
+        for (params, expect) in [
+            (vec![], "A valid grant type is required."),
+            (vec![("grantType", "password")], "The requested grant type \"password\" is invalid."),
+            (vec![("grantType", "authorization_code")], "A name for the Client Credential is required."),
+            (vec![("grantType", "single_sign_on")], "A service ID is required for the single sign-on grant type."),
+            (vec![("grantType", "single_sign_on"), ("serviceId", "999")], "A valid Service ID is required."),
+            (vec![("grantType", "authorization_code"), ("name", "X")], "At least one valid scope is required."),
+            (
+                vec![("grantType", "authorization_code"), ("name", "X"), ("scope", "openid clientarea:nope")],
+                "The requested scope \"clientarea:nope\" is invalid.",
+            ),
+        ] {
+            let (st, v) = w.api("CreateOAuthCredential", &params);
+            assert_eq!((st, error_of(&v)), (200, expect), "{params:?}");
+        }
+        assert_eq!(s.cli_json(&["client", "list"]).as_array().unwrap().len(), 0, "errors create nothing");
+
+        // The tutorial's call: lower-case `granttype`, username/password.
+        let scope = format!("{TUTORIAL_SCOPES} openid profile email");
+        let (st, v) = w.api(
+            "CreateOAuthCredential",
+            &[
+                ("granttype", "authorization_code"),
+                ("scope", &scope),
+                ("description", "OAuth2.0 credentials for IPB SSO."),
+                ("redirectUri", forum),
+                ("name", "IPB SSO"),
+            ],
+        );
+        assert_eq!((st, v["result"].as_str().unwrap()), (200, "success"), "{v}");
+        let cred_id = v["credentialId"].as_i64().unwrap();
+        let ident = v["clientIdentifier"].as_str().unwrap().to_string();
+        assert!(ident.starts_with("ACME-HOSTING."), "{ident}");
+        assert!(v["clientSecret"].as_str().unwrap().len() >= 43);
+        // An ordinary Gatehouse client.
+        let listed = s.cli_json(&["client", "show", &ident]);
+        assert_eq!(listed["id"].as_i64(), Some(cred_id));
+        assert_eq!(listed["redirect_uris"][0], forum);
+
+        // ListOAuthCredentials.
+        let (_, v) = w.api("ListOAuthCredentials", &[("grantType", "authorization_code")]);
+        let c = &v["clients"][0];
+        assert_eq!(c["credentialId"].as_i64(), Some(cred_id));
+        assert_eq!(c["clientIdentifier"], ident.as_str());
+        assert_eq!(c["clientSecret"], "", "only digests are stored");
+        assert_eq!(c["grantTypes"], "authorization_code");
+        assert_eq!(c["redirectUri"][0], forum);
+        assert_eq!(c["scope"], scope.as_str());
+        assert!(c["createdAt"].as_str().unwrap().len() == 19);
+        let (_, v) = w.api("ListOAuthCredentials", &[("grantType", "single_sign_on")]);
+        assert_eq!(v["clients"].as_array().unwrap().len(), 0);
+
+        // UpdateOAuthCredential.
+        for (params, expect) in [
+            (vec![], "A Credential ID or Client Identifier is required."),
+            (vec![("credentialId", "9999")], "Invalid Credential ID provided."),
+            (vec![("clientIdentifier", "ACME-HOSTING.nope")], "Invalid Client Identifier provided."),
+            (vec![("credentialId", "abc")], "Invalid Credential ID provided."),
+        ] {
+            let (_, v) = w.api("UpdateOAuthCredential", &params);
+            assert_eq!(error_of(&v), expect, "{params:?}");
+        }
+        let (_, v) = w.api("UpdateOAuthCredential", &[("clientApiIdentifier", &ident), ("name", "Forum"), ("resetSecret", "1")]);
+        assert_eq!(v["credentialId"].as_i64(), Some(cred_id), "{v}");
+        let new_secret = v["newClientSecret"].as_str().unwrap();
+        assert!(new_secret.len() >= 43);
+        let shown = s.cli_json(&["client", "show", &ident]);
+        assert_eq!(shown["name"], "Forum");
+        assert_eq!(shown["redirect_uris"][0], forum, "absent fields keep their values");
+        let (_, v) = w.api("UpdateOAuthCredential", &[("credentialId", &cred_id.to_string()), ("description", "d")]);
+        assert!(v.get("newClientSecret").is_none());
+
+        // DeleteOAuthCredential.
+        let (_, v) = w.api("DeleteOAuthCredential", &[("credentialId", "9999")]);
+        assert_eq!(error_of(&v), "Invalid Credential ID provided.");
+        let (_, v) = w.api("DeleteOAuthCredential", &[]);
+        assert_eq!(error_of(&v), "Invalid Credential ID provided.");
+        let (_, v) = w.api("DeleteOAuthCredential", &[("credentialId", &cred_id.to_string())]);
+        assert_eq!(v["credentialId"].as_i64(), Some(cred_id));
+        assert_eq!(s.cli_json(&["client", "list"]).as_array().unwrap().len(), 0);
+
+        // A single sign-on credential bound to an account (serviceId).
+        let user = s.cli_json(&["user", "add", "--email", "owner@example.com", "--name", "Olive Owner"]);
+        let acc = s.cli_json(&["account", "add", "--owner", user["id"].as_i64().unwrap().to_string().as_str()]);
+        let acc_id = acc["id"].as_i64().unwrap().to_string();
+        let (_, v) = w.api(
+            "CreateOAuthCredential",
+            &[("grantType", "single_sign_on"), ("serviceId", &acc_id), ("scope", "clientarea:sso clientarea:invoices")],
+        );
+        assert_eq!(v["result"], "success", "{v}");
+        let (_, v) = w.api("ListOAuthCredentials", &[("grantType", "single_sign_on")]);
+        assert_eq!(v["clients"][0]["serviceId"].as_i64(), acc["id"].as_i64());
+    }
+}
+
+#[test]
+fn get_clients_details() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let s = &w.server;
+        let u = s.cli_json(&["user", "add", "--email", "Ann@Example.com", "--name", "Ann Bee", "--locale", "de"]);
+        let acc = s.cli_json(&["account", "add", "--owner", "ann@example.com", "--name", "Bee Ltd"]);
+        let (_, v) = w.api("GetClientsDetails", &[("clientid", &acc["id"].to_string())]);
+        let c = &v["client"];
+        assert_eq!(c["id"], acc["id"]);
+        assert_eq!(c["email"], "ann@example.com");
+        assert_eq!((c["firstname"].as_str(), c["lastname"].as_str()), (Some("Ann"), Some("Bee")));
+        assert_eq!(c["status"], "Active");
+        assert_eq!(c["allowSingleSignOn"], 1);
+        assert_eq!(c["language"], "de");
+        assert_eq!(c["uuid"], u["sub"]);
+        let (_, v) = w.api("GetClientsDetails", &[("email", "ann@example.com")]);
+        assert_eq!(v["client"]["id"], acc["id"]);
+        let (_, v) = w.api("GetClientsDetails", &[("clientid", "4242")]);
+        assert_eq!(error_of(&v), "Client Not Found");
+    }
+}
+
+/// An Active user who owns an account; returns (user id, account id).
+fn user_with_account(s: &Server, email: &str) -> (i64, i64) {
+    let u = s.cli_json(&["user", "add", "--email", email, "--password", "pw-123456", "--name", "Sam Sign"]);
+    let id = u["id"].as_i64().unwrap();
+    let acc = s.cli_json(&["account", "add", "--owner", &id.to_string()]);
+    (id, acc["id"].as_i64().unwrap())
+}
+
+fn audit_messages(s: &Server) -> Vec<String> {
+    s.cli_json(&["audit", "list", "--limit", "200"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn has_session_cookie(r: &reqwest::blocking::Response) -> bool {
+    r.headers().get_all("set-cookie").iter().any(|c| {
+        let c = c.to_str().unwrap();
+        c.starts_with("gatehouse_session=") && !c.starts_with("gatehouse_session=;") && !c.contains("Max-Age=0")
+    })
+}
+
+#[test]
+fn create_sso_token_for_every_destination() {
+    let destinations: &[(&str, &[(&str, &str)], &str)] = &[
+        ("", &[], "/clientarea.php"),
+        ("clientarea:homepage", &[], "/clientarea.php"),
+        ("clientarea:profile", &[], "/clientarea.php?action=details"),
+        ("clientarea:billing_info", &[], "/clientarea.php?action=creditcard"),
+        ("clientarea:emails", &[], "/clientarea.php?action=emails"),
+        ("clientarea:announcements", &[], "/index.php?rp=/announcements"),
+        ("clientarea:downloads", &[], "/index.php?rp=/download"),
+        ("clientarea:knowledgebase", &[], "/knowledgebase.php"),
+        ("clientarea:network_status", &[], "/serverstatus.php"),
+        ("clientarea:services", &[], "/clientarea.php?action=services"),
+        ("clientarea:product_details", &[("service_id", "42")], "/clientarea.php?action=productdetails&id=42"),
+        ("clientarea:domains", &[], "/clientarea.php?action=domains"),
+        ("clientarea:domain_details", &[("domain_id", "7")], "/clientarea.php?action=domaindetails&id=7"),
+        ("clientarea:invoices", &[], "/clientarea.php?action=invoices"),
+        ("clientarea:tickets", &[], "/supporttickets.php"),
+        ("clientarea:submit_ticket", &[], "/submitticket.php"),
+        ("clientarea:shopping_cart", &[], "/cart.php"),
+        ("clientarea:shopping_cart_addons", &[], "/cart.php?gid=addons"),
+        ("clientarea:shopping_cart_domain_register", &[], "/cart.php?a=add&domain=register"),
+        ("clientarea:shopping_cart_domain_transfer", &[], "/cart.php?a=add&domain=transfer"),
+        ("clientarea:upgrade", &[("service_id", "42")], "/upgrade.php?type=package&id=42"),
+        ("sso:custom_redirect", &[("sso_redirect_path", "cart.php?a=view")], "/cart.php?a=view"),
+    ];
+    for backend in backends() {
+        let w = start(backend, "");
+        let s = &w.server;
+        let (_uid, acc) = user_with_account(s, "sam@example.com");
+        let acc = acc.to_string();
+        for (dest, extra, path) in destinations {
+            let mut params = vec![("client_id", acc.as_str())];
+            if !dest.is_empty() {
+                params.push(("destination", dest));
+            }
+            params.extend_from_slice(extra);
+            let (_, v) = w.api("CreateSsoToken", &params);
+            assert_eq!(v["result"], "success", "{dest}: {v}");
+            let token = v["access_token"].as_str().unwrap();
+            let url = v["redirect_url"].as_str().unwrap();
+            assert!(url.starts_with(&s.url("/oauth/singlesignon.php?access_token=")), "{url}");
+            let r = browser().get(url).send().unwrap();
+            assert_eq!(r.status(), 302, "{dest}");
+            assert_eq!(r.headers()["location"], format!("{CLIENT_AREA}{path}").as_str(), "{dest}");
+            assert!(has_session_cookie(&r), "{dest}: a session");
+            // Single use.
+            let again = browser().get(url).send().unwrap();
+            assert_ne!(again.status(), 302, "{dest}: reused");
+            assert!(!has_session_cookie(&again));
+            assert!(!token.is_empty());
+        }
+        // The documented CreateSsoToken errors.
+        let (uid2, acc2) = user_with_account(s, "other@example.com");
+        let (uid, _) = (s.cli_json(&["user", "show", "sam@example.com"])["id"].as_i64().unwrap(), ());
+        for (params, expect) in [
+            (vec![], "A valid client_id or user_id is required"),
+            (vec![("client_id", "99999")], "Invalid client_id"),
+            (vec![("user_id", "99999")], "Invalid user_id"),
+            (vec![("client_id", acc.as_str()), ("user_id", &uid2.to_string())], "Invalid user_id for client"),
+            (vec![("client_id", acc.as_str()), ("destination", "clientarea:nowhere")], "Invalid destination"),
+            (vec![("client_id", acc.as_str()), ("destination", "openid")], "Invalid destination"),
+        ] {
+            let (_, v) = w.api("CreateSsoToken", &params);
+            assert_eq!(error_of(&v), expect, "{params:?}");
+        }
+        // By user_id alone, and as a member of another account.
+        let (_, v) = w.api("CreateSsoToken", &[("user_id", &uid.to_string())]);
+        assert_eq!(v["result"], "success");
+        s.cli_json(&["account", "add-member", &acc2.to_string(), &uid.to_string()]);
+        let (_, v) = w.api("CreateSsoToken", &[("client_id", &acc2.to_string()), ("user_id", &uid.to_string())]);
+        assert_eq!(v["result"], "success", "{v}");
+        // Closed, or SSO switched off: blocked at issue.
+        s.cli_json(&["user", "set-sso", &uid2.to_string(), "off"]);
+        let (_, v) = w.api("CreateSsoToken", &[("client_id", &acc2.to_string())]);
+        assert_eq!(error_of(&v), format!("SSO authentication blocked for client {acc2}"));
+        s.cli_json(&["user", "set-sso", &uid2.to_string(), "on"]);
+        s.cli_json(&["user", "set-status", &uid2.to_string(), "Closed"]);
+        let (_, v) = w.api("CreateSsoToken", &[("client_id", &acc2.to_string())]);
+        assert_eq!(error_of(&v), format!("SSO authentication blocked for client {acc2}"));
+        // Inactive users may sign on.
+        s.cli_json(&["user", "set-status", &uid.to_string(), "Inactive"]);
+        let (_, v) = w.api("CreateSsoToken", &[("user_id", &uid.to_string()), ("destination", "clientarea:invoices")]);
+        let r = browser().get(v["redirect_url"].as_str().unwrap()).send().unwrap();
+        assert_eq!(r.status(), 302);
+    }
+}
+
+#[test]
+fn sso_refusals_write_the_documented_audit_lines() {
+    for backend in backends() {
+        let w = start(backend, "[tokens]\nsso_ttl = 1\n");
+        let s = &w.server;
+        let (uid, acc) = user_with_account(s, "sam@example.com");
+        let acc = acc.to_string();
+        let issue = || {
+            let (_, v) = w.api("CreateSsoToken", &[("client_id", &acc), ("destination", "clientarea:invoices")]);
+            assert_eq!(v["result"], "success", "{v}");
+            v["redirect_url"].as_str().unwrap().to_string()
+        };
+        let refused = |url: &str| {
+            let r = browser().get(url).send().unwrap();
+            assert!(r.status().is_client_error(), "{}", r.status());
+            assert!(!has_session_cookie(&r));
+            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        };
+
+        // Expired.
+        let url = issue();
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        refused(&url);
+        let line = format!("Unable to authenticate with Single Sign-On token for User ID: {uid}");
+        assert!(audit_messages(s).contains(&line), "{:?}", audit_messages(s));
+
+        // SSO switched off by the user after the token was issued.
+        let url = issue();
+        s.cli_json(&["user", "set-sso", &uid.to_string(), "off"]);
+        refused(&url);
+        let line = format!("Single Sign-On authentication denied per configuration for User ID: {uid}");
+        assert!(audit_messages(s).contains(&line), "{:?}", audit_messages(s));
+        s.cli_json(&["user", "set-sso", &uid.to_string(), "on"]);
+
+        // Closed after the token was issued.
+        let url = issue();
+        s.cli_json(&["user", "set-status", &uid.to_string(), "Closed"]);
+        refused(&url);
+        let line = format!("Single Sign-On authentication denied for \"Closed\" User ID: {uid}");
+        assert!(audit_messages(s).contains(&line), "{:?}", audit_messages(s));
+
+        // A made-up token.
+        refused(&s.url("/oauth/singlesignon.php?access_token=not-a-token"));
+        refused(&s.url("/oauth/singlesignon.php"));
+    }
+}
+
+#[test]
+fn twenty_concurrent_redemptions_give_one_session() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let s = &w.server;
+        let (_, acc) = user_with_account(s, "sam@example.com");
+        let (_, v) = w.api("CreateSsoToken", &[("client_id", &acc.to_string())]);
+        let url = v["redirect_url"].as_str().unwrap().to_string();
+        let n = 20;
+        let barrier = Arc::new(Barrier::new(n));
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let (url, b) = (url.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let c = browser();
+                    b.wait();
+                    let r = c.get(&url).send().unwrap();
+                    (r.status().as_u16(), has_session_cookie(&r))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins = results.iter().filter(|(st, cookie)| *st == 302 && *cookie).count();
+        assert_eq!(wins, 1, "{backend:?}: {results:?}");
+        assert!(results.iter().all(|(st, _)| *st == 302 || (400..500).contains(st)), "{results:?}");
+    }
+}
