@@ -9,6 +9,8 @@
 pub mod audit;
 pub mod directory;
 pub mod error;
+pub mod keys;
+pub mod oauth;
 pub mod sessions;
 pub mod sso;
 
@@ -63,11 +65,19 @@ pub struct Engine {
     pub catalog: std::sync::Arc<ScopeCatalog>,
     /// Plugin hooks, when a plugin host is running.
     hooks: Option<std::sync::Arc<dyn ConnectorHooks>>,
+    /// The master key and decrypted signing keys.
+    keys: std::sync::Arc<keys::KeyRing>,
 }
 
 impl Engine {
     pub fn new(store: Store, config: EngineConfig, catalog: ScopeCatalog) -> Engine {
-        Engine { store, config: std::sync::Arc::new(config), catalog: std::sync::Arc::new(catalog), hooks: None }
+        Engine {
+            store,
+            config: std::sync::Arc::new(config),
+            catalog: std::sync::Arc::new(catalog),
+            hooks: None,
+            keys: Default::default(),
+        }
     }
 
     /// Sets the plugin hooks (called once at start-up by the server).

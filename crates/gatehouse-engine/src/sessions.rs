@@ -1,11 +1,43 @@
 //! Browser sessions at Gatehouse: the cookie carries a random value shown
 //! once, the table keeps only its digest.
 
-use gatehouse_core::secret::{digest, generate_token};
+use gatehouse_core::secret::{digest, generate_token, verify_password};
 use gatehouse_core::time::now;
-use gatehouse_store::{NewSession, Session};
+use gatehouse_core::user::normalize_email;
+use gatehouse_store::{NewSession, Session, User};
 
+use crate::audit::AuditRecord;
 use crate::{Engine, EngineError};
+
+/// Why a password login failed. The page shows the same words for a wrong
+/// e-mail and a wrong password.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("The e-mail address or password is incorrect")]
+    BadCredentials,
+    #[error("Too many failed sign-in attempts. Please wait a while and try again")]
+    RateLimited,
+    #[error("This account is closed")]
+    Closed,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<gatehouse_store::StoreError> for LoginError {
+    fn from(e: gatehouse_store::StoreError) -> Self {
+        LoginError::Engine(e.into())
+    }
+}
+
+/// The audit kind failed logins are counted by.
+pub const LOGIN_FAILED: &str = "login.failed";
+
+/// Argon2 hash of a fixed password, checked when the e-mail is unknown so
+/// both failures cost the same time.
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| gatehouse_core::secret::hash_password("gatehouse-dummy-password").unwrap_or_default())
+}
 
 impl Engine {
     /// Starts a browser session; returns the cookie value (shown once; only
@@ -31,6 +63,105 @@ impl Engine {
             via: truncate(via, 32),
         })?;
         Ok((value, session))
+    }
+}
+
+impl Engine {
+    /// Checks an e-mail and password and starts a session. Failures are
+    /// audited as `login.failed` and rate-limited per account and per IP.
+    pub fn login_with_password(
+        &self,
+        email: &str,
+        password: &str,
+        ip: &str,
+        user_agent: &str,
+    ) -> Result<(String, Session, User), LoginError> {
+        let subject = normalize_email(email).unwrap_or_else(|| truncate(email.trim(), 254).to_ascii_lowercase());
+        let since = now() - self.config.failure_window_secs;
+        if self.store.count_audit_for_subject(LOGIN_FAILED, &subject, since)? >= self.config.max_failures_per_account
+            || self.store.count_audit_for_ip(LOGIN_FAILED, ip, since)? >= self.config.max_failures_per_ip
+        {
+            self.audit(AuditRecord {
+                kind: "login.rate_limited",
+                message: "Sign-in refused: too many failed attempts".into(),
+                ip: Some(ip),
+                subject: Some(&subject),
+                ..Default::default()
+            })?;
+            return Err(LoginError::RateLimited);
+        }
+        let user = self.store.user_by_email(&subject)?;
+        let ok = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
+            Some(h) => verify_password(password, h),
+            None => {
+                let _ = verify_password(password, dummy_hash());
+                false
+            }
+        };
+        let user = match (ok, user) {
+            (true, Some(u)) => u,
+            (_, u) => {
+                self.audit(AuditRecord {
+                    kind: LOGIN_FAILED,
+                    message: "Failed sign-in attempt".into(),
+                    user_id: u.map(|u| u.id),
+                    ip: Some(ip),
+                    subject: Some(&subject),
+                    ..Default::default()
+                })?;
+                return Err(LoginError::BadCredentials);
+            }
+        };
+        if !user.status().may_sign_in() {
+            self.audit(AuditRecord {
+                kind: "login.closed",
+                message: format!("Sign-in refused for \"Closed\" User ID: {}", user.id),
+                user_id: Some(user.id),
+                ip: Some(ip),
+                ..Default::default()
+            })?;
+            return Err(LoginError::Closed);
+        }
+        let (cookie, session) = self.start_session(user.id, "password", ip, user_agent)?;
+        self.audit(AuditRecord {
+            kind: "login.succeeded",
+            message: format!("User ID: {} signed in", user.id),
+            user_id: Some(user.id),
+            ip: Some(ip),
+            ..Default::default()
+        })?;
+        Ok((cookie, session, user))
+    }
+
+    /// The live session a cookie value names, with its user.
+    pub fn session_from_cookie(&self, cookie: &str) -> Result<Option<(Session, User)>, EngineError> {
+        let ts = now();
+        let Some(session) = self.store.live_session_by_digest(&digest(cookie), ts)? else { return Ok(None) };
+        let Some(user) = self.store.user_by_id(session.user_id)? else { return Ok(None) };
+        // Touch at most once a minute: one write per page view is wasteful.
+        if ts - session.last_seen_at > 60 {
+            self.store.touch_session(session.id, ts)?;
+        }
+        Ok(Some((session, user)))
+    }
+
+    /// Ends one of the user's sessions.
+    pub fn end_session(&self, user_id: i64, session_id: i64) -> Result<bool, EngineError> {
+        let ended = self.store.revoke_session(session_id, user_id, now())?;
+        if ended {
+            self.audit(AuditRecord {
+                kind: "logout",
+                message: format!("User ID: {user_id} session {session_id} ended"),
+                user_id: Some(user_id),
+                ..Default::default()
+            })?;
+        }
+        Ok(ended)
+    }
+
+    /// The user's live sessions, newest first.
+    pub fn sessions_of_user(&self, user_id: i64) -> Result<Vec<Session>, EngineError> {
+        Ok(self.store.live_sessions_of_user(user_id, now())?)
     }
 }
 

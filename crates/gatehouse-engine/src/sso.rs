@@ -8,9 +8,38 @@ use gatehouse_core::client::GrantType;
 use gatehouse_core::scope::SSO_SCOPE;
 use gatehouse_core::secret::{digest, generate_token};
 use gatehouse_core::time::now;
-use gatehouse_store::{Client, GrantKind, NewGrant};
+use gatehouse_store::{Client, GrantKind, NewGrant, RedeemOutcome, Session};
 
+use crate::audit::AuditRecord;
 use crate::{Engine, EngineError};
+
+/// Why an SSO token was not honoured. Each refusal has been audited with
+/// the documented line.
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error("Single sign-on is not available for this account")]
+    Closed,
+    #[error("Single sign-on is switched off for this account")]
+    Disabled,
+    #[error("This sign-in link is invalid, expired or has already been used")]
+    BadToken,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<gatehouse_store::StoreError> for SsoError {
+    fn from(e: gatehouse_store::StoreError) -> Self {
+        SsoError::Engine(e.into())
+    }
+}
+
+/// A redeemed SSO token: a new browser session and where to send it.
+#[derive(Debug, Clone)]
+pub struct SsoLogin {
+    pub cookie: String,
+    pub session: Session,
+    pub redirect: String,
+}
 
 /// A freshly issued SSO token (the value is shown once).
 #[derive(Debug, Clone)]
@@ -70,5 +99,76 @@ impl Engine {
             ..Default::default()
         })?;
         Ok(IssuedSsoToken { token, expires_in: ttl, scope })
+    }
+}
+
+impl Engine {
+    /// Redeems an SSO token once: checks the user may sign on, spends the
+    /// token with one conditional UPDATE, starts a session and resolves the
+    /// destination from the token's scope against the client area URL.
+    pub fn redeem_sso_token(&self, token: &str, ip: &str, user_agent: &str) -> Result<SsoLogin, SsoError> {
+        let token_digest = digest(token);
+        let found = self.store.grant_by_digest(GrantKind::Sso, &token_digest)?;
+        let user = match found.as_ref().and_then(|g| g.user_id) {
+            Some(id) => self.store.user_by_id(id)?,
+            None => None,
+        };
+        let uid = user.as_ref().map(|u| u.id).unwrap_or(0);
+        let deny = |kind: &str, message: String, err: SsoError| -> Result<SsoLogin, SsoError> {
+            self.audit(AuditRecord {
+                kind,
+                message,
+                user_id: user.as_ref().map(|u| u.id),
+                client_id: found.as_ref().map(|g| g.client_id.as_str()),
+                ip: Some(ip),
+                ..Default::default()
+            })?;
+            Err(err)
+        };
+        let bad = || format!("Unable to authenticate with Single Sign-On token for User ID: {uid}");
+        let (Some(grant), Some(user)) = (&found, &user) else {
+            return deny("sso.failed", bad(), SsoError::BadToken);
+        };
+        if !user.status().may_sign_in() {
+            return deny(
+                "sso.denied",
+                format!("Single Sign-On authentication denied for \"Closed\" User ID: {uid}"),
+                SsoError::Closed,
+            );
+        }
+        if !user.allow_sso {
+            return deny(
+                "sso.denied",
+                format!("Single Sign-On authentication denied per configuration for User ID: {uid}"),
+                SsoError::Disabled,
+            );
+        }
+        let scope = gatehouse_core::ScopeSet::parse(&grant.scope);
+        let client_ok =
+            self.store.client_by_client_id(&grant.client_id)?.is_some_and(|c| c.allows_grant(GrantType::SingleSignOn));
+        if !scope.contains(SSO_SCOPE) || !client_ok {
+            return deny("sso.failed", bad(), SsoError::BadToken);
+        }
+        let destination = scope.iter().find(|s| *s != SSO_SCOPE).unwrap_or(gatehouse_core::scope::DEFAULT_DESTINATION);
+        let params: BTreeMap<String, String> = serde_json::from_str::<serde_json::Value>(&grant.data)
+            .ok()
+            .and_then(|v| serde_json::from_value(v["params"].clone()).ok())
+            .unwrap_or_default();
+        let Ok(path) = self.catalog.resolve_destination(destination, &params) else {
+            return deny("sso.failed", bad(), SsoError::BadToken);
+        };
+        if !matches!(self.store.redeem_once(GrantKind::Sso, &token_digest, now())?, RedeemOutcome::Redeemed(_)) {
+            return deny("sso.failed", bad(), SsoError::BadToken);
+        }
+        let (cookie, session) = self.start_session(user.id, "sso", ip, user_agent)?;
+        self.audit(AuditRecord {
+            kind: "sso.login",
+            message: format!("Single Sign-On authentication succeeded for User ID: {uid}"),
+            user_id: Some(uid),
+            client_id: Some(&grant.client_id),
+            ip: Some(ip),
+            ..Default::default()
+        })?;
+        Ok(SsoLogin { cookie, session, redirect: format!("{}{}", self.config.client_area_url, path) })
     }
 }

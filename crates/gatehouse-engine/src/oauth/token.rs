@@ -1,0 +1,359 @@
+//! The token endpoint's grants: authorization_code (+PKCE), refresh_token
+//! (rotation with reuse detection), client_credentials and single_sign_on.
+//! Client authentication happens first, then the grant type, then the grant.
+
+use std::collections::BTreeMap;
+
+use gatehouse_core::client::GrantType;
+use gatehouse_core::pkce::{self, ChallengeMethod};
+use gatehouse_core::scope::SSO_SCOPE;
+use gatehouse_core::secret::{digest, generate_hex, generate_token};
+use gatehouse_core::time::now;
+use gatehouse_core::{Dialect, ScopeSet};
+use gatehouse_store::{Client, Grant, GrantKind, NewGrant, RedeemOutcome, User};
+use serde_json::{json, Value};
+
+use super::claims::IdTokenInput;
+use super::{ClientCredentials, OAuthError, Params};
+use crate::audit::AuditRecord;
+use crate::Engine;
+
+/// Where the browser redeems SSO tokens on Gatehouse's own paths.
+pub const SSO_PATH: &str = "/oauth2/sso";
+
+/// A successful token response body.
+pub type TokenResponse = Value;
+
+/// What a new access token carries.
+struct AccessGrant<'a> {
+    client: &'a Client,
+    user: Option<&'a User>,
+    scope: &'a ScopeSet,
+    family: Option<String>,
+    session_id: Option<i64>,
+    auth_time: Option<i64>,
+    nonce: Option<&'a str>,
+    with_refresh: bool,
+    access_ttl: i64,
+}
+
+impl Engine {
+    /// Handles a token request.
+    pub fn token(
+        &self,
+        dialect: &Dialect,
+        params: &Params,
+        creds: &ClientCredentials,
+    ) -> Result<TokenResponse, OAuthError> {
+        let client = self.authenticate_request_client(params, creds)?;
+        params.check()?;
+        let grant_type = params
+            .get("grant_type")
+            .ok_or_else(|| OAuthError::invalid_request("The grant type was not specified in the request"))?;
+        let grant: GrantType = grant_type.parse().map_err(|_| {
+            OAuthError::new("unsupported_grant_type", format!("Grant type \"{grant_type}\" not supported"), 400)
+        })?;
+        if !client.allows_grant(grant) {
+            return Err(OAuthError::unauthorized_client());
+        }
+        let access_ttl = dialect.access_ttl.unwrap_or(self.config.access_ttl);
+        match grant {
+            GrantType::AuthorizationCode => self.grant_authorization_code(&client, params, access_ttl),
+            GrantType::RefreshToken => self.grant_refresh_token(&client, params, access_ttl),
+            GrantType::ClientCredentials => self.grant_client_credentials(&client, params, access_ttl),
+            GrantType::SingleSignOn => self.grant_single_sign_on(&client, params),
+        }
+    }
+
+    fn grant_authorization_code(
+        &self,
+        client: &Client,
+        p: &Params,
+        access_ttl: i64,
+    ) -> Result<TokenResponse, OAuthError> {
+        let code =
+            p.get("code").ok_or_else(|| OAuthError::invalid_request("Missing parameter: \"code\" is required"))?;
+        let code_digest = digest(code);
+        let invalid = || OAuthError::invalid_grant("Authorization code doesn't exist or is invalid for the client");
+        // Everything is checked before the code is spent, so a mistake
+        // (wrong client, redirect URI or verifier) changes nothing.
+        let found = self.store.grant_by_digest(GrantKind::Code, &code_digest)?.ok_or_else(invalid)?;
+        if found.client_id != client.client_id {
+            return Err(invalid());
+        }
+        if found.used_at.is_none() && found.revoked_at.is_none() && found.expires_at <= now() {
+            return Err(OAuthError::invalid_grant("The authorization code has expired"));
+        }
+        if let Some(uri) = &found.redirect_uri {
+            if p.get("redirect_uri") != Some(uri.as_str()) {
+                return Err(OAuthError::new(
+                    "redirect_uri_mismatch",
+                    "The redirect URI is missing or do not match",
+                    400,
+                ));
+            }
+        }
+        match (&found.code_challenge, p.get("code_verifier")) {
+            (Some(challenge), Some(verifier)) => {
+                let method =
+                    ChallengeMethod::parse(found.code_challenge_method.as_deref()).unwrap_or(ChallengeMethod::Plain);
+                if !pkce::verify(method, challenge, verifier) {
+                    return Err(OAuthError::invalid_grant("The PKCE code verifier parameter is invalid."));
+                }
+            }
+            (Some(_), None) => {
+                return Err(OAuthError::invalid_grant("The PKCE code verifier parameter is required."));
+            }
+            // A verifier without a challenge would let a downgrade pass unnoticed.
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "A code_verifier was sent but the authorization request had no code_challenge",
+                ));
+            }
+            (None, None) => {}
+        }
+        let g = match self.store.redeem_once(GrantKind::Code, &code_digest, now())? {
+            RedeemOutcome::Redeemed(g) => g,
+            RedeemOutcome::Expired(_) => return Err(OAuthError::invalid_grant("The authorization code has expired")),
+            RedeemOutcome::AlreadyUsed(g) => {
+                // A code used twice is stolen or replayed: revoke what it produced.
+                if let Some(f) = &g.family {
+                    self.store.revoke_family(f, now())?;
+                }
+                self.audit(AuditRecord {
+                    kind: "oauth.code_reuse",
+                    message: format!("Authorization code reused; tokens of its grant revoked (client {})", g.client_id),
+                    user_id: g.user_id,
+                    client_id: Some(&g.client_id),
+                    ..Default::default()
+                })?;
+                return Err(invalid());
+            }
+            RedeemOutcome::Unknown => return Err(invalid()),
+        };
+        let user = self.live_user(&g)?;
+        let scope = ScopeSet::parse(&g.scope);
+        self.issue_tokens(AccessGrant {
+            client,
+            user: Some(&user),
+            scope: &scope,
+            family: g.family.clone(),
+            session_id: g.session_id,
+            auth_time: g.auth_time,
+            nonce: g.nonce.as_deref(),
+            with_refresh: client.allows_grant(GrantType::RefreshToken),
+            access_ttl,
+        })
+    }
+
+    /// The grant's user, if they may still sign in.
+    fn live_user(&self, g: &Grant) -> Result<User, OAuthError> {
+        let user = match g.user_id {
+            Some(id) => self.store.user_by_id(id)?,
+            None => None,
+        };
+        user.filter(|u| u.status().may_sign_in())
+            .ok_or_else(|| OAuthError::invalid_grant("The user of this grant cannot sign in"))
+    }
+
+    fn grant_refresh_token(&self, client: &Client, p: &Params, access_ttl: i64) -> Result<TokenResponse, OAuthError> {
+        let token = p
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::invalid_request("Missing parameter: \"refresh_token\" is required"))?;
+        let token_digest = digest(token);
+        let invalid = || OAuthError::invalid_grant("Invalid refresh token");
+        let found = self.store.grant_by_digest(GrantKind::Refresh, &token_digest)?.ok_or_else(invalid)?;
+        if found.client_id != client.client_id {
+            return Err(invalid());
+        }
+        let original = ScopeSet::parse(&found.scope);
+        let scope = match p.get("scope") {
+            Some(s) => ScopeSet::parse(s),
+            None => original.clone(),
+        };
+        if !scope.is_subset_of(&original) {
+            return Err(OAuthError::invalid_scope());
+        }
+        let g = match self.store.redeem_once(GrantKind::Refresh, &token_digest, now())? {
+            RedeemOutcome::Redeemed(g) => g,
+            RedeemOutcome::Expired(_) => return Err(OAuthError::invalid_grant("Refresh token has expired")),
+            RedeemOutcome::AlreadyUsed(g) => {
+                // Rotation: an old refresh token coming back means two parties
+                // hold it. Revoke the whole family (RFC 9700 §4.14.2).
+                if g.used_at.is_some() {
+                    if let Some(f) = &g.family {
+                        self.store.revoke_family(f, now())?;
+                    }
+                    self.audit(AuditRecord {
+                        kind: "oauth.refresh_reuse",
+                        message: format!(
+                            "Refresh token reused; every token of its family revoked (client {})",
+                            g.client_id
+                        ),
+                        user_id: g.user_id,
+                        client_id: Some(&g.client_id),
+                        ..Default::default()
+                    })?;
+                }
+                return Err(invalid());
+            }
+            RedeemOutcome::Unknown => return Err(invalid()),
+        };
+        let user = self.live_user(&g)?;
+        self.issue_tokens(AccessGrant {
+            client,
+            user: Some(&user),
+            scope: &scope,
+            family: g.family.clone(),
+            session_id: g.session_id,
+            auth_time: g.auth_time,
+            nonce: None,
+            with_refresh: true,
+            access_ttl,
+        })
+    }
+
+    fn grant_client_credentials(
+        &self,
+        client: &Client,
+        p: &Params,
+        access_ttl: i64,
+    ) -> Result<TokenResponse, OAuthError> {
+        if client.is_public {
+            return Err(OAuthError::unauthorized_client());
+        }
+        // No user is involved: user-facing scopes make no sense here.
+        let user_scopes = ["openid", "profile", "email", SSO_SCOPE];
+        let scope = match p.get("scope") {
+            Some(s) => ScopeSet::parse(s),
+            None => ScopeSet::from_vec(
+                client.scopes.iter().filter(|s| !user_scopes.contains(s)).map(str::to_string).collect(),
+            ),
+        };
+        if !scope.is_subset_of(&client.scopes) || scope.iter().any(|s| user_scopes.contains(&s)) {
+            return Err(OAuthError::invalid_scope());
+        }
+        self.issue_tokens(AccessGrant {
+            client,
+            user: None,
+            scope: &scope,
+            family: Some(generate_hex(16)),
+            session_id: None,
+            auth_time: None,
+            nonce: None,
+            with_refresh: false,
+            access_ttl,
+        })
+    }
+
+    fn grant_single_sign_on(&self, client: &Client, p: &Params) -> Result<TokenResponse, OAuthError> {
+        let requested = ScopeSet::parse(p.get("scope").unwrap_or(SSO_SCOPE));
+        if !requested.contains(SSO_SCOPE) || !requested.is_subset_of(&client.scopes) {
+            return Err(OAuthError::invalid_scope());
+        }
+        let destinations: Vec<&str> = requested.iter().filter(|s| *s != SSO_SCOPE).collect();
+        if destinations.len() > 1 || destinations.iter().any(|d| !self.catalog.is_destination(d)) {
+            return Err(OAuthError::invalid_scope());
+        }
+        let user_id = self.sso_user(client, p.get("user_id"))?;
+        let params: BTreeMap<String, String> = crate::sso::DESTINATION_PARAMS
+            .iter()
+            .filter_map(|k| p.get(k).map(|v| (k.to_string(), v.to_string())))
+            .collect();
+        let issued = match self.issue_sso_token(client, user_id, destinations.first().copied(), params) {
+            Ok(t) => t,
+            Err(e) if e.is_client_error() => return Err(OAuthError::invalid_request(e.to_string())),
+            Err(e) => return Err(e.into()),
+        };
+        let redirect_url = gatehouse_core::redirect::with_query(
+            &format!("{}{SSO_PATH}", self.config.issuer),
+            &[("access_token", &issued.token)],
+        );
+        Ok(json!({
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "scope": issued.scope,
+            "redirect_url": redirect_url,
+        }))
+    }
+
+    /// The user an SSO token is for: a client bound to an account signs in
+    /// its owner or (with `user_id`) one of its members; an unbound client
+    /// is trusted to name any user.
+    fn sso_user(&self, client: &Client, user_id: Option<&str>) -> Result<i64, OAuthError> {
+        let named = match user_id {
+            Some(v) => Some(v.parse::<i64>().map_err(|_| OAuthError::invalid_request("Invalid user_id"))?),
+            None => None,
+        };
+        match (client.bound_account_id, named) {
+            (Some(acc), None) => Ok(self
+                .store
+                .account_by_id(acc)?
+                .ok_or_else(|| OAuthError::invalid_request("The client's account no longer exists"))?
+                .owner_user_id),
+            (Some(acc), Some(uid)) => {
+                if self.store.is_account_member(acc, uid)? {
+                    Ok(uid)
+                } else {
+                    Err(OAuthError::invalid_request("Invalid user_id for client"))
+                }
+            }
+            (None, Some(uid)) => match self.store.user_by_id(uid)? {
+                Some(u) => Ok(u.id),
+                None => Err(OAuthError::invalid_request("Invalid user_id")),
+            },
+            (None, None) => Err(OAuthError::invalid_request("Missing parameter: \"user_id\" is required")),
+        }
+    }
+
+    /// Issues an access token (and a refresh token and ID token where due).
+    fn issue_tokens(&self, a: AccessGrant<'_>) -> Result<TokenResponse, OAuthError> {
+        let ts = now();
+        let access = generate_token();
+        let base = NewGrant {
+            client_id: a.client.client_id.clone(),
+            user_id: a.user.map(|u| u.id),
+            session_id: a.session_id,
+            scope: a.scope.to_string(),
+            auth_time: a.auth_time,
+            family: a.family.clone(),
+            data: "{}".into(),
+            created_at: ts,
+            ..Default::default()
+        };
+        self.store.insert_grant(&NewGrant {
+            kind: GrantKind::Access.as_str().into(),
+            digest: digest(&access),
+            expires_at: ts + a.access_ttl,
+            ..base.clone()
+        })?;
+        let mut body = json!({
+            "access_token": access,
+            "expires_in": a.access_ttl,
+            "token_type": "Bearer",
+            "scope": a.scope.to_string(),
+        });
+        if a.with_refresh && a.user.is_some() {
+            let refresh = generate_token();
+            self.store.insert_grant(&NewGrant {
+                kind: GrantKind::Refresh.as_str().into(),
+                digest: digest(&refresh),
+                expires_at: ts + self.config.refresh_ttl,
+                ..base
+            })?;
+            body["refresh_token"] = json!(refresh);
+        }
+        if let Some(user) = a.user.filter(|_| a.scope.contains("openid")) {
+            body["id_token"] = json!(self.id_token(IdTokenInput {
+                client: a.client,
+                user,
+                scope: a.scope,
+                nonce: a.nonce,
+                auth_time: a.auth_time,
+                access_token: Some(&access),
+            })?);
+        }
+        Ok(body)
+    }
+}
