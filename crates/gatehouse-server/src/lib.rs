@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod plugin_host;
 pub mod state;
 
 use std::process::ExitCode;

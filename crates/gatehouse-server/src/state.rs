@@ -13,6 +13,8 @@ use crate::config::Config;
 pub struct AppState {
     pub engine: Engine,
     pub config: std::sync::Arc<Config>,
+    /// Loaded plugins (empty when none are configured).
+    pub plugins: std::sync::Arc<crate::plugin_host::PluginHost>,
 }
 
 /// Builds the engine's settings from the configuration.

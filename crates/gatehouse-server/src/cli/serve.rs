@@ -19,6 +19,9 @@ pub struct ServeArgs {
     /// Directory of plugins to load.
     #[arg(long)]
     pub plugins_dir: Option<PathBuf>,
+    /// Start even when a plugin cannot be loaded: log why and serve without it.
+    #[arg(long)]
+    pub skip_broken_plugins: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
@@ -33,10 +36,17 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         cfg.plugins_dir = Some(p);
     }
     crate::logging::init(&cfg.log_format);
-    let engine = open_engine(&cfg).map_err(Failure)?;
+    let mut engine = open_engine(&cfg).map_err(Failure)?;
+    let plugins = std::sync::Arc::new(
+        crate::plugin_host::PluginHost::load(&cfg, &engine, args.skip_broken_plugins).map_err(Failure::from)?,
+    );
+    if !plugins.plugins.is_empty() {
+        engine.set_hooks(std::sync::Arc::new(crate::plugin_host::hooks::PluginHooks { host: plugins.clone() }));
+        plugins.set_engine(&engine);
+    }
     let bind = cfg.bind.clone();
     tracing::info!(database = %engine.store.masked_url(), issuer = %cfg.issuer(), %bind, "gatehouse starting");
-    let state = AppState { engine, config: std::sync::Arc::new(cfg) };
+    let state = AppState { engine, config: std::sync::Arc::new(cfg), plugins: plugins.clone() };
 
     actix_web::rt::System::new().block_on(async move {
         let data = web::Data::new(state);
@@ -47,6 +57,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
                 .wrap(middleware::from_fn(crate::http::request_id::middleware))
                 .configure(crate::http::configure)
+                .configure(|c| crate::plugin_host::http::mount(c, &plugins))
         })
         .bind(&bind)
         .map_err(|e| Failure(format!("cannot listen on {bind}: {e}")))?;

@@ -1,0 +1,52 @@
+//! The engine's [`ConnectorHooks`], answered by `client_connector` plugins.
+//! The engine calls these on its own (blocking) threads.
+
+use std::sync::Arc;
+
+use gatehouse_engine::ConnectorHooks;
+use gatehouse_plugin_api::messages::{plugin_methods, Capability, ShapeClaims, UserEvent};
+
+use super::{services, PluginHost};
+
+/// The hooks the server installs on the engine.
+pub struct PluginHooks {
+    pub host: Arc<PluginHost>,
+}
+
+impl ConnectorHooks for PluginHooks {
+    fn shape_claims(
+        &self,
+        connector: &str,
+        client_id: &str,
+        scope: &str,
+        user: &gatehouse_store::User,
+        claims: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let Some(p) = self.host.get(connector).filter(|p| p.has(Capability::ClientConnector)) else {
+            // A client attached to a connector that is not loaded keeps the
+            // standard claims; say so once per call in the log.
+            tracing::warn!(connector, client_id, "client's connector plugin is not loaded; standard claims");
+            return Ok(claims);
+        };
+        let req = ShapeClaims {
+            client_id: client_id.to_string(),
+            scope: scope.to_string(),
+            user: services::user(user.clone()),
+            claims,
+        };
+        let shaped: serde_json::Value = p.call(plugin_methods::SHAPE_CLAIMS, &req).map_err(|e| e.to_string())?;
+        if !shaped.is_object() {
+            return Err(format!("plugin {connector} shaped the claims into a non-object"));
+        }
+        Ok(shaped)
+    }
+
+    fn user_event(&self, event: &str, user: &gatehouse_store::User) {
+        let ev = UserEvent { event: event.to_string(), user: services::user(user.clone()) };
+        for p in self.host.plugins.iter().filter(|p| p.has(Capability::ClientConnector)) {
+            if let Err(e) = p.call::<_, ()>(plugin_methods::USER_EVENT, &ev) {
+                tracing::error!(error = %e, event, user_id = user.id, "plugin user event failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Plugins on the HTTP surface: their routes (raw HTTP in and out, run on
+//! the blocking pool, answers validated) and their dialect aliases (engine
+//! endpoints under other paths, served by `serve_endpoint`).
+
+use std::sync::Arc;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use gatehouse_core::Dialect;
+use gatehouse_engine::Engine;
+use gatehouse_plugin_api::messages::{self as msg, plugin_methods, AliasDecl, EngineEndpoint, RouteDecl};
+
+use super::{CallError, LoadedPlugin, PluginHost, SESSION_COOKIE};
+use crate::config::Config;
+use crate::http::oauth::{serve_endpoint, Endpoint};
+use crate::http::State;
+
+/// One plugin route, as mounted.
+pub struct RouteTarget {
+    pub plugin: Arc<LoadedPlugin>,
+    pub decl: RouteDecl,
+}
+
+/// One alias, as mounted.
+struct AliasTarget {
+    endpoint: Endpoint,
+    dialect: Arc<Dialect>,
+}
+
+/// Mounts every plugin's routes and aliases.
+pub fn mount(cfg: &mut web::ServiceConfig, host: &PluginHost) {
+    for p in &host.plugins {
+        for r in &p.manifest.routes {
+            let target = Arc::new(RouteTarget { plugin: p.clone(), decl: r.clone() });
+            let handler =
+                move |req: HttpRequest, body: Bytes, state: State| serve_route(target.clone(), req, body, state);
+            let mut res = web::resource(actix_pattern(&r.path));
+            if r.methods.is_empty() {
+                res = res.route(web::route().to(handler));
+            } else {
+                for m in &r.methods {
+                    let method = Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET);
+                    res = res.route(web::method(method).to(handler.clone()));
+                }
+            }
+            cfg.service(res);
+        }
+        let dialect = Arc::new(dialect_of(p));
+        for a in &p.manifest.aliases {
+            cfg.service(alias_resource(a, dialect.clone()));
+        }
+    }
+}
+
+fn alias_resource(a: &AliasDecl, dialect: Arc<Dialect>) -> actix_web::Resource {
+    let endpoint = endpoint(a.endpoint);
+    let target = Arc::new(AliasTarget { endpoint, dialect });
+    let handler = move |req: HttpRequest, body: Bytes, state: State| {
+        let t = target.clone();
+        async move { serve_endpoint(t.endpoint, t.dialect.clone(), req, body, state).await }
+    };
+    let mut res = web::resource(a.path.clone());
+    if a.methods.is_empty() {
+        return res.route(web::route().to(handler));
+    }
+    for m in &a.methods {
+        let method = Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET);
+        res = res.route(web::method(method).to(handler.clone()));
+    }
+    let allowed = a.methods.join(", ");
+    res.default_service(web::to(move || {
+        let allowed = allowed.clone();
+        async move { method_not_allowed(endpoint, &allowed) }
+    }))
+}
+
+/// 405 in the OAuth error format (the token endpoint's text is the one
+/// OAuth server libraries send).
+fn method_not_allowed(endpoint: Endpoint, allowed: &str) -> HttpResponse {
+    let text = if endpoint == Endpoint::Token {
+        "The request method must be POST when requesting an access token".to_string()
+    } else {
+        format!("The request method must be {allowed}")
+    };
+    let mut r = crate::http::json_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", &text);
+    if let Ok(v) = HeaderValue::from_str(allowed) {
+        r.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    r
+}
+
+fn endpoint(e: EngineEndpoint) -> Endpoint {
+    match e {
+        EngineEndpoint::Discovery => Endpoint::Discovery,
+        EngineEndpoint::Jwks => Endpoint::Jwks,
+        EngineEndpoint::Authorize => Endpoint::Authorize,
+        EngineEndpoint::Token => Endpoint::Token,
+        EngineEndpoint::Userinfo => Endpoint::Userinfo,
+        EngineEndpoint::Sso => Endpoint::Sso,
+        EngineEndpoint::Revoke => Endpoint::Revoke,
+        EngineEndpoint::Introspect => Endpoint::Introspect,
+        EngineEndpoint::Logout => Endpoint::Logout,
+    }
+}
+
+/// The plugin's dialect table as the engine's (same field names; fields the
+/// plugin's SDK does not know keep the engine's defaults).
+fn dialect_of(p: &LoadedPlugin) -> Dialect {
+    let mut d = p
+        .manifest
+        .dialect
+        .as_ref()
+        .and_then(|t| serde_json::to_value(t).ok())
+        .and_then(|v| serde_json::from_value::<Dialect>(v).ok())
+        .unwrap_or_else(Dialect::standard);
+    if d.name.is_empty() || d.name == "standard" {
+        d.name = p.name().to_string();
+    }
+    d
+}
+
+/// `/x/*` → `/x/{tail:.*}`; exact paths as they are.
+fn actix_pattern(path: &str) -> String {
+    match path.strip_suffix('*') {
+        Some(prefix) => format!("{prefix}{{tail:.*}}"),
+        None => path.to_string(),
+    }
+}
+
+/// The request as the plugin sees it.
+pub fn to_message(req: &HttpRequest, body: &[u8]) -> msg::HttpRequest {
+    let (body, body_base64) = match std::str::from_utf8(body) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (gatehouse_plugin_api::form::base64_encode(body), true),
+    };
+    msg::HttpRequest {
+        method: req.method().to_string(),
+        path: req.path().to_string(),
+        query: req.query_string().to_string(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body,
+        body_base64,
+        peer_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        request_id: crate::http::request_id::current(),
+    }
+}
+
+/// A plugin answer that passed validation (Send, unlike `HttpResponse`).
+#[derive(Debug)]
+pub struct Validated {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Vec<u8>,
+}
+
+impl Validated {
+    pub fn into_response(self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status);
+        for (k, v) in self.headers {
+            r.append_header((k, v));
+        }
+        r.body(self.body)
+    }
+}
+
+/// Why a plugin route failed; every variant fails the one request.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteFailure {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("plugin {plugin} returned an invalid response: {reason}")]
+    Invalid { plugin: String, reason: String },
+    #[error("plugin {plugin} asked for a session the host could not start: {reason}")]
+    Session { plugin: String, reason: String },
+}
+
+async fn serve_route(t: Arc<RouteTarget>, req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+    let message = to_message(&req, &body);
+    let span = tracing::Span::current();
+    let (t2, st) = (t.clone(), state.clone());
+    let result = web::block(move || {
+        let _in_request = span.enter();
+        route_blocking(&t2.plugin, &st.engine, &st.config, message)
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => v.into_response(),
+        Ok(Err(e)) => failure(&t.decl, e),
+        Err(e) => crate::http::internal_error(format!("plugin {} route {}: {e}", t.plugin.name(), t.decl.path)),
+    }
+}
+
+/// The 500 for a failed plugin route: the route's own error format when it
+/// declared one, else the host's; both carry the request id.
+fn failure(decl: &RouteDecl, e: RouteFailure) -> HttpResponse {
+    match &decl.error_body {
+        Some(serde_json::Value::Object(obj)) => {
+            let rid = crate::http::request_id::current();
+            tracing::error!(error = %e, route = %decl.path, "plugin route failed");
+            let mut body = obj.clone();
+            body.insert("request_id".into(), rid.into());
+            HttpResponse::InternalServerError().insert_header(("Cache-Control", "no-store")).json(body)
+        }
+        _ => crate::http::internal_error(format!("{e} (route {})", decl.path)),
+    }
+}
+
+/// Calls the plugin, validates its answer, starts a session if it asked.
+/// Blocking: run it on the blocking pool.
+pub fn route_blocking(
+    plugin: &LoadedPlugin,
+    engine: &Engine,
+    config: &Config,
+    message: msg::HttpRequest,
+) -> Result<Validated, RouteFailure> {
+    let peer = message.peer_addr.clone().unwrap_or_default();
+    let user_agent = message.header("user-agent").unwrap_or_default().to_string();
+    let resp: msg::HttpResponse = plugin.call(plugin_methods::ROUTE, &message)?;
+    let invalid = |reason: String| RouteFailure::Invalid { plugin: plugin.name().to_string(), reason };
+    let mut v = validate(&resp, engine, config).map_err(invalid)?;
+    if let Some(s) = &resp.start_session {
+        let session = super::services::start_session(
+            engine,
+            &msg::StartSession { user_id: s.user_id, via: s.via.clone(), ip: peer, user_agent },
+        )
+        .map_err(|e| RouteFailure::Session { plugin: plugin.name().to_string(), reason: e.message })?;
+        let secure = if config.issuer().starts_with("https://") { "; Secure" } else { "" };
+        let max_age = (session.expires_at - gatehouse_core::time::now()).max(0);
+        let cookie = format!(
+            "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+            session.cookie_name, session.cookie_value
+        );
+        let value = HeaderValue::from_str(&cookie).map_err(|e| invalid(e.to_string()))?;
+        v.headers.push((actix_web::http::header::SET_COOKIE, value));
+    }
+    Ok(v)
+}
+
+/// Headers a plugin may not set: the host frames the response and owns the
+/// request id and the session cookie.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+    "x-request-id",
+];
+
+/// Checks a plugin's answer: status, headers, `Location`, body encoding.
+pub fn validate(resp: &msg::HttpResponse, engine: &Engine, config: &Config) -> Result<Validated, String> {
+    if !(200..=599).contains(&resp.status) {
+        return Err(format!("status {} is outside 200..=599", resp.status));
+    }
+    let status = StatusCode::from_u16(resp.status).map_err(|_| format!("status {} is not valid", resp.status))?;
+    let mut headers = Vec::with_capacity(resp.headers.len());
+    for (k, v) in &resp.headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("header name {k:?} is not well-formed"))?;
+        let value = HeaderValue::from_str(v).map_err(|_| format!("header {k}: value {v:?} is not well-formed"))?;
+        if FORBIDDEN_HEADERS.contains(&name.as_str()) {
+            return Err(format!("header {k} is set by the host, not by plugins"));
+        }
+        if name == actix_web::http::header::SET_COOKIE && v.trim_start().starts_with(&format!("{SESSION_COOKIE}=")) {
+            return Err("the session cookie is set through start_session, not by hand".into());
+        }
+        if name == actix_web::http::header::LOCATION {
+            check_location(v, engine, config)?;
+        }
+        headers.push((name, value));
+    }
+    let body = if resp.body_base64 {
+        gatehouse_plugin_api::form::base64_decode(&resp.body).ok_or("the body is flagged base64 but is not")?
+    } else {
+        resp.body.clone().into_bytes()
+    };
+    Ok(Validated { status, headers, body })
+}
+
+/// A redirect target must be relative, or under the issuer or the client
+/// area, or a registered redirect URI (plus a query).
+fn check_location(loc: &str, engine: &Engine, config: &Config) -> Result<(), String> {
+    let refuse = || Err(format!("redirect target {loc:?} is neither relative nor registered"));
+    if loc.contains('\\') || loc.starts_with("//") {
+        return refuse();
+    }
+    match url::Url::parse(loc) {
+        Err(url::ParseError::RelativeUrlWithoutBase) => return Ok(()),
+        Err(_) => return refuse(),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => return refuse(),
+        Ok(_) => {}
+    }
+    let under =
+        |base: &str| loc == base || loc.starts_with(&format!("{base}/")) || loc.starts_with(&format!("{base}?"));
+    if under(&config.issuer()) || under(&config.client_area_url()) {
+        return Ok(());
+    }
+    let clients = engine.store.list_clients().map_err(|e| format!("cannot check the redirect target: {e}"))?;
+    let registered =
+        clients.iter().flat_map(|c| c.redirect_uris.iter().chain(c.post_logout_redirect_uris.iter())).any(|uri| {
+            loc == uri
+                || loc
+                    .strip_prefix(uri.as_str())
+                    .is_some_and(|rest| rest.starts_with(if uri.contains('?') { '&' } else { '?' }))
+        });
+    if registered {
+        Ok(())
+    } else {
+        refuse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_routes_become_tail_patterns() {
+        assert_eq!(actix_pattern("/a/*"), "/a/{tail:.*}");
+        assert_eq!(actix_pattern("/a/b.php"), "/a/b.php");
+    }
+}

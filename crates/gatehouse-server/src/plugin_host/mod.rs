@@ -1,0 +1,367 @@
+//! The plugin host: loads plugin shared libraries once at start-up (never
+//! unloads them), checks their ABI before calling anything, gives them the
+//! host services, mounts their routes and dialect aliases, and implements
+//! the engine's [`ConnectorHooks`](gatehouse_engine::ConnectorHooks) with
+//! their `client_connector` capability.
+//!
+//! Every call into a plugin is blocking: callers run it on the blocking pool.
+//! A plugin that errors or panics fails only the call (the SDK turns panics
+//! into error replies); the host logs it and keeps serving.
+
+pub mod hooks;
+pub mod http;
+pub mod loader;
+mod services;
+
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use gatehouse_engine::Engine;
+use gatehouse_plugin_api::abi::{self, HostVtable, RSlice};
+use gatehouse_plugin_api::messages::{Capability, Error, HostInfo, InitRequest, Manifest, Reply};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use loader::LoadError;
+
+/// The cookie that carries a browser session at Gatehouse.
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+
+/// Paths the core serves: no plugin may claim them. A trailing `/` means
+/// the whole subtree.
+pub const CORE_PATHS: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/jwks.json",
+    "/.well-known/",
+    "/oauth2/",
+    "/login",
+    "/logout",
+    "/consent",
+    "/account",
+    "/account/",
+    "/admin/",
+    "/static/",
+];
+
+/// What the host knows of one plugin, for its services.
+pub struct HostCtx {
+    pub name: String,
+    pub config: serde_json::Value,
+    pub info: HostInfo,
+    /// Replaced once the engine has its hooks (see [`PluginHost::set_engine`]).
+    engine: RwLock<Option<Engine>>,
+}
+
+impl HostCtx {
+    fn engine(&self) -> Option<Engine> {
+        self.engine.read().ok().and_then(|e| e.clone())
+    }
+}
+
+/// A loaded, initialised plugin.
+pub struct LoadedPlugin {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    pub build: loader::BuildInfo,
+    opened: loader::Opened,
+    ctx: &'static HostCtx,
+}
+
+/// Why a call into a plugin failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The plugin answered an error (or panicked: kind `panic`).
+    #[error("plugin {plugin} failed: {error}")]
+    Plugin { plugin: String, error: Error },
+    /// The plugin's reply could not be read.
+    #[error("plugin {plugin}: {reason}")]
+    Malformed { plugin: String, reason: String },
+}
+
+impl LoadedPlugin {
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    pub fn has(&self, c: Capability) -> bool {
+        self.manifest.capabilities.contains(&c)
+    }
+
+    /// Calls a plugin method (blocking).
+    pub fn call<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
+        &self,
+        method: &str,
+        req: &Req,
+    ) -> Result<Resp, CallError> {
+        let plugin = self.name().to_string();
+        let payload = serde_json::to_vec(req)
+            .map_err(|e| CallError::Malformed { plugin: plugin.clone(), reason: e.to_string() })?;
+        // SAFETY: a checked declaration's `call`; both slices outlive the call.
+        let buf = unsafe { (self.opened.call)(RSlice::new(method.as_bytes()), RSlice::new(&payload)) };
+        let reply: Reply<Resp> =
+            self.opened.take(buf).map_err(|reason| CallError::Malformed { plugin: plugin.clone(), reason })?;
+        reply.into_result().map_err(|error| CallError::Plugin { plugin, error })
+    }
+}
+
+/// Every loaded plugin.
+#[derive(Default)]
+pub struct PluginHost {
+    pub plugins: Vec<Arc<LoadedPlugin>>,
+}
+
+/// A path a plugin route or alias claims, for conflict checks.
+fn claims_overlap(a: &str, b: &str) -> bool {
+    let prefix = |p: &str| p.strip_suffix('*').map(str::to_string);
+    match (prefix(a), prefix(b)) {
+        (None, None) => a == b,
+        (Some(pa), None) => b.starts_with(&pa),
+        (None, Some(pb)) => a.starts_with(&pb),
+        (Some(pa), Some(pb)) => pa.starts_with(&pb) || pb.starts_with(&pa),
+    }
+}
+
+fn core_conflict(path: &str) -> Option<&'static str> {
+    let base = path.strip_suffix('*').unwrap_or(path);
+    CORE_PATHS.iter().copied().find(|core| {
+        if core.ends_with('/') {
+            base.starts_with(core) || core.starts_with(base) && path.ends_with('*')
+        } else {
+            base == *core || (path.ends_with('*') && core.starts_with(base))
+        }
+    })
+}
+
+/// Checks a declared path: absolute, no query, no pattern characters; `*`
+/// only as a trailing `/*`.
+fn validate_path(path: &str) -> Result<(), String> {
+    let body = path.strip_suffix("/*").unwrap_or(path);
+    let ok = path.starts_with('/')
+        && !body.contains('*')
+        && !path.contains("..")
+        && !path.contains("//")
+        && path.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '?' | '#' | '{' | '}' | '%' | '\\'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid path {path:?}: use an absolute path such as /app/endpoint.php or a prefix such as /app/*"))
+    }
+}
+
+fn validate_manifest(m: &Manifest, declared_name: &str) -> Result<(), String> {
+    if m.name != declared_name {
+        return Err(format!("manifest name {:?} differs from the declaration's {declared_name:?}", m.name));
+    }
+    if m.name.is_empty()
+        || !m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(format!("plugin name {:?} must match [a-z0-9_-]+", m.name));
+    }
+    for r in &m.routes {
+        validate_path(&r.path)?;
+        for meth in &r.methods {
+            actix_web::http::Method::from_bytes(meth.as_bytes())
+                .map_err(|_| format!("route {}: invalid method {meth:?}", r.path))?;
+        }
+    }
+    for a in &m.aliases {
+        validate_path(&a.path)?;
+        if a.path.ends_with('*') {
+            return Err(format!("alias {}: aliases are exact paths", a.path));
+        }
+    }
+    if !m.routes.is_empty() && !m.capabilities.contains(&Capability::Routes) {
+        return Err("declares routes without the routes capability".into());
+    }
+    if !m.aliases.is_empty() && !m.capabilities.contains(&Capability::Dialect) {
+        return Err("declares aliases without the dialect capability".into());
+    }
+    Ok(())
+}
+
+/// The host side of the vtable: dispatches to [`services`]. Nothing unwinds
+/// out of it.
+unsafe extern "C" fn host_call(ctx: *const c_void, method: RSlice, payload: RSlice) -> abi::RBuffer {
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `ctx` is the leaked `HostCtx` we put in this plugin's vtable;
+        // the slices are valid for the call (the plugin's side of the contract).
+        let (ctx, method, payload) = unsafe { (&*(ctx as *const HostCtx), method.as_bytes(), payload.as_bytes()) };
+        services::dispatch(ctx, &String::from_utf8_lossy(method), payload)
+    }));
+    let bytes = out.unwrap_or_else(|_| {
+        tracing::error!("a host service panicked");
+        br#"{"error":{"kind":"internal","message":"the host failed"}}"#.to_vec()
+    });
+    abi::RBuffer::from_vec(bytes)
+}
+
+impl PluginHost {
+    /// No plugins.
+    pub fn empty() -> PluginHost {
+        PluginHost::default()
+    }
+
+    /// Loads every plugin the configuration names. Without `skip_broken`
+    /// the first failure is returned; with it, the failure is logged and the
+    /// plugin left out.
+    pub fn load(cfg: &crate::config::Config, engine: &Engine, skip_broken: bool) -> Result<PluginHost, LoadError> {
+        let mut host = PluginHost::empty();
+        for (path, config) in loader::candidates(cfg)? {
+            match host.load_one(cfg, engine, &path, config) {
+                Ok(p) => {
+                    tracing::info!(
+                        plugin = %p.name(), version = %p.manifest.version, path = %path.display(),
+                        routes = p.manifest.routes.len(), aliases = p.manifest.aliases.len(),
+                        "plugin loaded"
+                    );
+                    host.plugins.push(Arc::new(p));
+                }
+                Err(e) if skip_broken => tracing::error!("{e}; serving without it (--skip-broken-plugins)"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(host)
+    }
+
+    fn load_one(
+        &self,
+        cfg: &crate::config::Config,
+        engine: &Engine,
+        path: &Path,
+        config: toml::Value,
+    ) -> Result<LoadedPlugin, LoadError> {
+        let opened = loader::open(path)?;
+        let build = opened.build_info();
+        let p = loader::show(path);
+        if let Some(other) = self.plugins.iter().find(|o| o.name() == build.name) {
+            return Err(LoadError::Conflict {
+                path: p,
+                name: build.name.clone(),
+                route: format!("the name {:?}", build.name),
+                other: format!("plugin {} ({})", other.name(), other.path.display()),
+            });
+        }
+        let config = serde_json::to_value(&config).unwrap_or_default();
+        let info = HostInfo {
+            issuer: cfg.issuer(),
+            client_area_url: cfg.client_area_url(),
+            plugin_name: build.name.clone(),
+            host_version: env!("CARGO_PKG_VERSION").into(),
+            abi_version: abi::ABI_VERSION,
+            schema_version: abi::SCHEMA_VERSION,
+        };
+        let ctx: &'static HostCtx = Box::leak(Box::new(HostCtx {
+            name: build.name.clone(),
+            config: config.clone(),
+            info: info.clone(),
+            engine: RwLock::new(Some(engine.clone())),
+        }));
+        let vtable: &'static HostVtable = Box::leak(Box::new(HostVtable {
+            abi_version: abi::ABI_VERSION,
+            ctx: ctx as *const HostCtx as *const c_void,
+            call: host_call,
+            free_buffer: abi::free_own_buffer,
+        }));
+        let manifest = opened.init(path, vtable, &InitRequest { config, host: info })?;
+        validate_manifest(&manifest, &build.name).map_err(|reason| LoadError::BadManifest {
+            path: p.clone(),
+            name: build.name.clone(),
+            reason,
+        })?;
+        self.check_conflicts(&p, &manifest)?;
+        Ok(LoadedPlugin { path: path.to_path_buf(), manifest, build, opened, ctx })
+    }
+
+    fn check_conflicts(&self, p: &str, m: &Manifest) -> Result<(), LoadError> {
+        let mine: Vec<&str> =
+            m.routes.iter().map(|r| r.path.as_str()).chain(m.aliases.iter().map(|a| a.path.as_str())).collect();
+        let conflict = |route: &str, other: String| LoadError::Conflict {
+            path: p.to_string(),
+            name: m.name.clone(),
+            route: route.to_string(),
+            other,
+        };
+        for (i, path) in mine.iter().enumerate() {
+            if let Some(core) = core_conflict(path) {
+                return Err(conflict(path, format!("the core ({core})")));
+            }
+            if mine[..i].iter().any(|q| claims_overlap(path, q)) {
+                return Err(conflict(path, "the same plugin (declared twice)".into()));
+            }
+            for other in &self.plugins {
+                let theirs =
+                    other.manifest.routes.iter().map(|r| &r.path).chain(other.manifest.aliases.iter().map(|a| &a.path));
+                for q in theirs {
+                    if claims_overlap(path, q) {
+                        return Err(conflict(path, format!("plugin {} ({})", other.name(), other.path.display())));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the final engine (with hooks installed) to the host services.
+    pub fn set_engine(&self, engine: &Engine) {
+        for p in &self.plugins {
+            if let Ok(mut e) = p.ctx.engine.write() {
+                *e = Some(engine.clone());
+            }
+        }
+    }
+
+    /// The plugin with this name.
+    pub fn get(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.plugins.iter().find(|p| p.name() == name)
+    }
+}
+
+/// `plugin check`: opens one file and describes it without initialising.
+pub fn check_file(path: &Path) -> Result<(loader::BuildInfo, Manifest), LoadError> {
+    let opened = loader::open(path)?;
+    let build = opened.build_info();
+    let manifest = opened.describe(path)?;
+    validate_manifest(&manifest, &build.name).map_err(|reason| LoadError::BadManifest {
+        path: loader::show(path),
+        name: build.name.clone(),
+        reason,
+    })?;
+    Ok((build, manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_claims() {
+        assert!(claims_overlap("/a/b", "/a/b"));
+        assert!(!claims_overlap("/a/b", "/a/c"));
+        assert!(claims_overlap("/a/*", "/a/b"));
+        assert!(claims_overlap("/a/b/*", "/a/*"));
+        assert!(!claims_overlap("/a/*", "/b/*"));
+    }
+
+    #[test]
+    fn core_paths_are_reserved() {
+        assert!(core_conflict("/healthz").is_some());
+        assert!(core_conflict("/oauth2/token").is_some());
+        assert!(core_conflict("/oauth2/*").is_some());
+        assert!(core_conflict("/*").is_some());
+        assert!(core_conflict("/oauth/token.php").is_none());
+        assert!(core_conflict("/includes/api.php").is_none());
+    }
+
+    #[test]
+    fn declared_paths_are_validated() {
+        assert!(validate_path("/oauth/token.php").is_ok());
+        assert!(validate_path("/x/*").is_ok());
+        assert!(validate_path("x").is_err());
+        assert!(validate_path("/x/{id}").is_err());
+        assert!(validate_path("/x*/y").is_err());
+        assert!(validate_path("/a?b").is_err());
+    }
+}
