@@ -10,56 +10,7 @@ use std::sync::{Arc, Barrier};
 use common::*;
 use serde_json::Value;
 
-const CLIENT_AREA: &str = "https://billing.example.com";
-const ACCESS_KEY: &str = "an-access-key-of-some-length";
-
-/// The seed tutorial's scope list.
-const TUTORIAL_SCOPES: &str = "clientarea:sso clientarea:profile clientarea:billing_info clientarea:emails clientarea:announcements clientarea:downloads clientarea:knowledgebase clientarea:network_status clientarea:product_details clientarea:invoices clientarea:tickets clientarea:submit_ticket clientarea:shopping_cart_domain_register clientarea:shopping_cart_domain_transfer clientarea:upgrade";
-
-pub struct Whmcs {
-    pub server: Server,
-    pub identifier: String,
-    pub secret: String,
-}
-
-/// Starts Gatehouse with the whmcs plugin; creates an API credential with
-/// the Authentication role allowed from 127.0.0.1 (the tutorial's steps 1–2).
-pub fn start(backend: Backend, extra: &str) -> Whmcs {
-    let lib = build_plugin("gatehouse-whmcs", "gatehouse_whmcs");
-    let config = format!(
-        "client_area_url = \"{CLIENT_AREA}\"\n{extra}\n[[plugins]]\npath = \"{}\"\n[plugins.config]\ncompany_name = \"ACME Hosting\"\naccess_key = \"{ACCESS_KEY}\"\n",
-        lib.display()
-    );
-    let server = Server::start_with(backend, ServerOptions { config, ..Default::default() });
-    let cred = server.cli_json(&["api-credential", "add", "--role", "authentication", "--allow-ip", "127.0.0.1"]);
-    Whmcs {
-        identifier: cred["identifier"].as_str().unwrap().into(),
-        secret: cred["secret"].as_str().unwrap().into(),
-        server,
-    }
-}
-
-impl Whmcs {
-    /// Calls the API with `username`/`password` and `responsetype=json`.
-    pub fn api(&self, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
-        let mut form: Vec<(&str, &str)> = vec![
-            ("action", action),
-            ("username", &self.identifier),
-            ("password", &self.secret),
-            ("responsetype", "json"),
-        ];
-        form.extend_from_slice(params);
-        raw_api(&self.server, &form)
-    }
-}
-
-pub fn raw_api(server: &Server, form: &[(&str, &str)]) -> (u16, Value) {
-    let r = http().post(server.url("/includes/api.php")).form(form).send().unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().unwrap();
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, v)
-}
+use common::whmcs::*;
 
 fn error_of(v: &Value) -> &str {
     assert_eq!(v["result"], "error", "{v}");
@@ -88,9 +39,11 @@ fn api_authentication_ip_restriction_and_permissions() {
         );
         assert_eq!((st, error_of(&v)), (403, "Invalid IP 127.0.0.1"));
         // The access key bypasses the IP check; then credentials are required.
-        let (st, v) = raw_api(s, &[("action", "ListOAuthCredentials"), ("accesskey", ACCESS_KEY), ("responsetype", "json")]);
+        let (st, v) =
+            raw_api(s, &[("action", "ListOAuthCredentials"), ("accesskey", ACCESS_KEY), ("responsetype", "json")]);
         assert_eq!((st, error_of(&v)), (401, "Invalid or missing credentials"));
-        let (st, v) = raw_api(s, &[("action", "ListOAuthCredentials"), ("accesskey", "wrong"), ("responsetype", "json")]);
+        let (st, v) =
+            raw_api(s, &[("action", "ListOAuthCredentials"), ("accesskey", "wrong"), ("responsetype", "json")]);
         assert_eq!((st, error_of(&v)), (403, "Invalid Access Key"));
         let (st, v) = raw_api(
             s,
@@ -106,7 +59,12 @@ fn api_authentication_ip_restriction_and_permissions() {
         // Wrong secret from an allowed credential's address.
         let (st, v) = raw_api(
             s,
-            &[("action", "ListOAuthCredentials"), ("identifier", &w.identifier), ("secret", "nope"), ("responsetype", "json")],
+            &[
+                ("action", "ListOAuthCredentials"),
+                ("identifier", &w.identifier),
+                ("secret", "nope"),
+                ("responsetype", "json"),
+            ],
         );
         assert_eq!((st, error_of(&v)), (403, "Invalid IP 127.0.0.1"), "unknown credentials get no IP exception");
         let (st, v) = raw_api(
@@ -121,7 +79,8 @@ fn api_authentication_ip_restriction_and_permissions() {
         );
         assert_eq!((st, error_of(&v)), (401, "Authentication Failed"));
         // A credential limited to one action.
-        let narrow = s.cli_json(&["api-credential", "add", "--action", "ListOAuthCredentials", "--allow-ip", "127.0.0.1"]);
+        let narrow =
+            s.cli_json(&["api-credential", "add", "--action", "ListOAuthCredentials", "--allow-ip", "127.0.0.1"]);
         let (st, v) = raw_api(
             s,
             &[
@@ -135,7 +94,10 @@ fn api_authentication_ip_restriction_and_permissions() {
         // Unknown response type.
         let (st, v) = w.api("ListOAuthCredentials", &[("responsetype", "yaml")]);
         assert_eq!(st, 400);
-        assert_eq!(error_of(&v), "Unsupported API response type format \"yaml\". Supported formats include: json, xml, nvp");
+        assert_eq!(
+            error_of(&v),
+            "Unsupported API response type format \"yaml\". Supported formats include: json, xml, nvp"
+        );
     }
 }
 
@@ -143,11 +105,8 @@ fn api_authentication_ip_restriction_and_permissions() {
 fn responsetype_xml_and_nvp() {
     for backend in backends() {
         let w = start(backend, "");
-        let form = [
-            ("action", "ListOAuthCredentials"),
-            ("username", w.identifier.as_str()),
-            ("password", w.secret.as_str()),
-        ];
+        let form =
+            [("action", "ListOAuthCredentials"), ("username", w.identifier.as_str()), ("password", w.secret.as_str())];
         // nvp is the legacy default.
         let body = http().post(w.server.url("/includes/api.php")).form(&form).send().unwrap().text().unwrap();
         assert!(body.starts_with("result=success;totalresults=0;"), "{body}");
@@ -161,7 +120,11 @@ fn responsetype_xml_and_nvp() {
         // Errors use the requested format too.
         let bad = [("action", "ListOAuthCredentials"), ("responsetype", "xml")];
         let body = http().post(w.server.url("/includes/api.php")).form(&bad).send().unwrap().text().unwrap();
-        assert!(body.contains("<result>error</result><message>Invalid IP 127.0.0.1</message>") || body.contains("<result>error</result>\n<message>Invalid IP 127.0.0.1</message>"), "{body}");
+        assert!(
+            body.contains("<result>error</result><message>Invalid IP 127.0.0.1</message>")
+                || body.contains("<result>error</result>\n<message>Invalid IP 127.0.0.1</message>"),
+            "{body}"
+        );
         let bad = [("action", "ListOAuthCredentials"), ("responsetype", "nvp")];
         let body = http().post(w.server.url("/includes/api.php")).form(&bad).send().unwrap().text().unwrap();
         assert_eq!(body, "result=error;message=Invalid IP 127.0.0.1;");
@@ -237,7 +200,8 @@ fn oauth_credential_actions_and_their_errors() {
             let (_, v) = w.api("UpdateOAuthCredential", &params);
             assert_eq!(error_of(&v), expect, "{params:?}");
         }
-        let (_, v) = w.api("UpdateOAuthCredential", &[("clientApiIdentifier", &ident), ("name", "Forum"), ("resetSecret", "1")]);
+        let (_, v) =
+            w.api("UpdateOAuthCredential", &[("clientApiIdentifier", &ident), ("name", "Forum"), ("resetSecret", "1")]);
         assert_eq!(v["credentialId"].as_i64(), Some(cred_id), "{v}");
         let new_secret = v["newClientSecret"].as_str().unwrap();
         assert!(new_secret.len() >= 43);

@@ -4,6 +4,8 @@
 //! database, build plugin shared libraries.
 #![allow(dead_code)]
 
+pub mod whmcs;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -265,4 +267,161 @@ pub fn target_dir() -> PathBuf {
     }
     let exe = std::env::current_exe().unwrap();
     exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("target"))
+}
+
+/// One HTML form as a browser sees it.
+#[derive(Debug, Clone, Default)]
+pub struct HtmlForm {
+    pub method: String,
+    pub action: String,
+    /// (name, value, type) of every input, in order.
+    pub inputs: Vec<(String, String, String)>,
+    /// (name, value) of every submit button.
+    pub buttons: Vec<(String, String)>,
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let lower = tag.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find(&format!("{name}=")) {
+        let at = from + pos;
+        let before_ok = at == 0 || lower.as_bytes()[at - 1].is_ascii_whitespace();
+        let rest = &tag[at + name.len() + 1..];
+        if before_ok {
+            let value = if let Some(r) = rest.strip_prefix('"') {
+                r.split('"').next().unwrap_or_default()
+            } else if let Some(r) = rest.strip_prefix('\'') {
+                r.split('\'').next().unwrap_or_default()
+            } else {
+                rest.split(|c: char| c.is_whitespace() || c == '>').next().unwrap_or_default()
+            };
+            return Some(html_escape::decode_html_entities(value).to_string());
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Every form of a page (a deliberately small parser: enough for our own pages).
+pub fn parse_forms(html: &str) -> Vec<HtmlForm> {
+    let lower = html.to_ascii_lowercase();
+    let mut forms = Vec::new();
+    let mut from = 0;
+    while let Some(start) = lower[from..].find("<form") {
+        let start = from + start;
+        let end = lower[start..].find("</form>").map(|e| start + e).unwrap_or(html.len());
+        let open_end = lower[start..].find('>').map(|e| start + e).unwrap_or(end);
+        let open = &html[start..open_end];
+        let mut form = HtmlForm {
+            method: attr(open, "method").unwrap_or_else(|| "get".into()).to_ascii_lowercase(),
+            action: attr(open, "action").unwrap_or_default(),
+            ..Default::default()
+        };
+        let body = &html[open_end..end];
+        let body_lower = &lower[open_end..end];
+        let mut i = 0;
+        while i < body.len() {
+            let next_input = body_lower[i..].find("<input").map(|p| (p, "input"));
+            let next_button = body_lower[i..].find("<button").map(|p| (p, "button"));
+            let next = match (next_input, next_button) {
+                (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
+                (a, b) => a.or(b),
+            };
+            let Some((p, kind)) = next else { break };
+            let tag_start = i + p;
+            let tag_end = body_lower[tag_start..].find('>').map(|e| tag_start + e).unwrap_or(body.len());
+            let tag = &body[tag_start..tag_end];
+            let name = attr(tag, "name").unwrap_or_default();
+            let value = attr(tag, "value").unwrap_or_default();
+            let ty =
+                attr(tag, "type").unwrap_or_else(|| if kind == "button" { "submit".into() } else { "text".into() });
+            if kind == "button" || ty == "submit" {
+                form.buttons.push((name, value));
+            } else {
+                form.inputs.push((name, value, ty.to_ascii_lowercase()));
+            }
+            i = tag_end;
+        }
+        forms.push(form);
+        from = end.max(start + 1);
+    }
+    forms
+}
+
+/// Resolves a possibly relative URL against the page it came from.
+pub fn absolute(base: &str, href: &str) -> String {
+    url::Url::parse(base).unwrap().join(href).unwrap().to_string()
+}
+
+/// Drives a browser from `start` through Gatehouse's login (filling e-mail
+/// and password) and consent (choosing `consent`: allow or deny) pages until
+/// a redirect leaves `server` (to the client's redirect URI, say). Returns
+/// that final `Location`.
+pub fn drive_login(
+    browser: &reqwest::blocking::Client,
+    server_base: &str,
+    start: &str,
+    email: &str,
+    password: &str,
+    allow: bool,
+) -> String {
+    let mut url = start.to_string();
+    let mut resp = browser.get(&url).send().unwrap();
+    for _ in 0..12 {
+        let status = resp.status();
+        if status.is_redirection() {
+            let loc = resp.headers()["location"].to_str().unwrap().to_string();
+            let next = absolute(&url, &loc);
+            if !next.starts_with(server_base) {
+                return next;
+            }
+            url = next;
+            resp = browser.get(&url).send().unwrap();
+            continue;
+        }
+        let page = resp.text().unwrap();
+        assert!(status.is_success(), "unexpected {status} at {url}:\n{page}");
+        let forms = parse_forms(&page);
+        let form =
+            forms.iter().find(|f| f.method == "post").unwrap_or_else(|| panic!("no form at {url}:\n{page}")).clone();
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let has_password = form.inputs.iter().any(|(_, _, t)| t == "password");
+        for (name, value, ty) in &form.inputs {
+            if name.is_empty() || ty == "checkbox" {
+                continue;
+            }
+            let v = if ty == "password" {
+                password.to_string()
+            } else if has_password && (ty == "email" || name.contains("email") || name == "username") {
+                email.to_string()
+            } else {
+                value.clone()
+            };
+            fields.push((name.clone(), v));
+        }
+        if !has_password {
+            // Consent: the button whose name or value says allow / deny.
+            let words: &[&str] = if allow {
+                &["allow", "approve", "accept", "yes", "grant"]
+            } else {
+                &["deny", "decline", "reject", "no", "cancel"]
+            };
+            let button = form
+                .buttons
+                .iter()
+                .find(|(n, v)| {
+                    words.iter().any(|w| v.to_ascii_lowercase().contains(w) || n.to_ascii_lowercase().contains(w))
+                })
+                .unwrap_or_else(|| panic!("no consent button in {form:?}"));
+            if !button.0.is_empty() {
+                fields.push(button.clone());
+            }
+        } else if let Some(b) = form.buttons.iter().find(|(n, _)| !n.is_empty()) {
+            fields.push(b.clone());
+        }
+        let action = if form.action.is_empty() { url.clone() } else { absolute(&url, &form.action) };
+        resp = browser.post(&action).form(&fields).send().unwrap();
+        url = action;
+    }
+    panic!("login did not finish (last page {url})");
 }
