@@ -92,7 +92,10 @@ fn api_authentication_ip_restriction_and_permissions() {
         );
         assert_eq!((st, error_of(&v)), (403, "Invalid Permissions: API action \"createssotoken\" is not allowed"));
         // Unknown response type.
-        let (st, v) = w.api("ListOAuthCredentials", &[("responsetype", "yaml")]);
+        let (st, v) = raw_api(
+            s,
+            &[("action", "ListOAuthCredentials"), ("username", &w.identifier), ("password", &w.secret), ("responsetype", "yaml")],
+        );
         assert_eq!(st, 400);
         assert_eq!(
             error_of(&v),

@@ -25,7 +25,17 @@ pub fn start(backend: Backend, extra: &str) -> Whmcs {
         lib.display()
     );
     let server = Server::start_with(backend, ServerOptions { config, ..Default::default() });
-    let cred = server.cli_json(&["api-credential", "add", "--role", "authentication", "--allow-ip", "127.0.0.1"]);
+    // GetClientsDetails is not in the Authentication group: granted by name.
+    let cred = server.cli_json(&[
+        "api-credential",
+        "add",
+        "--role",
+        "authentication",
+        "--action",
+        "GetClientsDetails",
+        "--allow-ip",
+        "127.0.0.1",
+    ]);
     Whmcs {
         identifier: cred["identifier"].as_str().unwrap().into(),
         secret: cred["secret"].as_str().unwrap().into(),
