@@ -49,7 +49,46 @@ pub fn catalog(cfg: &Config) -> ScopeCatalog {
 pub fn open_engine(cfg: &Config) -> Result<Engine, String> {
     let url = cfg.database_url();
     let store = Store::open_and_migrate(&url).map_err(|e| e.to_string())?;
-    Ok(Engine::new(store, engine_config(cfg), catalog(cfg)))
+    let mut engine = Engine::new(store, engine_config(cfg), catalog(cfg));
+    engine.set_master_key(load_master_key(cfg)?);
+    // First start: every algorithm gets a signing key.
+    engine.ensure_signing_keys().map_err(|e| e.to_string())?;
+    Ok(engine)
+}
+
+/// The master key that encrypts signing keys: `GATEHOUSE_MASTER_KEY`, else
+/// `<data_dir>/master.key`, created (mode 0600) on first start.
+pub fn load_master_key(cfg: &Config) -> Result<[u8; 32], String> {
+    use gatehouse_engine::keys::{master_key_from_secret, new_master_key_file_content};
+    if let Ok(v) = std::env::var("GATEHOUSE_MASTER_KEY") {
+        if !v.trim().is_empty() {
+            return Ok(master_key_from_secret(&v));
+        }
+    }
+    let path = cfg.data_dir.join("master.key");
+    if !path.exists() {
+        use std::io::Write;
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| format!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        match opts.open(&path) {
+            Ok(mut f) => f
+                .write_all(new_master_key_file_content().as_bytes())
+                .map_err(|e| format!("cannot write master key file {}: {e}", path.display()))?,
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create master key file {}: {e}", path.display())),
+        }
+    }
+    let content = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read master key file {}: {e}", path.display()))?;
+    if content.trim().is_empty() {
+        return Err(format!("master key file {} is empty", path.display()));
+    }
+    Ok(master_key_from_secret(content.trim()))
 }
 
 /// Whether a path is inside the data directory (for messages).

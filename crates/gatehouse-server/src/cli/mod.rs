@@ -3,6 +3,7 @@
 //! `--json`. Failures print one line to stderr and exit non-zero.
 
 mod admin;
+mod keys;
 mod plugin;
 mod serve;
 
@@ -70,6 +71,9 @@ pub enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(admin::AuditCommand),
+    /// Manage ID token signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// A command's failure: one line for stderr.
@@ -134,5 +138,6 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Plugin(c) => plugin::run(&cli.global, c),
         Command::Account(c) => admin::account(&cli.global, c),
         Command::Audit(c) => admin::audit(&cli.global, c),
+        Command::Keys(c) => keys::run(&cli.global, c),
     }
 }

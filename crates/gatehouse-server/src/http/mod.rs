@@ -1,10 +1,13 @@
 //! The HTTP surface. Handlers are thin: parse, call the engine on the
 //! blocking pool, render. Routes are assembled in [`configure`].
 
+pub mod account;
 pub mod health;
+pub mod login;
 pub mod oauth;
 pub mod pages;
 pub mod request_id;
+pub mod browser;
 
 use actix_web::{web, HttpResponse};
 
@@ -13,6 +16,9 @@ use crate::state::AppState;
 /// Registers every route of the application.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz)).route("/readyz", web::get().to(health::readyz));
+    oauth::configure(cfg);
+    login::configure(cfg);
+    account::configure(cfg);
 }
 
 /// Runs blocking engine work off the async executor.

@@ -2,14 +2,24 @@
 //! [`serve_endpoint`] with a [`Dialect`]: Gatehouse's own paths use the
 //! standard dialect, plugins alias their paths (`/oauth/token.php`) onto the
 //! same code with theirs.
+//!
+//! Handlers are thin: parse the request, run the engine on the blocking
+//! pool, render. Protocol rules live in `gatehouse_engine::oauth`.
+
+mod authorize;
+mod endpoints;
+mod token;
 
 use std::sync::Arc;
 
-use actix_web::web::Bytes;
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine as _;
 use gatehouse_core::Dialect;
+use gatehouse_engine::oauth::{ClientCredentials, OAuthError, Params};
 
-use crate::http::State;
+use crate::http::{blocking, State};
 
 /// The standard endpoints a dialect may alias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -26,6 +36,48 @@ pub enum Endpoint {
     Logout,
 }
 
+impl Endpoint {
+    /// Gatehouse's own path for the endpoint.
+    pub fn standard_path(self) -> &'static str {
+        match self {
+            Endpoint::Discovery => "/.well-known/openid-configuration",
+            Endpoint::Jwks => "/jwks.json",
+            Endpoint::Authorize => "/oauth2/authorize",
+            Endpoint::Token => "/oauth2/token",
+            Endpoint::Userinfo => "/oauth2/userinfo",
+            Endpoint::Sso => "/oauth2/sso",
+            Endpoint::Revoke => "/oauth2/revoke",
+            Endpoint::Introspect => "/oauth2/introspect",
+            Endpoint::Logout => "/oauth2/logout",
+        }
+    }
+
+    pub const ALL: [Endpoint; 9] = [
+        Endpoint::Discovery,
+        Endpoint::Jwks,
+        Endpoint::Authorize,
+        Endpoint::Token,
+        Endpoint::Userinfo,
+        Endpoint::Sso,
+        Endpoint::Revoke,
+        Endpoint::Introspect,
+        Endpoint::Logout,
+    ];
+
+    fn allows(self, m: &Method) -> bool {
+        match self {
+            Endpoint::Discovery | Endpoint::Jwks => m == Method::GET || m == Method::HEAD,
+            Endpoint::Token | Endpoint::Revoke | Endpoint::Introspect => m == Method::POST,
+            Endpoint::Authorize | Endpoint::Userinfo | Endpoint::Sso | Endpoint::Logout => {
+                m == Method::GET || m == Method::POST
+            }
+        }
+    }
+}
+
+/// The largest request body an endpoint reads.
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// Serves a standard endpoint under any path with a dialect's behaviour.
 pub async fn serve_endpoint(
     endpoint: Endpoint,
@@ -34,6 +86,104 @@ pub async fn serve_endpoint(
     body: Bytes,
     state: State,
 ) -> HttpResponse {
-    let _ = (endpoint, dialect, req, body, state);
-    crate::http::json_error(actix_web::http::StatusCode::NOT_IMPLEMENTED, "server_error", "Not implemented yet")
+    if !endpoint.allows(req.method()) {
+        let text = match endpoint {
+            Endpoint::Token => "The request method must be POST when requesting an access token",
+            _ => "The request method is not allowed for this endpoint",
+        };
+        let mut r = oauth_error_response(&OAuthError::new("invalid_request", text, 405));
+        let allow = if matches!(endpoint, Endpoint::Token | Endpoint::Revoke | Endpoint::Introspect) {
+            "POST"
+        } else if matches!(endpoint, Endpoint::Discovery | Endpoint::Jwks) {
+            "GET, HEAD"
+        } else {
+            "GET, POST"
+        };
+        r.headers_mut()
+            .insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
+        return r;
+    }
+    if body.len() > MAX_BODY || req.query_string().len() > MAX_BODY {
+        return oauth_error_response(&OAuthError::invalid_request("The request is too large"));
+    }
+    match endpoint {
+        Endpoint::Discovery => endpoints::discovery(&state),
+        Endpoint::Jwks => endpoints::jwks(state).await,
+        Endpoint::Authorize => authorize::authorize(dialect, req, body, state).await,
+        Endpoint::Token => token::token(dialect, req, body, state).await,
+        Endpoint::Revoke => token::revoke(req, body, state).await,
+        Endpoint::Introspect => token::introspect(req, body, state).await,
+        Endpoint::Userinfo => endpoints::userinfo(req, body, state).await,
+        Endpoint::Sso => endpoints::sso(req, body, state).await,
+        Endpoint::Logout => endpoints::logout(req, body, state).await,
+    }
+}
+
+/// Registers every endpoint at its standard path with the standard dialect.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let dialect = Arc::new(Dialect::standard());
+    for endpoint in Endpoint::ALL {
+        let d = dialect.clone();
+        cfg.service(
+            web::resource(endpoint.standard_path())
+                // Read bodies up to 1 MiB so that oversized ones get a JSON
+                // error from us rather than the framework's plain 413.
+                .app_data(web::PayloadConfig::new(1 << 20))
+                .to(move |req: HttpRequest, body: Bytes, state: State| {
+                    serve_endpoint(endpoint, d.clone(), req, body, state)
+                }),
+        );
+    }
+}
+
+/// A protocol error as JSON, never cached.
+pub fn oauth_error_response(e: &OAuthError) -> HttpResponse {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = crate::http::json_error(status, &e.error, &e.description);
+    r.headers_mut()
+        .insert(actix_web::http::header::PRAGMA, actix_web::http::header::HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// A successful JSON response that must not be cached (tokens).
+pub fn no_store_json(body: &serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache")).json(body)
+}
+
+/// Reads `Authorization: Basic` as the client's credentials. A malformed
+/// header counts as wrong credentials.
+pub fn basic_credentials(req: &HttpRequest) -> ClientCredentials {
+    let Some(h) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) else {
+        return ClientCredentials::default();
+    };
+    let Some((scheme, rest)) = h.trim().split_once(' ') else { return ClientCredentials::default() };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return ClientCredentials::default();
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())));
+    ClientCredentials { basic: Some(decoded.unwrap_or_default()) }
+}
+
+/// Parses a form body (the content type must say so).
+pub fn form_params(req: &HttpRequest, body: &Bytes) -> Result<Params, OAuthError> {
+    if !crate::http::browser::is_form(req) {
+        return Err(OAuthError::invalid_request(
+            "The content type for POST requests must be \"application/x-www-form-urlencoded\"",
+        ));
+    }
+    Ok(Params::parse(&[body]))
+}
+
+/// Runs engine work on the blocking pool; a pool failure is a 503.
+pub async fn run<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
+) -> Result<T, OAuthError> {
+    match blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(OAuthError::new("temporarily_unavailable", e.to_string(), 503)),
+    }
 }

@@ -1,0 +1,151 @@
+//! The sign-in page (`/login`) and the sign-out page (`/logout`).
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use gatehouse_engine::oauth::Params;
+use gatehouse_engine::sessions::LoginError;
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+use super::browser::{
+    clear_session_cookie, csrf_ok, csrf_token, current_session, is_form, peer_ip, safe_return_to, session_cookie,
+    user_agent, CSRF_FIELD,
+};
+use super::pages::{error_page, layout};
+use super::{blocking, State};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(login_form))
+        .route("/login", web::post().to(login_submit))
+        .route("/logout", web::get().to(logout_form))
+        .route("/logout", web::post().to(logout_submit));
+}
+
+fn html(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .body(layout(title, body))
+}
+
+fn login_page(
+    req: &HttpRequest,
+    state: &State,
+    status: StatusCode,
+    error: Option<&str>,
+    email: &str,
+    return_to: Option<&str>,
+) -> HttpResponse {
+    let (csrf, new_cookie) = csrf_token(req, state);
+    let err = error.map(|e| format!("<p class=\"error\">{}</p>", text(e))).unwrap_or_default();
+    let back = return_to
+        .map(|r| format!("<input type=\"hidden\" name=\"return_to\" value=\"{}\">", attr(r)))
+        .unwrap_or_default();
+    let body = format!(
+        "{err}<form method=\"post\" action=\"/login\">\
+         <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">{back}\
+         <label>E-mail address <input type=\"email\" name=\"email\" value=\"{email}\" required autofocus></label>\
+         <label>Password <input type=\"password\" name=\"password\" required></label>\
+         <p><button type=\"submit\">Sign in</button></p></form>",
+        csrf = attr(&csrf),
+        email = attr(email),
+    );
+    let mut r = html(status, "Sign in", &body);
+    if let Some(c) = new_cookie {
+        let _ = r.add_cookie(&c);
+    }
+    r
+}
+
+async fn login_form(req: HttpRequest, state: State) -> HttpResponse {
+    let q = Params::parse(&[req.query_string().as_bytes()]);
+    let return_to = safe_return_to(q.get("return_to"));
+    login_page(&req, &state, StatusCode::OK, None, q.get("login_hint").unwrap_or(""), return_to.as_deref())
+}
+
+fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("Location", to)).insert_header(("Cache-Control", "no-store")).finish()
+}
+
+async fn login_submit(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+    if !is_form(&req) {
+        return error_page(StatusCode::BAD_REQUEST, "Sign in", "The form could not be read.");
+    }
+    let f = Params::parse(&[&body]);
+    let return_to = safe_return_to(f.get("return_to"));
+    let email = f.get("email").unwrap_or("").to_string();
+    if !csrf_ok(&req, f.get(CSRF_FIELD)) {
+        return login_page(
+            &req,
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("The form has expired. Please try again."),
+            &email,
+            return_to.as_deref(),
+        );
+    }
+    let password = f.get("password").unwrap_or("").to_string();
+    let previous = current_session(&req, &state).await.ok().flatten();
+    let (ip, ua) = (peer_ip(&req), user_agent(&req));
+    let engine = state.engine.clone();
+    let e2 = email.clone();
+    let result = blocking(move || {
+        let out = engine.login_with_password(&e2, &password, &ip, &ua)?;
+        // A new sign-in replaces whatever session the browser had.
+        if let Some((s, u)) = previous {
+            engine.end_session(u.id, s.id)?;
+        }
+        Ok::<_, LoginError>(out)
+    })
+    .await;
+    match result {
+        Ok(Ok((cookie, _, _))) => {
+            let mut r = see_other(return_to.as_deref().unwrap_or("/account"));
+            let _ = r.add_cookie(&session_cookie(&state, cookie));
+            r
+        }
+        Ok(Err(LoginError::Engine(e))) => super::internal_error(e),
+        Ok(Err(e)) => {
+            let status = match e {
+                LoginError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                LoginError::Closed => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            login_page(&req, &state, status, Some(&e.to_string()), &email, return_to.as_deref())
+        }
+        Err(e) => super::internal_error(e),
+    }
+}
+
+async fn logout_form(req: HttpRequest, state: State) -> HttpResponse {
+    let (csrf, new_cookie) = csrf_token(&req, &state);
+    let body = format!(
+        "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">\
+         <button type=\"submit\">Sign out</button></form>",
+        attr(&csrf)
+    );
+    let mut r = html(StatusCode::OK, "Sign out", &body);
+    if let Some(c) = new_cookie {
+        let _ = r.add_cookie(&c);
+    }
+    r
+}
+
+async fn logout_submit(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+    let f = Params::parse(&[&body]);
+    if !is_form(&req) || !csrf_ok(&req, f.get(CSRF_FIELD)) {
+        return error_page(StatusCode::FORBIDDEN, "Sign out", "The form has expired. Please try again.");
+    }
+    if let Ok(Some((s, u))) = current_session(&req, &state).await {
+        let engine = state.engine.clone();
+        match blocking(move || engine.end_session(u.id, s.id)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return super::internal_error(e),
+            Err(e) => return super::internal_error(e),
+        }
+    }
+    let mut r = html(StatusCode::OK, "Signed out", "<p>You are signed out. <a href=\"/login\">Sign in again</a></p>");
+    let _ = r.add_cookie(&clear_session_cookie(&state));
+    r
+}

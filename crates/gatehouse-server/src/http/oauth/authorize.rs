@@ -1,0 +1,158 @@
+//! `GET|POST /oauth2/authorize` and its consent screen. The consent form
+//! posts back to the same path (so a dialect's path keeps its dialect) with
+//! the original parameters, a CSRF token and the user's answer.
+
+use std::sync::Arc;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use gatehouse_core::Dialect;
+use gatehouse_engine::oauth::authorize::{AuthorizeError, AuthorizeOutcome, AuthorizeRequest};
+use gatehouse_engine::oauth::{OAuthError, Params};
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+use super::{oauth_error_response, run};
+use crate::http::browser::{clear_session_cookie, csrf_ok, csrf_token, current_session, is_form, CSRF_FIELD};
+use crate::http::pages::{error_page, layout};
+use crate::http::State;
+
+/// The consent form's answer field.
+const CONSENT_FIELD: &str = "gatehouse_consent";
+
+fn redirect(url: &str) -> HttpResponse {
+    HttpResponse::Found().insert_header(("Location", url)).insert_header(("Cache-Control", "no-store")).finish()
+}
+
+fn pre_redirect_error(dialect: &Dialect, e: &OAuthError) -> HttpResponse {
+    if dialect.pre_redirect_errors_as_json {
+        return oauth_error_response(e);
+    }
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    error_page(status, "Sign-in request rejected", &format!("{} ({})", e.description, e.error))
+}
+
+/// The request's parameters again, as a query string to come back to after
+/// sign-in (without `prompt=login`, which the sign-in just satisfied).
+fn return_query(params: &Params) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params.pairs() {
+        if k == CSRF_FIELD || k == CONSENT_FIELD {
+            continue;
+        }
+        if k == "prompt" {
+            let rest: Vec<&str> = v.split(' ').filter(|p| !p.is_empty() && *p != "login").collect();
+            if !rest.is_empty() {
+                ser.append_pair(k, &rest.join(" "));
+            }
+            continue;
+        }
+        ser.append_pair(k, v);
+    }
+    ser.finish()
+}
+
+pub async fn authorize(dialect: Arc<Dialect>, req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+    let is_post = req.method() == Method::POST;
+    if is_post && !body.is_empty() && !is_form(&req) {
+        return pre_redirect_error(
+            &dialect,
+            &OAuthError::invalid_request(
+                "The content type for POST requests must be \"application/x-www-form-urlencoded\"",
+            ),
+        );
+    }
+    let params = if is_post {
+        Params::parse(&[req.query_string().as_bytes(), &body])
+    } else {
+        Params::parse(&[req.query_string().as_bytes()])
+    };
+    let answer = if is_post { params.get(CONSENT_FIELD).map(|a| a == "allow") } else { None };
+    if answer.is_some() && !csrf_ok(&req, params.get(CSRF_FIELD)) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "The form has expired. Please go back and try again.",
+        );
+    }
+    let session = match current_session(&req, &state).await {
+        Ok(s) => s,
+        Err(e) => return crate::http::internal_error(e),
+    };
+    let engine = state.engine.clone();
+    let d = dialect.clone();
+    let p = params.clone();
+    let sess = session.clone();
+    let result = run(move || {
+        let request = match engine.validate_authorize(&d, &p) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let outcome = match (answer, &sess) {
+            (Some(allow), Some((s, u))) if u.status().may_sign_in() => {
+                AuthorizeOutcome::Redirect(engine.answer_consent(&request, s, u, allow)?)
+            }
+            _ => engine.decide_authorize(&request, sess.as_ref())?,
+        };
+        Ok(Ok((request, outcome)))
+    })
+    .await;
+    let (request, outcome) = match result {
+        Ok(Ok(v)) => v,
+        Ok(Err(AuthorizeError::PreRedirect(e))) | Err(e) => return pre_redirect_error(&dialect, &e),
+        Ok(Err(AuthorizeError::Redirect { url, .. })) => return redirect(&url),
+    };
+    match outcome {
+        AuthorizeOutcome::Redirect(url) => redirect(&url),
+        AuthorizeOutcome::ClosedUser(url) => {
+            let mut r = redirect(&url);
+            let _ = r.add_cookie(&clear_session_cookie(&state));
+            r
+        }
+        AuthorizeOutcome::Login => {
+            let back = format!("{}?{}", req.path(), return_query(&params));
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("return_to", &back);
+            if let Some(h) = &request.login_hint {
+                q.append_pair("login_hint", h);
+            }
+            redirect(&format!("/login?{}", q.finish()))
+        }
+        AuthorizeOutcome::Consent => consent_page(&req, &state, &params, &request),
+    }
+}
+
+fn consent_page(req: &HttpRequest, state: &State, params: &Params, request: &AuthorizeRequest) -> HttpResponse {
+    let (csrf, new_cookie) = csrf_token(req, state);
+    let mut hidden = String::new();
+    for (k, v) in params.pairs() {
+        if k == CSRF_FIELD || k == CONSENT_FIELD {
+            continue;
+        }
+        hidden.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", attr(k), attr(v)));
+    }
+    let mut items = String::new();
+    for name in request.scope.iter() {
+        let description = state.engine.catalog.get(name).map(|s| s.description.clone()).unwrap_or_default();
+        items.push_str(&format!("<li><strong>{}</strong>: {}</li>", text(name), text(&description)));
+    }
+    let body = format!(
+        "<p><strong>{client}</strong> asks to:</p><ul>{items}</ul>\
+         <form method=\"post\" action=\"{action}\">{hidden}\
+         <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">\
+         <button type=\"submit\" name=\"{CONSENT_FIELD}\" value=\"allow\">Allow</button> \
+         <button type=\"submit\" name=\"{CONSENT_FIELD}\" value=\"deny\">Deny</button></form>",
+        client = text(&request.client.name),
+        action = attr(req.path()),
+        csrf = attr(&csrf),
+    );
+    let mut r = HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .body(layout("Allow access?", &body));
+    if let Some(c) = new_cookie {
+        let _ = r.add_cookie(&c);
+    }
+    r
+}

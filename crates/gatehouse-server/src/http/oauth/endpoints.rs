@@ -1,0 +1,214 @@
+//! Discovery, JWKS, userinfo, the SSO redemption endpoint and RP-initiated
+//! logout.
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use gatehouse_engine::oauth::tokens::BearerSources;
+use gatehouse_engine::oauth::{OAuthError, Params};
+use gatehouse_engine::sso::SsoError;
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use serde_json::json;
+
+use super::{oauth_error_response, run, Endpoint};
+use crate::http::browser::{
+    clear_session_cookie, csrf_ok, csrf_token, current_session, is_form, peer_ip, session_cookie, user_agent,
+    CSRF_FIELD,
+};
+use crate::http::pages::{error_page, layout};
+use crate::http::{blocking, State};
+
+/// The discovery document: only what the server really supports.
+pub fn discovery(state: &State) -> HttpResponse {
+    let e = &state.engine;
+    let iss = &e.config.issuer;
+    let url = |ep: Endpoint| format!("{iss}{}", ep.standard_path());
+    let doc = json!({
+        "issuer": iss,
+        "authorization_endpoint": url(Endpoint::Authorize),
+        "token_endpoint": url(Endpoint::Token),
+        "userinfo_endpoint": url(Endpoint::Userinfo),
+        "jwks_uri": url(Endpoint::Jwks),
+        "revocation_endpoint": url(Endpoint::Revoke),
+        "introspection_endpoint": url(Endpoint::Introspect),
+        "end_session_endpoint": url(Endpoint::Logout),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "single_sign_on"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": gatehouse_engine::keys::ALGORITHMS,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256", "plain"],
+        "scopes_supported": e.catalog.names().collect::<Vec<_>>(),
+        "claims_supported": e.catalog.all_claims(),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    });
+    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(doc)
+}
+
+pub async fn jwks(state: State) -> HttpResponse {
+    let engine = state.engine.clone();
+    match blocking(move || engine.jwks()).await {
+        Ok(Ok(doc)) => HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(doc),
+        Ok(Err(e)) => crate::http::internal_error(e),
+        Err(e) => crate::http::internal_error(e),
+    }
+}
+
+/// RFC 6750 §3: the challenge that goes with a bearer error.
+fn bearer_error(e: &OAuthError) -> HttpResponse {
+    let mut r = oauth_error_response(e);
+    if e.status == 401 || e.status == 403 || e.status == 400 {
+        let challenge = if e.status == 401 && e.error == "invalid_request" {
+            // No token at all: no error code (RFC 6750 §3.1).
+            "Bearer realm=\"Service\"".to_string()
+        } else {
+            format!("Bearer realm=\"Service\", error=\"{}\", error_description=\"{}\"", e.error, e.description)
+        };
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(actix_web::http::header::WWW_AUTHENTICATE, v);
+        }
+    }
+    r
+}
+
+pub async fn userinfo(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|h| {
+        let (scheme, rest) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string())
+    });
+    let query = Params::parse(&[req.query_string().as_bytes()]);
+    let form = (req.method() == Method::POST && is_form(&req)).then(|| Params::parse(&[&body]));
+    let sources = BearerSources {
+        header,
+        query: query.get("access_token").map(str::to_string),
+        body: form.as_ref().and_then(|f| f.get("access_token")).map(str::to_string),
+    };
+    let engine = state.engine.clone();
+    match run(move || engine.userinfo(&sources)).await {
+        Ok(claims) => HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(claims),
+        Err(e) => bearer_error(&e),
+    }
+}
+
+pub async fn sso(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+    let mut sources: Vec<&[u8]> = vec![req.query_string().as_bytes()];
+    if req.method() == Method::POST && is_form(&req) {
+        sources.push(&body);
+    }
+    let params = Params::parse(&sources);
+    let token = params.get("access_token").unwrap_or("").to_string();
+    let previous = match current_session(&req, &state).await {
+        Ok(s) => s,
+        Err(e) => return crate::http::internal_error(e),
+    };
+    let (ip, ua) = (peer_ip(&req), user_agent(&req));
+    let engine = state.engine.clone();
+    let result = blocking(move || {
+        let login = engine.redeem_sso_token(&token, &ip, &ua)?;
+        // One browser, one signed-in user: the SSO user replaces any other.
+        if let Some((s, u)) = previous {
+            engine.end_session(u.id, s.id)?;
+        }
+        Ok::<_, SsoError>(login)
+    })
+    .await;
+    match result {
+        Ok(Ok(login)) => {
+            let mut r = HttpResponse::Found()
+                .insert_header(("Location", login.redirect.as_str()))
+                .insert_header(("Cache-Control", "no-store"))
+                .finish();
+            let _ = r.add_cookie(&session_cookie(&state, login.cookie));
+            r
+        }
+        Ok(Err(SsoError::Engine(e))) => crate::http::internal_error(e),
+        Ok(Err(e)) => error_page(StatusCode::FORBIDDEN, "Single sign-on failed", &format!("{e}. Please sign in.")),
+        Err(e) => crate::http::internal_error(e),
+    }
+}
+
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). With a
+/// valid `id_token_hint` for the signed-in user it signs out at once;
+/// otherwise the user confirms with a CSRF-protected form.
+pub async fn logout(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+    let is_post = req.method() == Method::POST;
+    let params = if is_post && is_form(&req) {
+        Params::parse(&[req.query_string().as_bytes(), &body])
+    } else {
+        Params::parse(&[req.query_string().as_bytes()])
+    };
+    let session = match current_session(&req, &state).await {
+        Ok(s) => s,
+        Err(e) => return crate::http::internal_error(e),
+    };
+    let engine = state.engine.clone();
+    let p = params.clone();
+    let validated = match run(move || engine.validate_logout(&p)).await {
+        Ok(v) => v,
+        Err(e) if e.is_server_error() => return crate::http::internal_error(e.description),
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, "Sign-out request rejected", &e.description),
+    };
+    let confirmed = is_post && params.get("confirm") == Some("yes") && csrf_ok(&req, params.get(CSRF_FIELD));
+    let hint_matches =
+        |u: &gatehouse_store::User| validated.hinted_sub.as_deref().is_some_and(|s| s == u.uuid.as_str());
+    match &session {
+        Some((s, u)) if confirmed || hint_matches(u) => {
+            let engine = state.engine.clone();
+            let (uid, sid) = (u.id, s.id);
+            if let Err(e) = blocking(move || engine.end_session(uid, sid))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            {
+                return crate::http::internal_error(e);
+            }
+        }
+        Some(_) => return confirm_logout_page(&req, &state, &params),
+        None => {}
+    }
+    let mut r = match &validated.redirect {
+        Some(url) => HttpResponse::Found().insert_header(("Location", url.as_str())).finish(),
+        None => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(layout("Signed out", "<p>You are signed out of Gatehouse.</p>")),
+    };
+    r.headers_mut()
+        .insert(actix_web::http::header::CACHE_CONTROL, actix_web::http::header::HeaderValue::from_static("no-store"));
+    if session.is_some() {
+        let _ = r.add_cookie(&clear_session_cookie(&state));
+    }
+    r
+}
+
+fn confirm_logout_page(req: &HttpRequest, state: &State, params: &Params) -> HttpResponse {
+    let (csrf, new_cookie) = csrf_token(req, state);
+    let mut hidden = String::new();
+    for (k, v) in params.pairs() {
+        if k == CSRF_FIELD || k == "confirm" {
+            continue;
+        }
+        hidden.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", attr(k), attr(v)));
+    }
+    let body = format!(
+        "<p>{}</p><form method=\"post\" action=\"{}\">{hidden}\
+         <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">\
+         <button type=\"submit\" name=\"confirm\" value=\"yes\">Sign out</button></form>",
+        text("Do you want to sign out of Gatehouse?"),
+        attr(req.path()),
+        attr(&csrf)
+    );
+    let mut r = HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(layout("Sign out", &body));
+    if let Some(c) = new_cookie {
+        let _ = r.add_cookie(&c);
+    }
+    r
+}
