@@ -284,9 +284,12 @@ fn has_session_cookie(r: &reqwest::blocking::Response) -> bool {
     })
 }
 
+/// (destination scope, its parameters, the client-area path it leads to).
+type Destination<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn create_sso_token_for_every_destination() {
-    let destinations: &[(&str, &[(&str, &str)], &str)] = &[
+    let destinations: &[Destination] = &[
         ("", &[], "/clientarea.php"),
         ("clientarea:homepage", &[], "/clientarea.php"),
         ("clientarea:profile", &[], "/clientarea.php?action=details"),
