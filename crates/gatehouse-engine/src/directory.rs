@@ -99,7 +99,15 @@ impl Engine {
             user_id: Some(user.id),
             ..Default::default()
         })?;
+        self.notify_user_event("created", &user);
         Ok(user)
+    }
+
+    /// Tells connector plugins about a change to a user (provisioning).
+    pub fn notify_user_event(&self, event: &str, user: &User) {
+        if let Some(hooks) = self.hooks() {
+            hooks.user_event(event, user);
+        }
     }
 
     /// Finds a user by numeric id or e-mail.
@@ -132,7 +140,10 @@ impl Engine {
             user_id: Some(user_id),
             ..Default::default()
         })?;
-        self.store.user_by_id(user_id)?.ok_or_else(|| EngineError::NotFound(format!("user {user_id}")))
+        let user =
+            self.store.user_by_id(user_id)?.ok_or_else(|| EngineError::NotFound(format!("user {user_id}")))?;
+        self.notify_user_event("status_changed", &user);
+        Ok(user)
     }
 
     /// Switches the user's "Allow Single Sign-On" setting.
