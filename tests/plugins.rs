@@ -398,3 +398,25 @@ fn plugin_check_explains_every_broken_fixture_in_one_line() {
     assert!(text.contains("capabilities: routes, dialect, identity_provider, client_connector"), "{text}");
     assert!(text.contains("alias:        POST /good/oauth/token.php -> token"), "{text}");
 }
+
+#[test]
+fn identity_provider_plugin_signs_users_in() {
+    let f = fixtures();
+    let server = start(Backend::Sqlite, &[(&f.good, "")]);
+    let b = browser();
+    let r = b.get(server.url("/federation/good/start")).send().unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with("https://idp.example/authorize?redirect_uri="), "{loc}");
+    assert!(loc.ends_with("/federation/good/callback"), "{loc}");
+    let r = b.get(server.url("/federation/good/callback?code=sub-123")).send().unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/account");
+    let cookies: Vec<_> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert!(cookies.iter().any(|c| c.starts_with("gatehouse_session=") && c.contains("HttpOnly")), "{cookies:?}");
+    let user = server.cli_json(&["user", "show", "upstream@example.com"]);
+    assert_eq!(user["email_verified"], true);
+    // A callback without the state the start set is refused.
+    let r = http().get(server.url("/federation/good/callback?code=sub-123")).send().unwrap();
+    assert_eq!(r.status(), 400);
+}

@@ -47,6 +47,9 @@ pub fn mount(cfg: &mut web::ServiceConfig, host: &PluginHost) {
             }
             cfg.service(res);
         }
+        if p.has(msg::Capability::IdentityProvider) {
+            super::federation::mount(cfg, p);
+        }
         let dialect = Arc::new(dialect_of(p));
         for a in &p.manifest.aliases {
             cfg.service(alias_resource(a, dialect.clone()));
@@ -61,7 +64,9 @@ fn alias_resource(a: &AliasDecl, dialect: Arc<Dialect>) -> actix_web::Resource {
         let t = target.clone();
         async move { serve_endpoint(t.endpoint, t.dialect.clone(), req, body, state).await }
     };
-    let mut res = web::resource(a.path.clone());
+    // Bodies up to 1 MiB, as on the standard paths (the engine answers
+    // oversized ones in OAuth format).
+    let mut res = web::resource(a.path.clone()).app_data(web::PayloadConfig::new(1 << 20));
     if a.methods.is_empty() {
         return res.route(web::route().to(handler));
     }

@@ -8,6 +8,7 @@
 //! A plugin that errors or panics fails only the call (the SDK turns panics
 //! into error replies); the host logs it and keeps serving.
 
+mod federation;
 pub mod hooks;
 pub mod http;
 pub mod loader;
@@ -44,6 +45,7 @@ pub const CORE_PATHS: &[&str] = &[
     "/account/",
     "/admin/",
     "/static/",
+    "/federation/",
 ];
 
 /// What the host knows of one plugin, for its services.
