@@ -140,8 +140,7 @@ impl Engine {
             user_id: Some(user_id),
             ..Default::default()
         })?;
-        let user =
-            self.store.user_by_id(user_id)?.ok_or_else(|| EngineError::NotFound(format!("user {user_id}")))?;
+        let user = self.store.user_by_id(user_id)?.ok_or_else(|| EngineError::NotFound(format!("user {user_id}")))?;
         self.notify_user_event("status_changed", &user);
         Ok(user)
     }
@@ -207,6 +206,13 @@ impl Engine {
             return Err(EngineError::Invalid(
                 "a public client cannot use the client_credentials or single_sign_on grant".into(),
             ));
+        }
+        if let Some(c) = &input.connector {
+            if c.is_empty()
+                || !c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '-')
+            {
+                return Err(EngineError::Invalid(format!("connector {c:?}: expected a plugin name ([a-z0-9_-]+)")));
+            }
         }
         let alg = input.id_token_alg.clone().unwrap_or_else(|| "RS256".into());
         if !matches!(alg.as_str(), "RS256" | "ES256" | "EdDSA") {

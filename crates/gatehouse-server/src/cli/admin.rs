@@ -75,6 +75,9 @@ pub enum ClientCommand {
         /// Bind the client to an account (single_sign_on clients).
         #[arg(long)]
         account: Option<i64>,
+        /// Attach the client to a connector plugin (e.g. ipb) that shapes its claims.
+        #[arg(long)]
+        connector: Option<String>,
     },
     /// List clients.
     List,
@@ -207,6 +210,7 @@ fn client_json(c: &Client) -> serde_json::Value {
         "grant_types": c.grant_types, "scope": c.scopes.to_string(), "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris, "public": c.is_public,
         "first_party": c.first_party, "account": c.bound_account_id, "id_token_alg": c.id_token_alg,
+        "connector": c.connector,
         "created_at": c.created_at,
     })
 }
@@ -225,6 +229,7 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
             first_party,
             id_token_alg,
             account,
+            connector,
         } => {
             let grant_types = parse_grant_types(&grants.join(" "))?;
             if let Some(a) = account {
@@ -241,6 +246,7 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
                 first_party,
                 bound_account_id: account,
                 id_token_alg,
+                connector,
                 ..Default::default()
             })?;
             if g.json {

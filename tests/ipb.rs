@@ -1,0 +1,205 @@
+//! The `ipb` connector end to end: a forum client attached to it gets
+//! userinfo in the shape an Invision Community forum reads, and new users
+//! are provisioned as forum members through a local stand-in for the
+//! forum's REST API — which is never retried once it rejects the key.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use common::*;
+use serde_json::Value;
+use sha2::Digest;
+
+/// One request the stand-in forum received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    target: String,
+    authorization: String,
+    body: String,
+}
+
+/// A minimal HTTP/1.1 server answering like the forum's `/core/members`.
+/// `reject_key`: answer 401 INVALID_API_KEY to everything.
+fn stand_in_forum(reject_key: bool) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+            let (mut len, mut authorization) = (0usize, String::new());
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.trim().parse().unwrap_or(0),
+                    "authorization" => authorization = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            let body = String::from_utf8_lossy(&body).to_string();
+            log.lock().unwrap().push(Seen { method: method.clone(), target, authorization, body });
+            let (status, answer) = if reject_key {
+                ("401 Unauthorized", r#"{"errorCode":"INVALID_API_KEY","errorMessage":"INVALID_API_KEY"}"#.to_string())
+            } else if method == "GET" {
+                // The forum matches prefixes: offer a near miss the connector must ignore.
+                ("200 OK", r#"{"page":1,"perPage":25,"totalResults":1,"totalPages":1,"results":[{"id":3,"email":"new.member@example.com.au"}]}"#.to_string())
+            } else {
+                ("201 Created", r#"{"id":42,"name":"x"}"#.to_string())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (base, seen)
+}
+
+/// The ipb plugin plus the `good` fixture, whose `POST /good/users` creates
+/// a user through the host (the event that triggers provisioning). The
+/// database plays no part in provisioning, so SQLite suffices here.
+fn start(forum: &str) -> Server {
+    let ipb = build_plugin("gatehouse-ipb", "gatehouse_ipb");
+    let good = build_plugin("gatehouse-fixture-good", "gatehouse_fixture_good");
+    let config = format!(
+        "[[plugins]]\npath = \"{}\"\n[plugins.config]\nforum_url = \"{forum}\"\napi_key = \"KEY123\"\nprovision = true\nmember_group = 3\nphoto_url_template = \"https://avatars.example.com/{{sub}}.png\"\n\n[[plugins]]\npath = \"{}\"\n",
+        ipb.display(),
+        good.display()
+    );
+    Server::start_with(Backend::Sqlite, ServerOptions { config, ..Default::default() })
+}
+
+#[test]
+fn a_forum_client_gets_forum_shaped_userinfo() {
+    for backend in backends() {
+        let (forum, _) = stand_in_forum(false);
+        let ipb = build_plugin("gatehouse-ipb", "gatehouse_ipb");
+        let config = format!("[[plugins]]\npath = \"{}\"\n[plugins.config]\nforum_url = \"{forum}\"\nphoto_url_template = \"https://avatars.example.com/{{sub}}.png\"\n", ipb.display());
+        let s = Server::start_with(backend, ServerOptions { config, ..Default::default() });
+        let cb = format!("{forum}/oauth/callback/");
+        let c = s.cli_json(&[
+            "client",
+            "add",
+            "--name",
+            "Forum",
+            "--redirect-uri",
+            &cb,
+            "--connector",
+            "ipb",
+            "--scope",
+            "openid profile email",
+        ]);
+        assert_eq!(c["connector"], "ipb");
+        let u = s.cli_json(&[
+            "user",
+            "add",
+            "--email",
+            "mia@example.com",
+            "--password",
+            "pw-forum-1",
+            "--name",
+            "Mia Member",
+        ]);
+        let verifier = random_hex(64);
+        let challenge =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let mut auth = url::Url::parse(&s.url("/oauth2/authorize")).unwrap();
+        auth.query_pairs_mut().extend_pairs([
+            ("client_id", c["client_id"].as_str().unwrap()),
+            ("response_type", "code"),
+            ("redirect_uri", &cb),
+            ("state", "1-x+y/z="),
+            ("scope", "openid profile email"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let back = drive_login(&browser(), &s.base, auth.as_str(), "mia@example.com", "pw-forum-1", true);
+        let code = url::Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
+        let tok: Value = http()
+            .post(s.url("/oauth2/token"))
+            .basic_auth(c["client_id"].as_str().unwrap(), c["client_secret"].as_str())
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &cb),
+                ("code_verifier", &verifier),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let at = tok["access_token"].as_str().unwrap_or_else(|| panic!("{tok}"));
+        let ui: Value = http().get(s.url("/oauth2/userinfo")).bearer_auth(at).send().unwrap().json().unwrap();
+        assert_eq!(ui["sub"], u["sub"]);
+        assert_eq!(ui["id"], u["sub"], "the user id as a non-empty string");
+        assert_eq!(ui["name"], "Mia Member");
+        assert_eq!(ui["email"], "mia@example.com");
+        assert_eq!(ui["email_verified"], true);
+        assert_eq!(ui["picture"], format!("https://avatars.example.com/{}.png", u["sub"].as_str().unwrap()).as_str());
+        assert!(ui.as_object().unwrap().values().all(|v| !v.is_object() && !v.is_array()), "flat: {ui}");
+    }
+}
+
+#[test]
+fn new_users_are_provisioned_as_forum_members() {
+    let (forum, seen) = stand_in_forum(false);
+    let s = start(&forum);
+    let r = http()
+        .post(s.url("/good/users"))
+        .form(&[("email", "new.member@example.com"), ("name", "New Member")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let key = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("KEY123:"));
+    assert!(seen.iter().all(|r| r.authorization == key), "{seen:?}");
+    assert_eq!(seen[0].method, "GET");
+    assert_eq!(seen[0].target, "/api/index.php?/core/members&email=new.member%40example.com");
+    assert_eq!(seen[1].method, "POST");
+    assert_eq!(seen[1].target, "/api/index.php?/core/members");
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(seen[1].body.as_bytes()).into_owned().collect();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("name"), Some("New Member"));
+    assert_eq!(get("email"), Some("new.member@example.com"));
+    assert_eq!(get("group"), Some("3"));
+    assert_eq!(get("validated"), Some("1"));
+    assert!(get("password").is_some_and(|p| p.len() >= 20));
+}
+
+#[test]
+fn a_rejected_api_key_is_never_retried() {
+    let (forum, seen) = stand_in_forum(true);
+    let s = start(&forum);
+    for i in 0..3 {
+        let r = http()
+            .post(s.url("/good/users"))
+            .form(&[("email", format!("m{i}@example.com").as_str()), ("name", "M")])
+            .send()
+            .unwrap();
+        // The user is created in Gatehouse whatever the forum says.
+        assert_eq!(r.status(), 201);
+    }
+    assert_eq!(seen.lock().unwrap().len(), 1, "one rejected call, then no more");
+    assert!(s.log().contains("rejected the API key"), "{}", s.log());
+}
