@@ -87,10 +87,14 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
 }
 
 /// Reads a CSRF-checked form, or the error page.
-fn checked_form(req: &HttpRequest, body: &Bytes) -> Result<Params, HttpResponse> {
+fn checked_form(req: &HttpRequest, body: &Bytes) -> Result<Params, Box<HttpResponse>> {
     let f = Params::parse(&[body]);
     if !is_form(req) || !csrf_ok(req, f.get(CSRF_FIELD)) {
-        return Err(error_page(StatusCode::FORBIDDEN, "Form expired", "The form has expired. Please try again."));
+        return Err(Box::new(error_page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "The form has expired. Please try again.",
+        )));
     }
     Ok(f)
 }
@@ -98,7 +102,7 @@ fn checked_form(req: &HttpRequest, body: &Bytes) -> Result<Params, HttpResponse>
 async fn set_sso(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     let f = match checked_form(&req, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (_, user) = match signed_in(&req, &state).await {
         Ok(v) => v,
@@ -120,7 +124,7 @@ async fn set_sso(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
 async fn end_session(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     let f = match checked_form(&req, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (current, user) = match signed_in(&req, &state).await {
         Ok(v) => v,
