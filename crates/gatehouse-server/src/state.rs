@@ -83,8 +83,8 @@ pub fn load_master_key(cfg: &Config) -> Result<[u8; 32], String> {
             Err(e) => return Err(format!("cannot create master key file {}: {e}", path.display())),
         }
     }
-    let content = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read master key file {}: {e}", path.display()))?;
+    let content =
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read master key file {}: {e}", path.display()))?;
     if content.trim().is_empty() {
         return Err(format!("master key file {} is empty", path.display()));
     }

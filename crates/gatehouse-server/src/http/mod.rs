@@ -2,12 +2,12 @@
 //! blocking pool, render. Routes are assembled in [`configure`].
 
 pub mod account;
+pub mod browser;
 pub mod health;
 pub mod login;
 pub mod oauth;
 pub mod pages;
 pub mod request_id;
-pub mod browser;
 
 use actix_web::{web, HttpResponse};
 
