@@ -91,10 +91,20 @@ fn api_authentication_ip_restriction_and_permissions() {
             ],
         );
         assert_eq!((st, error_of(&v)), (403, "Invalid Permissions: API action \"createssotoken\" is not allowed"));
+        // Other methods get the envelope too.
+        let r = http().put(s.url("/includes/api.php")).send().unwrap();
+        assert_eq!(r.status(), 405);
+        assert_eq!(r.headers()["allow"], "GET, POST");
+        assert_eq!(error_of(&r.json::<Value>().unwrap()), "Unsupported request method: use POST");
         // Unknown response type.
         let (st, v) = raw_api(
             s,
-            &[("action", "ListOAuthCredentials"), ("username", &w.identifier), ("password", &w.secret), ("responsetype", "yaml")],
+            &[
+                ("action", "ListOAuthCredentials"),
+                ("username", &w.identifier),
+                ("password", &w.secret),
+                ("responsetype", "yaml"),
+            ],
         );
         assert_eq!(st, 400);
         assert_eq!(

@@ -38,6 +38,11 @@ impl Params {
 
 /// Answers one API request in the caller's response type.
 pub fn handle(plugin: &Whmcs, req: &HttpRequest) -> HttpResponse {
+    if !matches!(req.method.as_str(), "GET" | "POST") {
+        return Envelope::error(405, "Unsupported request method: use POST")
+            .render(ResponseType::Json, "")
+            .header("Allow", "GET, POST");
+    }
     let params = Params::from_request(req);
     let action = params.get("action").unwrap_or_default().to_string();
     let format = match ResponseType::parse(params.get("responsetype")) {

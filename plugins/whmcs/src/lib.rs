@@ -104,7 +104,9 @@ fn manifest(config: &Config) -> Manifest {
         description: "WHMCS-compatible SSO server: /oauth/*.php endpoints, single sign-on, /includes/api.php".into(),
         capabilities: vec![Capability::Routes, Capability::Dialect, Capability::ClientConnector],
         routes: vec![RouteDecl {
-            methods: vec!["GET".into(), "POST".into()],
+            // Every method reaches the plugin, so a wrong one still gets the
+            // API's envelope (POST, with GET tolerated, are served).
+            methods: Vec::new(),
             path: API_PATH.into(),
             // A failing call still answers in the API's own envelope.
             error_body: Some(json!({ "result": "error", "message": "An internal error occurred" })),
