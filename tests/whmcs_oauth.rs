@@ -494,3 +494,66 @@ fn a_closed_user_with_an_active_session_is_refused_at_authorize() {
         assert!(audit.as_array().unwrap().iter().any(|e| e["message"] == line.as_str()), "{audit}");
     }
 }
+
+/// A WHMCS client reads discovery at its own path and stays on the `.php`
+/// surface: the endpoints it calls and the SSO `redirect_url` are the
+/// dialect's paths; the standard discovery is unchanged.
+#[test]
+fn the_dialect_advertises_its_own_paths() {
+    for backend in backends() {
+        let w = whmcs_api::start(backend, "");
+        let s = &w.server;
+        let d: Value = http().get(s.url("/oauth/openid-configuration.php")).send().unwrap().json().unwrap();
+        assert_eq!(d["issuer"], s.base);
+        for (k, path) in [
+            ("authorization_endpoint", "/oauth/authorize.php"),
+            ("token_endpoint", "/oauth/token.php"),
+            ("userinfo_endpoint", "/oauth/userinfo.php"),
+            ("jwks_uri", "/oauth/certs.php"),
+            // No alias: the standard endpoints.
+            ("revocation_endpoint", "/oauth2/revoke"),
+            ("introspection_endpoint", "/oauth2/introspect"),
+            ("end_session_endpoint", "/oauth2/logout"),
+        ] {
+            assert_eq!(d[k], format!("{}{path}", s.base), "{k}");
+        }
+        let std: Value = http().get(s.url("/.well-known/openid-configuration")).send().unwrap().json().unwrap();
+        assert_eq!(std["issuer"], s.base);
+        for (k, path) in [
+            ("authorization_endpoint", "/oauth2/authorize"),
+            ("token_endpoint", "/oauth2/token"),
+            ("userinfo_endpoint", "/oauth2/userinfo"),
+            ("jwks_uri", "/jwks.json"),
+        ] {
+            assert_eq!(std[k], format!("{}{path}", s.base), "{k}");
+        }
+
+        let u = s.cli_json(&["user", "add", "--email", "paths@example.com", "--name", "Pat Paths"]);
+        let acc = s.cli_json(&["account", "add", "--owner", &u["id"].to_string()]);
+        let (_, v) = w.api(
+            "CreateOAuthCredential",
+            &[("grantType", "single_sign_on"), ("serviceId", &acc["id"].to_string()), ("scope", "clientarea:sso")],
+        );
+        let (id, secret) = (v["clientIdentifier"].as_str().unwrap(), v["clientSecret"].as_str().unwrap());
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        let sso = |path: &str| -> String {
+            let v: Value = http()
+                .post(s.url(path))
+                .header("Authorization", format!("Basic {basic}"))
+                .form(&[("grant_type", "single_sign_on"), ("scope", "clientarea:sso")])
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            v["redirect_url"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+        };
+        let url = sso("/oauth/token.php");
+        let prefix = format!("{}/oauth/singlesignon.php?access_token=", s.base);
+        assert!(url.starts_with(&prefix), "{url}");
+        // The redirect works where it points.
+        assert_eq!(browser().get(&url).send().unwrap().status(), 302);
+        // The standard token endpoint keeps the standard SSO path.
+        let url = sso("/oauth2/token");
+        assert!(url.starts_with(&format!("{}/oauth2/sso?access_token=", s.base)), "{url}");
+    }
+}

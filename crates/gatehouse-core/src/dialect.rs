@@ -2,6 +2,8 @@
 //! surface. A dialect is data (paths, defaults, error choices), not a fork
 //! of the engine.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The behaviour knobs a dialect may turn on the engine's endpoints.
@@ -23,6 +25,11 @@ pub struct Dialect {
     /// Errors before the redirect URI is trusted are JSON (WHMCS) rather
     /// than an HTML page.
     pub pre_redirect_errors_as_json: bool,
+    /// The dialect's own path for an endpoint, keyed by the endpoint's
+    /// snake_case name (`token` → `/oauth/token.php`). Discovery and the
+    /// SSO `redirect_url` advertise these so that a client stays on its
+    /// dialect's surface; endpoints not listed use the standard paths.
+    pub endpoint_paths: BTreeMap<String, String>,
 }
 
 impl Default for Dialect {
@@ -42,6 +49,32 @@ impl Dialect {
             access_ttl: None,
             consent_denied_error: "access_denied".into(),
             pre_redirect_errors_as_json: false,
+            endpoint_paths: BTreeMap::new(),
         }
+    }
+
+    /// The path this dialect serves `endpoint` under, if it has its own.
+    pub fn path_of(&self, endpoint: &str) -> Option<&str> {
+        self.endpoint_paths.get(endpoint).map(String::as_str)
+    }
+
+    /// `standard` unless the dialect has its own path for `endpoint`.
+    pub fn path_or<'a>(&'a self, endpoint: &str, standard: &'a str) -> &'a str {
+        self.path_of(endpoint).unwrap_or(standard)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_paths_default_to_empty_and_fall_back_to_standard() {
+        let d: Dialect = serde_json::from_str(r#"{"name":"x"}"#).unwrap();
+        assert!(d.endpoint_paths.is_empty());
+        assert_eq!(d.path_or("token", "/oauth2/token"), "/oauth2/token");
+        let mut d = Dialect::standard();
+        d.endpoint_paths.insert("token".into(), "/oauth/token.php".into());
+        assert_eq!(d.path_or("token", "/oauth2/token"), "/oauth/token.php");
     }
 }

@@ -1,8 +1,17 @@
 //! Signing keys for ID tokens: generated on first start (RS256, ES256,
 //! EdDSA), kept in the database so replicas share them, private parts
-//! encrypted with AES-256-GCM under the master key. Rotation adds a new key
-//! per algorithm and keeps the old public keys published until the tokens
-//! they signed have expired.
+//! encrypted with AES-256-GCM under the master key.
+//!
+//! Rotation publishes before it signs: it adds a new key per algorithm,
+//! which appears in JWKS at once, and schedules the old key's retirement
+//! (`retired_at`) after an activation delay (by default the JWKS cache
+//! lifetime), so that relying parties holding a cached JWKS can verify every
+//! token. Until then the old key keeps signing. Among the keys of an
+//! algorithm that are not yet retired, the one whose retirement comes first
+//! signs, so several rotations within the delay hand over in order. Retired
+//! keys stay published until the ID tokens they signed have expired. The
+//! schedule lives in the database, so every replica switches at the same
+//! moment.
 //!
 //! Key generation and signing use `rsa`, `ring` and `jsonwebtoken`; nothing
 //! here is home-made cryptography.
@@ -26,6 +35,34 @@ use crate::{Engine, EngineError};
 
 /// The algorithms Gatehouse signs ID tokens with.
 pub const ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
+/// How long relying parties may cache JWKS (and discovery), in seconds: the
+/// `max-age` both are served with, and the default activation delay of a
+/// rotated key.
+pub const JWKS_MAX_AGE: i64 = 300;
+
+/// Margin for clock skew on top of an ID token's lifetime before its key
+/// leaves JWKS.
+const PUBLISH_MARGIN: i64 = 300;
+
+/// A key created by [`Engine::rotate_signing_keys`].
+#[derive(Debug, Clone)]
+pub struct RotatedKey {
+    pub key: SigningKeyRow,
+    /// When the key starts signing (Unix seconds; now when no other key of
+    /// its algorithm could sign).
+    pub signs_from: i64,
+}
+
+/// The key that signs for `alg` at `at` among `keys` (published keys): of
+/// those not yet retired, the one retiring first; a key with no retirement
+/// scheduled comes last, the newest of them first.
+pub fn signing_key_at(keys: &[SigningKeyRow], alg: &str, at: i64) -> Option<SigningKeyRow> {
+    keys.iter()
+        .filter(|k| k.alg == alg && !matches!(k.retired_at, Some(r) if r <= at))
+        .min_by_key(|k| (k.retired_at.unwrap_or(i64::MAX), std::cmp::Reverse(k.id)))
+        .cloned()
+}
 
 /// The master key and a cache of decrypted signing keys.
 #[derive(Default)]
@@ -194,16 +231,29 @@ impl Engine {
         Ok(created)
     }
 
-    /// Adds a new key per algorithm and retires the old ones, which stay
-    /// published until every ID token they signed has expired.
-    pub fn rotate_signing_keys(&self) -> Result<Vec<SigningKeyRow>, KeyError> {
+    /// Adds a new key per algorithm, published at once. The current keys
+    /// keep signing for `activation_delay` seconds (so that cached JWKS
+    /// documents expire first), then retire and stay published until every
+    /// ID token they signed has expired. A new key with no other usable key
+    /// of its algorithm signs at once.
+    pub fn rotate_signing_keys(&self, activation_delay: i64) -> Result<Vec<RotatedKey>, KeyError> {
         let ts = now();
-        let publish_until = ts + self.config.id_token_ttl + 300;
+        let retire_at = ts + activation_delay.max(0);
+        let publish_until = retire_at + self.config.id_token_ttl + PUBLISH_MARGIN;
         let mut out = Vec::new();
         for alg in ALGORITHMS {
-            let row = self.create_signing_key(alg)?;
-            self.store.retire_signing_keys(alg, &row.kid, ts, publish_until)?;
-            out.push(row);
+            let key = self.create_signing_key(alg)?;
+            self.store.retire_signing_keys(alg, &key.kid, retire_at, publish_until)?;
+            // Keys already retiring from an earlier rotation hand over first.
+            let keys = self.store.published_signing_keys(ts)?;
+            let signs_from = keys
+                .iter()
+                .filter(|k| k.alg == alg && k.kid != key.kid)
+                .filter_map(|k| k.retired_at)
+                .filter(|r| *r > ts)
+                .max()
+                .unwrap_or(ts);
+            out.push(RotatedKey { key, signs_from });
         }
         Ok(out)
     }
@@ -219,15 +269,11 @@ impl Engine {
         Ok(json!({ "keys": keys }))
     }
 
-    /// Signs `claims` as a JWS with the newest active key of `alg`.
+    /// Signs `claims` as a JWS with the key of `alg` that signs now.
     pub fn sign_jwt(&self, alg: &str, claims: &Value) -> Result<String, KeyError> {
         let algorithm = algorithm(alg)?;
-        let row = self
-            .store
-            .published_signing_keys(now())?
-            .into_iter()
-            .filter(|k| k.alg == alg && k.retired_at.is_none())
-            .max_by_key(|k| k.id)
+        let ts = now();
+        let row = signing_key_at(&self.store.published_signing_keys(ts)?, alg, ts)
             .ok_or_else(|| KeyError::NoKey(alg.to_string()))?;
         let key = self.encoding_key(&row)?;
         let mut header = Header::new(algorithm);
@@ -278,6 +324,34 @@ mod tests {
         assert_eq!(decrypt(&m, "k1", &enc).unwrap(), b"secret der");
         assert!(decrypt(&[8u8; 32], "k1", &enc).is_err());
         assert!(decrypt(&m, "k2", &enc).is_err());
+    }
+
+    fn key(id: i64, alg: &str, retired_at: Option<i64>) -> SigningKeyRow {
+        SigningKeyRow {
+            id,
+            kid: format!("k{id}"),
+            alg: alg.into(),
+            public_jwk: String::new(),
+            private_enc: String::new(),
+            created_at: 0,
+            retired_at,
+            publish_until: retired_at.map(|r| r + 100),
+        }
+    }
+
+    #[test]
+    fn the_outgoing_key_signs_until_its_retirement_then_the_new_one() {
+        // k1 retires at 10 (rotation at 0), k2 at 20 (rotation at 5), k3 is new.
+        let keys = [key(1, "RS256", Some(10)), key(2, "RS256", Some(20)), key(3, "RS256", None), key(4, "ES256", None)];
+        let at = |t| signing_key_at(&keys, "RS256", t).map(|k| k.kid);
+        assert_eq!(at(0).as_deref(), Some("k1"));
+        assert_eq!(at(10).as_deref(), Some("k2"));
+        assert_eq!(at(20).as_deref(), Some("k3"));
+        assert_eq!(signing_key_at(&keys, "ES256", 0).unwrap().kid, "k4");
+        assert!(signing_key_at(&keys, "EdDSA", 0).is_none());
+        // No delay: the new key signs at once.
+        let keys = [key(1, "RS256", Some(5)), key(2, "RS256", None)];
+        assert_eq!(signing_key_at(&keys, "RS256", 5).unwrap().kid, "k2");
     }
 
     #[test]

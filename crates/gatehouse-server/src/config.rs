@@ -47,6 +47,10 @@ pub struct TokenConfig {
     pub sso_ttl: i64,
     pub id_token_ttl: i64,
     pub session_ttl: i64,
+    /// Seconds a key added by `keys rotate` is published before it signs
+    /// (default: the JWKS cache lifetime, so cached JWKS documents expire
+    /// first). 0 signs at once.
+    pub key_activation_delay: i64,
 }
 
 impl Default for TokenConfig {
@@ -58,6 +62,7 @@ impl Default for TokenConfig {
             sso_ttl: 60,
             id_token_ttl: 3600,
             session_ttl: 12 * 3600,
+            key_activation_delay: gatehouse_engine::keys::JWKS_MAX_AGE,
         }
     }
 }
@@ -181,6 +186,9 @@ impl Config {
             if v <= 0 {
                 return Err(ConfigError::Invalid(format!("tokens.{name} must be a positive number of seconds")));
             }
+        }
+        if t.key_activation_delay < 0 {
+            return Err(ConfigError::Invalid("tokens.key_activation_delay must be 0 or more seconds".into()));
         }
         Ok(())
     }

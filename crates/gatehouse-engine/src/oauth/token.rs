@@ -61,7 +61,7 @@ impl Engine {
             GrantType::AuthorizationCode => self.grant_authorization_code(&client, params, access_ttl),
             GrantType::RefreshToken => self.grant_refresh_token(&client, params, access_ttl),
             GrantType::ClientCredentials => self.grant_client_credentials(&client, params, access_ttl),
-            GrantType::SingleSignOn => self.grant_single_sign_on(&client, params),
+            GrantType::SingleSignOn => self.grant_single_sign_on(&client, params, dialect),
         }
     }
 
@@ -246,7 +246,12 @@ impl Engine {
         })
     }
 
-    fn grant_single_sign_on(&self, client: &Client, p: &Params) -> Result<TokenResponse, OAuthError> {
+    fn grant_single_sign_on(
+        &self,
+        client: &Client,
+        p: &Params,
+        dialect: &Dialect,
+    ) -> Result<TokenResponse, OAuthError> {
         let requested = ScopeSet::parse(p.get("scope").unwrap_or(SSO_SCOPE));
         if !requested.contains(SSO_SCOPE) || !requested.is_subset_of(&client.scopes) {
             return Err(OAuthError::invalid_scope());
@@ -265,8 +270,9 @@ impl Engine {
             Err(e) if e.is_client_error() => return Err(OAuthError::invalid_request(e.to_string())),
             Err(e) => return Err(e.into()),
         };
+        // The browser redeems the token on the dialect's own SSO path.
         let redirect_url = gatehouse_core::redirect::with_query(
-            &format!("{}{SSO_PATH}", self.config.issuer),
+            &format!("{}{}", self.config.issuer, dialect.path_or("sso", SSO_PATH)),
             &[("access_token", &issued.token)],
         );
         Ok(json!({

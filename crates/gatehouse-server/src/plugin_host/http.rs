@@ -123,6 +123,11 @@ fn dialect_of(p: &LoadedPlugin) -> Dialect {
     if d.name.is_empty() || d.name == "standard" {
         d.name = p.name().to_string();
     }
+    // The aliases are the dialect's surface: discovery and SSO redirects
+    // served under them point at them (the first alias of an endpoint wins).
+    for a in &p.manifest.aliases {
+        d.endpoint_paths.entry(endpoint(a.endpoint).name().to_string()).or_insert_with(|| a.path.clone());
+    }
     d
 }
 

@@ -4,6 +4,8 @@
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
+use gatehouse_core::Dialect;
+use gatehouse_engine::keys::JWKS_MAX_AGE;
 use gatehouse_engine::oauth::tokens::BearerSources;
 use gatehouse_engine::oauth::{OAuthError, Params};
 use gatehouse_engine::sso::SsoError;
@@ -18,17 +20,21 @@ use crate::http::browser::{
 use crate::http::pages::{error_page, layout};
 use crate::http::{blocking, State};
 
-/// The discovery document: only what the server really supports.
-pub fn discovery(state: &State) -> HttpResponse {
+/// The discovery document: only what the server really supports. Under a
+/// dialect the endpoints a client of that dialect calls are the dialect's
+/// own paths; the issuer, and the endpoints a dialect has no alias for,
+/// stay standard.
+pub fn discovery(dialect: &Dialect, state: &State) -> HttpResponse {
     let e = &state.engine;
     let iss = &e.config.issuer;
     let url = |ep: Endpoint| format!("{iss}{}", ep.standard_path());
+    let own = |ep: Endpoint| format!("{iss}{}", ep.path_in(dialect));
     let doc = json!({
         "issuer": iss,
-        "authorization_endpoint": url(Endpoint::Authorize),
-        "token_endpoint": url(Endpoint::Token),
-        "userinfo_endpoint": url(Endpoint::Userinfo),
-        "jwks_uri": url(Endpoint::Jwks),
+        "authorization_endpoint": own(Endpoint::Authorize),
+        "token_endpoint": own(Endpoint::Token),
+        "userinfo_endpoint": own(Endpoint::Userinfo),
+        "jwks_uri": own(Endpoint::Jwks),
         "revocation_endpoint": url(Endpoint::Revoke),
         "introspection_endpoint": url(Endpoint::Introspect),
         "end_session_endpoint": url(Endpoint::Logout),
@@ -48,13 +54,15 @@ pub fn discovery(state: &State) -> HttpResponse {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
     });
-    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(doc)
+    HttpResponse::Ok().insert_header(("Cache-Control", format!("public, max-age={JWKS_MAX_AGE}"))).json(doc)
 }
 
 pub async fn jwks(state: State) -> HttpResponse {
     let engine = state.engine.clone();
     match blocking(move || engine.jwks()).await {
-        Ok(Ok(doc)) => HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(doc),
+        Ok(Ok(doc)) => {
+            HttpResponse::Ok().insert_header(("Cache-Control", format!("public, max-age={JWKS_MAX_AGE}"))).json(doc)
+        }
         Ok(Err(e)) => crate::http::internal_error(e),
         Err(e) => crate::http::internal_error(e),
     }

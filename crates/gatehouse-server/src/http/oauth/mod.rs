@@ -52,6 +52,26 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint's key in a dialect's `endpoint_paths` (its serde name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Discovery => "discovery",
+            Endpoint::Jwks => "jwks",
+            Endpoint::Authorize => "authorize",
+            Endpoint::Token => "token",
+            Endpoint::Userinfo => "userinfo",
+            Endpoint::Sso => "sso",
+            Endpoint::Revoke => "revoke",
+            Endpoint::Introspect => "introspect",
+            Endpoint::Logout => "logout",
+        }
+    }
+
+    /// Where a dialect serves the endpoint: its own path, else the standard one.
+    pub fn path_in(self, dialect: &Dialect) -> &str {
+        dialect.path_or(self.name(), self.standard_path())
+    }
+
     pub const ALL: [Endpoint; 9] = [
         Endpoint::Discovery,
         Endpoint::Jwks,
@@ -107,7 +127,7 @@ pub async fn serve_endpoint(
         return oauth_error_response(&OAuthError::invalid_request("The request is too large"));
     }
     match endpoint {
-        Endpoint::Discovery => endpoints::discovery(&state),
+        Endpoint::Discovery => endpoints::discovery(&dialect, &state),
         Endpoint::Jwks => endpoints::jwks(state).await,
         Endpoint::Authorize => authorize::authorize(dialect, req, body, state).await,
         Endpoint::Token => token::token(dialect, req, body, state).await,
