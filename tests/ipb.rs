@@ -203,3 +203,94 @@ fn a_rejected_api_key_is_never_retried() {
     assert_eq!(seen.lock().unwrap().len(), 1, "one rejected call, then no more");
     assert!(s.log().contains("rejected the API key"), "{}", s.log());
 }
+
+/// `client add --connector ipb` prints the forum's settings form with the
+/// fresh secret; `client setup` prints it again later — with a secret only
+/// when asked to reset it.
+#[test]
+fn client_setup_fills_the_forums_settings_form() {
+    const ISSUER: &str = "https://login.example.com";
+    let ipb = build_plugin("gatehouse-ipb", "gatehouse_ipb");
+    let config = format!(
+        // The CLI knows the issuer from the configuration (not from the
+        // server's --bind), so name it.
+        "issuer = \"{ISSUER}\"\n[[plugins]]\npath = \"{}\"\n[plugins.config]\nforum_url = \"https://forum.example.com\"\n",
+        ipb.display()
+    );
+    let s = Server::start_with(Backend::Sqlite, ServerOptions { config, ..Default::default() });
+    let field = |v: &Value, label: &str| -> String {
+        let f = v["fields"].as_array().unwrap().iter().find(|f| f["label"] == label);
+        f.unwrap_or_else(|| panic!("no field {label} in {v}"))["value"].as_str().unwrap().to_string()
+    };
+    let c = s.cli_json(&[
+        "client",
+        "add",
+        "--name",
+        "Forum",
+        "--redirect-uri",
+        "https://forum.example.com/oauth/callback/",
+        "--connector",
+        "ipb",
+    ]);
+    let (client_id, secret) = (c["client_id"].as_str().unwrap(), c["client_secret"].as_str().unwrap());
+    assert_eq!(field(&c["setup"], "Client Secret"), secret, "client add shows the fresh secret");
+
+    let v = s.cli_json(&["client", "setup", client_id]);
+    assert_eq!(field(&v, "Token Endpoint"), format!("{ISSUER}/oauth2/token"));
+    assert_eq!(field(&v, "User ID Parameter"), "sub");
+    assert_eq!(field(&v, "Client Identifier"), client_id);
+    assert!(v.get("client_secret").is_none());
+    assert!(!v.to_string().contains(secret), "no secret without --reset-secret: {v}");
+
+    // The human form: `label: value` lines.
+    let out = s.cli(&["client", "setup", client_id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("Client Identifier: {client_id}\n")), "{text}");
+    assert!(text.contains("User ID Parameter: sub\n"), "{text}");
+    assert!(!text.contains(secret));
+
+    // --reset-secret: a new secret, shown once, that works; the old one no longer does.
+    let v = s.cli_json(&["client", "setup", client_id, "--reset-secret"]);
+    let new_secret = v["client_secret"].as_str().unwrap();
+    assert_ne!(new_secret, secret);
+    assert_eq!(field(&v, "Client Secret"), new_secret);
+    let status = |sec: &str| {
+        http()
+            .post(s.url("/oauth2/token"))
+            .basic_auth(client_id, Some(sec))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "nope"),
+                ("redirect_uri", "https://forum.example.com/oauth/callback/"),
+            ])
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap()["error"]
+            .clone()
+    };
+    assert_eq!(status(secret), "invalid_client");
+    assert_eq!(status(new_secret), "invalid_grant");
+
+    // A client without a connector, and a connector that is not loaded: one clear line.
+    let plain = s.cli_json(&["client", "add", "--name", "Plain", "--redirect-uri", "https://app.example/cb"]);
+    let out = s.cli(&["client", "setup", plain["client_id"].as_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no connector plugin") && err.lines().count() == 1, "{err}");
+    let other = s.cli_json(&[
+        "client",
+        "add",
+        "--name",
+        "Other",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--connector",
+        "nosuch",
+    ]);
+    assert!(other.get("setup").is_none());
+    let out = s.cli(&["client", "setup", other["client_id"].as_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("\"nosuch\", which the configuration does not load"), "{err}");
+}

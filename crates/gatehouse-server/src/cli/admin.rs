@@ -85,6 +85,14 @@ pub enum ClientCommand {
     Show { client: String },
     /// Remove a client and every token issued to it.
     Remove { client: String },
+    /// Print what to enter in the client app (its connector plugin's setup
+    /// instructions, e.g. a forum's login-method form).
+    Setup {
+        client: String,
+        /// Reset the client's secret and show the new one (once) in the instructions.
+        #[arg(long)]
+        reset_secret: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,9 +257,19 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
                 connector,
                 ..Default::default()
             })?;
+            // With a connector: its setup instructions, with the fresh secret.
+            let setup = reg
+                .client
+                .connector
+                .is_some()
+                .then(|| super::setup::for_new_client(g, &engine, &reg.client, reg.secret.clone()))
+                .flatten();
             if g.json {
                 let mut v = client_json(&reg.client);
                 v["client_secret"] = json!(reg.secret);
+                if let Some(i) = &setup {
+                    v["setup"] = super::setup::to_json(i);
+                }
                 println!("{v}");
             } else {
                 println!("client {} registered", reg.client.id);
@@ -261,6 +279,10 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
                         "  client_secret: {s}\n  (the secret is shown only now; Gatehouse keeps only its digest)"
                     ),
                     None => println!("  public client: no secret, PKCE required"),
+                }
+                if let Some(i) = &setup {
+                    println!();
+                    super::setup::print_human(i);
                 }
             }
         }
@@ -288,6 +310,7 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
                 println!("{:#}", client_json(&c));
             }
         }
+        ClientCommand::Setup { client, reset_secret } => return super::setup::run(g, &client, reset_secret),
         ClientCommand::Remove { client } => {
             let c = engine.find_client(&client)?;
             engine.remove_client(c.id)?;

@@ -6,6 +6,7 @@ mod admin;
 mod keys;
 mod plugin;
 mod serve;
+mod setup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

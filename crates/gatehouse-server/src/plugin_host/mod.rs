@@ -20,7 +20,9 @@ use std::sync::{Arc, RwLock};
 
 use gatehouse_engine::Engine;
 use gatehouse_plugin_api::abi::{self, HostVtable, RSlice};
-use gatehouse_plugin_api::messages::{Capability, Error, HostInfo, InitRequest, Manifest, Reply};
+use gatehouse_plugin_api::messages::{
+    plugin_methods, Capability, Error, HostInfo, InitRequest, Manifest, Reply, SetupInstructions, SetupRequest,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -107,6 +109,19 @@ impl LoadedPlugin {
             self.opened.take(buf).map_err(|reason| CallError::Malformed { plugin: plugin.clone(), reason })?;
         reply.into_result().map_err(|error| CallError::Plugin { plugin, error })
     }
+}
+
+/// Why a client's setup instructions could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("client {0} has no connector plugin (register it with --connector NAME)")]
+    NoConnector(String),
+    #[error("client {client} uses connector plugin {plugin:?}, which the configuration does not load")]
+    NotLoaded { client: String, plugin: String },
+    #[error("plugin {0} is not a client connector (it lacks the client_connector capability)")]
+    NotConnector(String),
+    #[error(transparent)]
+    Call(#[from] CallError),
 }
 
 /// Every loaded plugin.
@@ -318,6 +333,36 @@ impl PluginHost {
     /// The plugin with this name.
     pub fn get(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
         self.plugins.iter().find(|p| p.name() == name)
+    }
+
+    /// The client's connector plugin, checked to be loaded and a connector.
+    pub fn connector_of(&self, client: &gatehouse_store::Client) -> Result<&Arc<LoadedPlugin>, SetupError> {
+        let name = client.connector.as_deref().ok_or_else(|| SetupError::NoConnector(client.client_id.clone()))?;
+        let plugin = self
+            .get(name)
+            .ok_or_else(|| SetupError::NotLoaded { client: client.client_id.clone(), plugin: name.to_string() })?;
+        if !plugin.has(Capability::ClientConnector) {
+            return Err(SetupError::NotConnector(name.to_string()));
+        }
+        Ok(plugin)
+    }
+
+    /// What to enter in the client app to connect it (its connector's
+    /// `setup_instructions`). `secret` only right after creation or a reset:
+    /// it is never stored, so it cannot be shown later. Blocking.
+    pub fn setup_instructions(
+        &self,
+        client: &gatehouse_store::Client,
+        issuer: &str,
+        secret: Option<String>,
+    ) -> Result<SetupInstructions, SetupError> {
+        let plugin = self.connector_of(client)?;
+        let req = SetupRequest {
+            client: services::client(client.clone()),
+            client_secret: secret,
+            issuer: issuer.to_string(),
+        };
+        Ok(plugin.call(plugin_methods::SETUP_INSTRUCTIONS, &req)?)
     }
 }
 
