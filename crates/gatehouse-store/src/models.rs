@@ -347,3 +347,16 @@ pub struct NewSigningKey {
     pub private_enc: String,
     pub created_at: i64,
 }
+
+/// A link from an upstream identity (plugin, subject) to a local user.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize, PartialEq, Eq)]
+#[diesel(table_name = identity_links)]
+pub struct IdentityLink {
+    pub plugin: String,
+    pub subject: String,
+    pub user_id: i64,
+    /// The e-mail the upstream asserted when the link was made or last used.
+    pub email: Option<String>,
+    pub created_at: i64,
+    pub last_login_at: i64,
+}

@@ -154,6 +154,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    identity_links (plugin, subject) {
+        plugin -> Text,
+        subject -> Text,
+        user_id -> BigInt,
+        email -> Nullable<Text>,
+        created_at -> BigInt,
+        last_login_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     accounts,
@@ -166,4 +177,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     signing_keys,
     plugin_kv,
+    identity_links,
 );

@@ -309,3 +309,45 @@ fn families_sessions_consents_keys_and_kv() {
         assert!(s.kv_delete("whmcs", "k").unwrap());
     }
 }
+
+#[test]
+fn identity_links_map_upstream_subjects_to_users() {
+    for db in databases() {
+        let s = &db.store;
+        let ada = s.insert_user(&new_user("ada@example.com")).unwrap();
+        let bob = s.insert_user(&new_user("bob@example.com")).unwrap();
+        assert!(s.identity_link("oidc", "sub-1").unwrap().is_none());
+        let link = IdentityLink {
+            plugin: "oidc".into(),
+            subject: "sub-1".into(),
+            user_id: ada.id,
+            email: Some("ada@example.com".into()),
+            created_at: 1,
+            last_login_at: 1,
+        };
+        s.insert_identity_link(&link).unwrap();
+        assert_eq!(s.identity_link("oidc", "sub-1").unwrap().as_ref(), Some(&link));
+        assert!(s.identity_link("other", "sub-1").unwrap().is_none(), "scoped per plugin");
+        // One subject links to one user only.
+        let dup = IdentityLink { user_id: bob.id, ..link.clone() };
+        assert!(matches!(s.insert_identity_link(&dup), Err(StoreError::Conflict(_))), "{:?}", s.backend());
+        // The same subject at another plugin is another identity.
+        s.insert_identity_link(&IdentityLink { plugin: "corp".into(), ..dup }).unwrap();
+
+        assert!(s.touch_identity_link("oidc", "sub-1", Some("ada@new.example"), 9).unwrap());
+        let touched = s.identity_link("oidc", "sub-1").unwrap().unwrap();
+        assert_eq!((touched.last_login_at, touched.email.as_deref()), (9, Some("ada@new.example")));
+        assert_eq!(touched.created_at, 1);
+        assert!(!s.touch_identity_link("oidc", "nobody", None, 9).unwrap());
+
+        assert_eq!(s.identity_links_of_user(ada.id).unwrap().len(), 1);
+        assert_eq!(s.identity_links_of_user(bob.id).unwrap()[0].plugin, "corp");
+        // A link must name an existing user.
+        let orphan = IdentityLink { subject: "sub-2".into(), user_id: bob.id + 1000, ..link };
+        assert!(s.insert_identity_link(&orphan).is_err(), "{:?}", s.backend());
+
+        assert!(s.delete_identity_link("oidc", "sub-1").unwrap());
+        assert!(!s.delete_identity_link("oidc", "sub-1").unwrap());
+        assert!(s.identity_link("oidc", "sub-1").unwrap().is_none());
+    }
+}

@@ -6,6 +6,7 @@ pub mod api_credentials;
 pub mod audit;
 pub mod clients;
 pub mod grants;
+pub mod identity_links;
 pub mod keys;
 pub mod kv;
 pub mod sessions;
