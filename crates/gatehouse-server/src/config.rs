@@ -32,6 +32,8 @@ pub struct Config {
     pub client_area_url: Option<String>,
     pub tokens: TokenConfig,
     pub login: LoginConfig,
+    /// Sign-in through upstream identity providers (plugins).
+    pub federation: FederationConfig,
     /// Extra scopes for the catalog.
     pub scopes: Vec<gatehouse_core::Scope>,
     /// Plugins to load, each with its own configuration table.
@@ -83,6 +85,16 @@ impl Default for LoginConfig {
     }
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FederationConfig {
+    /// When an upstream identity has no link yet and a local user already
+    /// has its verified e-mail: link it to that user (true) or refuse and
+    /// ask the user to sign in with their password (false, the default).
+    /// Only enable it when every upstream verifies the addresses it asserts.
+    pub link_verified_email: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
@@ -107,6 +119,7 @@ impl Default for Config {
             client_area_url: None,
             tokens: TokenConfig::default(),
             login: LoginConfig::default(),
+            federation: FederationConfig::default(),
             scopes: Vec::new(),
             plugins: Vec::new(),
         }
@@ -279,6 +292,14 @@ mod tests {
         assert!(Config::load(None, env(&[("GATEHOUSE_BOGUS", "1")])).is_err());
         assert!(Config::load(None, env(&[("GATEHOUSE_ISSUER", "not a url")])).is_err());
         assert!(Config::load(None, env(&[("GATEHOUSE_TOKENS__CODE_TTL", "-1")])).is_err());
+    }
+
+    #[test]
+    fn federation_linking_by_email_is_opt_in() {
+        assert!(!Config::load(None, env(&[])).unwrap().federation.link_verified_email);
+        let c = Config::load(None, env(&[("GATEHOUSE_FEDERATION__LINK_VERIFIED_EMAIL", "true")])).unwrap();
+        assert!(c.federation.link_verified_email);
+        assert!(Config::load(None, env(&[("GATEHOUSE_FEDERATION__BOGUS", "1")])).is_err());
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -12,10 +12,10 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 use gatehouse_plugin_api::prelude::*;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, UserInfoError,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -87,6 +87,30 @@ impl Oidc {
     }
 }
 
+/// The profile claims Gatehouse uses, from an ID token or a userinfo answer.
+struct Profile {
+    email: Option<String>,
+    email_verified: bool,
+    name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    locale: Option<String>,
+}
+
+/// Reads a [`Profile`] from claims of either kind (same accessors, no shared trait).
+macro_rules! profile {
+    ($c:expr) => {
+        Profile {
+            email: $c.email().map(|e| e.as_str().to_string()),
+            email_verified: $c.email_verified().unwrap_or(false),
+            name: $c.name().and_then(|c| c.get(None)).map(|n| n.as_str().to_string()),
+            given_name: $c.given_name().and_then(|c| c.get(None)).map(|n| n.as_str().to_string()),
+            family_name: $c.family_name().and_then(|c| c.get(None)).map(|n| n.as_str().to_string()),
+            locale: $c.locale().map(|l| l.as_str().to_string()),
+        }
+    };
+}
+
 impl Plugin for Oidc {
     const NAME: &'static str = "oidc";
 
@@ -155,16 +179,26 @@ impl Plugin for Oidc {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| Error::invalid("the sign-in state is corrupt"))?;
-        if let Some(e) = req.params.get("error") {
-            return Err(Error::invalid(format!("the provider refused the sign-in: {e}")));
-        }
+        // The state first: an error answer is only the provider's when it
+        // belongs to the sign-in this browser started.
         let returned = req.params.get("state").map(String::as_str).unwrap_or_default();
         if !bool::from(returned.as_bytes().ct_eq(pending.csrf.as_bytes())) {
             return Err(Error::invalid("the state returned by the provider does not match"));
         }
+        if let Some(e) = req.params.get("error") {
+            return Err(Error::new(ErrorKind::Forbidden, format!("the provider refused the sign-in: {e}")));
+        }
+        // RFC 9207: a provider that names itself must name the configured one
+        // (mix-up defence).
+        if let Some(iss) = req.params.get("iss") {
+            if iss.trim_end_matches('/') != self.config.issuer.trim_end_matches('/') {
+                return Err(Error::invalid("the callback names another issuer"));
+            }
+        }
         let code = req.params.get("code").ok_or_else(|| Error::invalid("the provider sent no code"))?;
+        let metadata = self.metadata()?;
         let client = CoreClient::from_provider_metadata(
-            self.metadata()?,
+            metadata,
             ClientId::new(self.config.client_id.clone()),
             Some(ClientSecret::new(self.config.client_secret.clone())),
         )
@@ -176,23 +210,62 @@ impl Plugin for Oidc {
             .request(&self.http)
             .map_err(|e| {
                 self.forget_metadata();
-                err("code exchange", e)
+                match e {
+                    // The provider answered with an OAuth error: the sign-in is refused.
+                    RequestTokenError::ServerResponse(r) => {
+                        Error::invalid(format!("code exchange refused: {}", r.error().as_ref()))
+                    }
+                    // Unreachable or unreadable: the provider's failure, not the user's.
+                    other => Error::internal(format!("code exchange failed: {}", error_chain(&other))),
+                }
             })?;
         let id_token = token.id_token().ok_or_else(|| Error::invalid("the provider returned no ID token"))?;
         let claims =
             id_token.claims(&client.id_token_verifier(), &Nonce::new(pending.nonce)).map_err(|e| err("ID token", e))?;
+        let mut profile = profile!(claims);
+        let mut raw = serde_json::to_value(claims).unwrap_or(Value::Null);
+        // Many providers (oidc-provider by default) put profile claims in the
+        // ID token only for implicit flows: ask userinfo for what is missing.
+        if profile.email.is_none() && client.user_info_url().is_some() {
+            let info: CoreUserInfoClaims = client
+                .user_info(token.access_token().clone(), Some(claims.subject().clone()))
+                .map_err(|e| err("userinfo", e))?
+                .request(&self.http)
+                .map_err(|e| match e {
+                    UserInfoError::ClaimsVerification(e) => err("userinfo", e),
+                    other => Error::internal(format!("userinfo failed: {}", error_chain(&other))),
+                })?;
+            profile = profile!(info);
+            if let (Value::Object(into), Ok(Value::Object(from))) = (&mut raw, serde_json::to_value(&info)) {
+                for (k, v) in from {
+                    into.entry(k).or_insert(v);
+                }
+            }
+        }
         Ok(ExternalIdentity {
             subject: claims.subject().as_str().to_string(),
-            email: claims.email().map(|e| e.as_str().to_string()),
-            email_verified: self.config.trust_email || claims.email_verified().unwrap_or(false),
-            name: claims.name().and_then(|c| c.get(None)).map(|n| n.as_str().to_string()),
-            given_name: claims.given_name().and_then(|c| c.get(None)).map(|n| n.as_str().to_string()),
-            family_name: claims.family_name().and_then(|c| c.get(None)).map(|n| n.as_str().to_string()),
-            locale: claims.locale().map(|l| l.as_str().to_string()),
-            claims: serde_json::to_value(claims).unwrap_or(Value::Null),
+            email_verified: profile.email.is_some() && (self.config.trust_email || profile.email_verified),
+            email: profile.email,
+            name: profile.name,
+            given_name: profile.given_name,
+            family_name: profile.family_name,
+            locale: profile.locale,
+            claims: raw,
             refresh_token: None,
         })
     }
+}
+
+/// An error with its sources, for the log (reqwest hides the cause otherwise).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 export_plugin!(Oidc);

@@ -5,6 +5,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use gatehouse_engine::oauth::Params;
 use gatehouse_engine::sessions::LoginError;
+use gatehouse_plugin_api::messages::Capability;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use super::browser::{
@@ -47,15 +48,42 @@ fn login_page(
          <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">{back}\
          <label>E-mail address <input type=\"email\" name=\"email\" value=\"{email}\" required autofocus></label>\
          <label>Password <input type=\"password\" name=\"password\" required></label>\
-         <p><button type=\"submit\">Sign in</button></p></form>",
+         <p><button type=\"submit\">Sign in</button></p></form>{upstream}",
         csrf = attr(&csrf),
         email = attr(email),
+        upstream = upstream_links(state, return_to),
     );
     let mut r = html(status, "Sign in", &body);
     if let Some(c) = new_cookie {
         let _ = r.add_cookie(&c);
     }
     r
+}
+
+/// "Sign in with …" links, one per loaded `identity_provider` plugin, each
+/// keeping the page to return to.
+fn upstream_links(state: &State, return_to: Option<&str>) -> String {
+    let back = return_to
+        .map(|r| format!("?return_to={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()))
+        .unwrap_or_default();
+    let links: String = state
+        .plugins
+        .plugins
+        .iter()
+        .filter(|p| p.has(Capability::IdentityProvider))
+        .map(|p| {
+            format!(
+                "<li><a class=\"upstream\" href=\"{}\">Sign in with {}</a></li>",
+                attr(&format!("/federation/{}/start{back}", p.name())),
+                text(p.manifest.identity_provider.as_ref().map_or(p.name(), |i| i.display_name.as_str()))
+            )
+        })
+        .collect();
+    if links.is_empty() {
+        String::new()
+    } else {
+        format!("<p>Or:</p><ul class=\"upstream\">{links}</ul>")
+    }
 }
 
 async fn login_form(req: HttpRequest, state: State) -> HttpResponse {

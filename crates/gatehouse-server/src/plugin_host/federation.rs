@@ -1,10 +1,13 @@
 //! Sign-in through an `identity_provider` plugin:
-//! - `GET /federation/{plugin}/start` asks the plugin where to send the
-//!   browser and keeps its opaque state in an HttpOnly cookie;
+//! - `GET /federation/{plugin}/start?return_to=…` asks the plugin where to
+//!   send the browser and keeps its opaque state, with the local page to
+//!   return to, in an HttpOnly cookie scoped to `/federation/{plugin}/`;
 //! - `GET /federation/{plugin}/callback` hands the callback to the plugin,
-//!   which verifies it; the host signs in the user with the same verified
-//!   e-mail (creating one if there is none) and sends the browser to
-//!   `/account`.
+//!   which verifies it; the host resolves the upstream identity to a local
+//!   user through `identity_links` (see [`resolve_user`]), starts a session
+//!   and sends the browser back to where the sign-in started.
+//!
+//! Every refusal is a readable HTML page and an audit event.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,15 +15,24 @@ use std::sync::Arc;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine as _;
 use gatehouse_engine::audit::AuditRecord;
 use gatehouse_engine::directory::UserInput;
-use gatehouse_engine::EngineError;
-use gatehouse_plugin_api::messages::{plugin_methods, BeginLogin, CompleteLogin, ExternalIdentity, LoginRedirect};
+use gatehouse_engine::{Engine, EngineError};
+use gatehouse_plugin_api::messages::{
+    plugin_methods, BeginLogin, CompleteLogin, ErrorKind, ExternalIdentity, LoginRedirect,
+};
+use gatehouse_store::{IdentityLink, StoreError, User};
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use serde::{Deserialize, Serialize};
 
-use super::LoadedPlugin;
+use super::{CallError, LoadedPlugin};
+use crate::http::browser::{current_session, peer_ip, safe_return_to, session_cookie, user_agent};
 use crate::http::State;
 
 const STATE_COOKIE: &str = "gatehouse_federation";
+/// Longer pages to return to are dropped (a cookie holds about 4 KiB).
+const MAX_RETURN_TO: usize = 2048;
 
 pub fn mount(cfg: &mut web::ServiceConfig, p: &Arc<LoadedPlugin>) {
     let name = p.name().to_string();
@@ -35,12 +47,39 @@ pub fn mount(cfg: &mut web::ServiceConfig, p: &Arc<LoadedPlugin>) {
     );
 }
 
+/// The name users see for a plugin's provider.
+fn display_name(p: &LoadedPlugin) -> String {
+    p.manifest.identity_provider.as_ref().map(|i| i.display_name.clone()).unwrap_or_else(|| p.name().to_string())
+}
+
 fn callback_url(state: &State, name: &str) -> String {
     format!("{}/federation/{name}/callback", state.config.issuer())
 }
 
 fn query(req: &HttpRequest) -> BTreeMap<String, String> {
     gatehouse_plugin_api::form::parse(req.query_string()).into_iter().collect()
+}
+
+/// What the state cookie carries between start and callback.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    /// The plugin's opaque state.
+    s: String,
+    /// The local page to return to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<String>,
+}
+
+impl Pending {
+    fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(v: &str) -> Option<Pending> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(v).ok()?;
+        let p: Pending = serde_json::from_slice(&bytes).ok()?;
+        (!p.s.is_empty()).then_some(p)
+    }
 }
 
 fn state_cookie(state: &State, name: &str, value: String) -> Cookie<'static> {
@@ -53,8 +92,40 @@ fn state_cookie(state: &State, name: &str, value: String) -> Cookie<'static> {
         .finish()
 }
 
+fn clear_state_cookie(state: &State, name: &str) -> Cookie<'static> {
+    let mut c = state_cookie(state, name, String::new());
+    c.make_removal();
+    c
+}
+
+/// `/login`, keeping the page to return to.
+fn login_link(return_to: Option<&str>) -> String {
+    match return_to {
+        Some(r) => {
+            format!("/login?return_to={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>())
+        }
+        None => "/login".into(),
+    }
+}
+
+/// A readable refusal page with a way back to the sign-in page.
+fn refusal_page(status: StatusCode, message: &str, return_to: Option<&str>) -> HttpResponse {
+    let body = format!(
+        "<p class=\"error\">{}</p><p><a href=\"{}\">Back to sign in</a></p>",
+        text(message),
+        attr(&login_link(return_to))
+    );
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .body(crate::http::pages::layout("Sign-in refused", &body))
+}
+
 async fn start(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResponse {
-    let begin = BeginLogin { callback_url: callback_url(&state, p.name()), params: query(&req) };
+    let mut params = query(&req);
+    let return_to = safe_return_to(params.remove("return_to").as_deref()).filter(|r| r.len() <= MAX_RETURN_TO);
+    let begin = BeginLogin { callback_url: callback_url(&state, p.name()), params };
     let span = tracing::Span::current();
     let p2 = p.clone();
     let r = web::block(move || {
@@ -62,68 +133,152 @@ async fn start(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResp
         p2.call::<_, LoginRedirect>(plugin_methods::BEGIN_LOGIN, &begin)
     })
     .await;
+    let unavailable = || {
+        refusal_page(
+            StatusCode::BAD_GATEWAY,
+            &format!("Signing in with {} is not available right now. Please try again later.", display_name(&p)),
+            return_to.as_deref(),
+        )
+    };
     let lr = match r {
         Ok(Ok(lr)) => lr,
-        Ok(Err(e)) => return crate::http::internal_error(e),
+        // Typically the upstream is unreachable: a gateway failure, not ours.
+        Ok(Err(e)) => {
+            tracing::warn!(plugin = p.name(), error = %e, "federated sign-in could not start");
+            return unavailable();
+        }
         Err(e) => return crate::http::internal_error(e),
     };
     // The upstream is by nature not registered here: accept any absolute http(s) URL.
     if !url::Url::parse(&lr.redirect_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-        return crate::http::internal_error(format!(
-            "plugin {} returned an invalid login redirect {:?}",
-            p.name(),
-            lr.redirect_url
-        ));
+        tracing::error!(plugin = p.name(), "plugin returned an invalid login redirect");
+        return unavailable();
     }
+    let pending = Pending { s: lr.state, r: return_to };
     HttpResponse::Found()
         .insert_header((actix_web::http::header::LOCATION, lr.redirect_url))
         .insert_header(("Cache-Control", "no-store"))
-        .cookie(state_cookie(&state, p.name(), lr.state))
+        .cookie(state_cookie(&state, p.name(), pending.encode()))
         .finish()
 }
 
-/// Why a federated sign-in was refused (shown to the browser).
+/// Why a federated sign-in was refused.
 #[derive(Debug, thiserror::Error)]
 enum Refused {
-    #[error("The identity provider could not verify the sign-in")]
+    #[error("the state cookie is missing or unreadable")]
+    NoState,
+    #[error("the provider returned an error: {0}")]
+    Cancelled(String),
+    #[error("the plugin refused the callback: {0}")]
     Plugin(String),
-    #[error("The identity provider did not return a verified e-mail address")]
+    #[error("the provider could not be used: {0}")]
+    Upstream(String),
+    #[error("the provider asserted no verified e-mail address")]
     NoVerifiedEmail,
-    #[error("This account may not sign in")]
-    Closed,
-    #[error("The server failed to complete the sign-in")]
-    Engine(EngineError),
+    #[error("a local user already has e-mail {0} and linking by e-mail is off")]
+    EmailTaken(String),
+    #[error("user {0} may not sign in")]
+    Closed(i64),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl Refused {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refused::NoState => StatusCode::BAD_REQUEST,
+            Refused::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Refused::EmailTaken(_) => StatusCode::CONFLICT,
+            Refused::Engine(e) if !e.is_client_error() => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The text the browser sees: no internals, no upstream-supplied text.
+    fn message(&self, provider: &str) -> String {
+        match self {
+            Refused::NoState => "This sign-in expired or was started in another browser. Please start again.".into(),
+            Refused::Cancelled(_) => format!("The sign-in was cancelled or refused at {provider}."),
+            Refused::Plugin(_) => format!("The sign-in with {provider} could not be verified. Please start again."),
+            Refused::Upstream(_) => {
+                format!("{provider} could not be reached to complete the sign-in. Please try again later.")
+            }
+            Refused::NoVerifiedEmail => {
+                format!("{provider} did not confirm a verified e-mail address for your account, so you cannot sign in with it.")
+            }
+            Refused::EmailTaken(_) => format!(
+                "An account with your e-mail address already exists here. Sign in with your password; \
+                 signing in with {provider} is not linked to that account."
+            ),
+            Refused::Closed(_) => "This account may not sign in.".into(),
+            Refused::Engine(e) if e.is_client_error() => {
+                "The sign-in could not be completed. Please start again.".into()
+            }
+            Refused::Engine(_) => format!(
+                "The server failed to complete the sign-in. Please try again later (request id {}).",
+                crate::http::request_id::current()
+            ),
+        }
+    }
+
+    fn user_id(&self) -> Option<i64> {
+        match self {
+            Refused::Closed(id) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// How the upstream identity was resolved to a local user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Through an existing link.
+    Linked,
+    /// A new user (and link) was created.
+    Created,
+    /// Linked to the local user with the same verified e-mail (opt-in).
+    LinkedByEmail,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Linked => "linked",
+            Outcome::Created => "created",
+            Outcome::LinkedByEmail => "linked_by_email",
+        }
+    }
 }
 
 async fn callback(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResponse {
-    let Some(saved) = req.cookie(STATE_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty()) else {
-        return crate::http::json_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The sign-in expired or was started in another browser; start again",
-        );
-    };
-    let complete = CompleteLogin { callback_url: callback_url(&state, p.name()), params: query(&req), state: saved };
-    let (ip, ua) = (crate::http::browser::peer_ip(&req), crate::http::browser::user_agent(&req));
+    let pending = req.cookie(STATE_COOKIE).and_then(|c| Pending::decode(c.value()));
+    let return_to = pending.as_ref().and_then(|p| safe_return_to(p.r.as_deref()));
+    let params = query(&req);
+    let previous = current_session(&req, &state).await.ok().flatten();
+    let (ip, ua) = (peer_ip(&req), user_agent(&req));
     let (st, p2, span) = (state.clone(), p.clone(), tracing::Span::current());
     let r = web::block(move || {
         let _in_request = span.enter();
-        sign_in(&p2, &st, &complete, &ip, &ua)
+        let out = complete(&p2, &st, params, pending.map(|p| p.s), &ip, &ua);
+        if let (Ok(_), Some((s, u))) = (&out, previous) {
+            // A new sign-in replaces whatever session the browser had.
+            if let Err(e) = st.engine.end_session(u.id, s.id) {
+                tracing::warn!(error = %e, "could not end the previous session");
+            }
+        }
+        out
     })
     .await;
-    let mut clear = state_cookie(&state, p.name(), String::new());
-    clear.make_removal();
+    let clear = clear_state_cookie(&state, p.name());
     match r {
         Ok(Ok(value)) => HttpResponse::Found()
-            .insert_header((actix_web::http::header::LOCATION, "/account"))
-            .cookie(crate::http::browser::session_cookie(&state, value))
+            .insert_header((actix_web::http::header::LOCATION, return_to.as_deref().unwrap_or("/account")))
+            .insert_header(("Cache-Control", "no-store"))
+            .cookie(session_cookie(&state, value))
             .cookie(clear)
             .finish(),
         Ok(Err(e)) => {
-            tracing::warn!(plugin = p.name(), error = ?e, "federated sign-in refused");
-            let status =
-                if matches!(e, Refused::Engine(_)) { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::FORBIDDEN };
-            let mut r = crate::http::json_error(status, "access_denied", &e.to_string());
+            let mut r = refusal_page(e.status(), &e.message(&display_name(&p)), return_to.as_deref());
             let _ = r.add_cookie(&clear);
             r
         }
@@ -131,42 +286,202 @@ async fn callback(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpR
     }
 }
 
-/// Verifies through the plugin, finds or creates the user, starts a session.
-fn sign_in(p: &LoadedPlugin, state: &State, complete: &CompleteLogin, ip: &str, ua: &str) -> Result<String, Refused> {
-    let id: ExternalIdentity =
-        p.call(plugin_methods::COMPLETE_LOGIN, complete).map_err(|e| Refused::Plugin(e.to_string()))?;
-    let email = id.email.clone().filter(|e| id.email_verified && !e.is_empty()).ok_or(Refused::NoVerifiedEmail)?;
+/// Verifies the callback, resolves the user, starts a session, and audits
+/// the outcome either way. Returns the session cookie's value.
+fn complete(
+    p: &LoadedPlugin,
+    state: &State,
+    params: BTreeMap<String, String>,
+    saved: Option<String>,
+    ip: &str,
+    ua: &str,
+) -> Result<String, Refused> {
     let e = &state.engine;
-    let user = match e.find_user(&email) {
-        Ok(u) => u,
+    let out = sign_in(p, state, params, saved, ip, ua);
+    let audited = match &out {
+        Ok((_, user, outcome, subject)) => e.audit(AuditRecord {
+            kind: "login.federated",
+            message: format!(
+                "User ID: {} signed in through {} (subject {subject}, {})",
+                user.id,
+                p.name(),
+                outcome.as_str()
+            ),
+            user_id: Some(user.id),
+            ip: Some(ip),
+            details: serde_json::json!({ "plugin": p.name(), "subject": subject, "outcome": outcome.as_str() }),
+            ..Default::default()
+        }),
+        Err(r) => {
+            tracing::warn!(plugin = p.name(), reason = %r, "federated sign-in refused");
+            e.audit(AuditRecord {
+                kind: "login.federated.failed",
+                message: format!("Sign-in through {} refused: {r}", p.name()),
+                user_id: r.user_id(),
+                ip: Some(ip),
+                details: serde_json::json!({ "plugin": p.name() }),
+                ..Default::default()
+            })
+        }
+    };
+    let (value, ..) = out?;
+    audited?;
+    Ok(value)
+}
+
+fn sign_in(
+    p: &LoadedPlugin,
+    state: &State,
+    params: BTreeMap<String, String>,
+    saved: Option<String>,
+    ip: &str,
+    ua: &str,
+) -> Result<(String, User, Outcome, String), Refused> {
+    let saved = saved.ok_or(Refused::NoState)?;
+    let upstream_error = params.get("error").cloned();
+    let complete = CompleteLogin { callback_url: callback_url(state, p.name()), params, state: saved };
+    let id: ExternalIdentity = match p.call(plugin_methods::COMPLETE_LOGIN, &complete) {
+        Ok(id) => id,
+        // `forbidden` after the plugin checked the state: the upstream's own refusal.
+        Err(CallError::Plugin { error, .. }) if error.kind == ErrorKind::Forbidden && upstream_error.is_some() => {
+            return Err(Refused::Cancelled(upstream_error.unwrap_or_default().chars().take(64).collect()))
+        }
+        Err(CallError::Plugin { error, .. }) if matches!(error.kind, ErrorKind::Internal | ErrorKind::Panic) => {
+            return Err(Refused::Upstream(error.message))
+        }
+        Err(CallError::Plugin { error, .. }) => return Err(Refused::Plugin(error.message)),
+        Err(e @ CallError::Malformed { .. }) => return Err(Refused::Upstream(e.to_string())),
+    };
+    if id.subject.is_empty() {
+        return Err(Refused::Plugin("the identity has no subject".into()));
+    }
+    let (user, outcome) = resolve_user(&state.engine, p.name(), &id, state.config.federation.link_verified_email)?;
+    let (value, _) = state.engine.start_session(user.id, p.name(), ip, ua)?;
+    Ok((value, user, outcome, id.subject))
+}
+
+/// The sign-in policy:
+/// - a known link (plugin, subject) → its user;
+/// - no link, no local user with the verified e-mail → a new user and link;
+/// - no link, a local user with that e-mail → a link only when the operator
+///   opted in (`[federation] link_verified_email`: the upstream is trusted
+///   to prove address ownership); otherwise refused (the user signs in with
+///   their password).
+///
+/// Closed users are refused in every case, before any link is made.
+fn resolve_user(
+    e: &Engine,
+    plugin: &str,
+    id: &ExternalIdentity,
+    link_by_email: bool,
+) -> Result<(User, Outcome), Refused> {
+    let now = gatehouse_core::time::now();
+    let email = id.email.as_deref().map(str::trim).filter(|m| id.email_verified && !m.is_empty());
+    if let Some(link) = e.store.identity_link(plugin, &id.subject).map_err(EngineError::from)? {
+        // The link, not the e-mail, names the user: the upstream's address may change.
+        let user = e.find_user(&link.user_id.to_string())?;
+        ensure_open(&user)?;
+        e.store.touch_identity_link(plugin, &id.subject, email, now).map_err(EngineError::from)?;
+        return Ok((user, Outcome::Linked));
+    }
+    let email = email.ok_or(Refused::NoVerifiedEmail)?;
+    let (user, outcome) = match e.find_user(email) {
+        Ok(user) => {
+            ensure_open(&user)?;
+            if !link_by_email {
+                return Err(Refused::EmailTaken(user.email));
+            }
+            (user, Outcome::LinkedByEmail)
+        }
         Err(EngineError::NotFound(_)) => {
             let name = id.name.clone().unwrap_or_else(|| {
                 format!("{} {}", id.given_name.as_deref().unwrap_or(""), id.family_name.as_deref().unwrap_or(""))
                     .trim()
                     .to_string()
             });
-            e.create_user(UserInput {
-                email,
+            let input = UserInput {
+                email: email.to_string(),
                 name,
                 locale: id.locale.clone(),
                 email_verified: true,
                 ..Default::default()
-            })
-            .map_err(Refused::Engine)?
+            };
+            match e.create_user(input) {
+                Ok(user) => (user, Outcome::Created),
+                // A concurrent callback for the same identity won the race.
+                Err(EngineError::Conflict(_)) => return linked_after_race(e, plugin, &id.subject),
+                Err(x) => return Err(x.into()),
+            }
         }
-        Err(x) => return Err(Refused::Engine(x)),
+        Err(x) => return Err(x.into()),
     };
-    if !user.status().may_sign_in() {
-        return Err(Refused::Closed);
+    let link = IdentityLink {
+        plugin: plugin.to_string(),
+        subject: id.subject.clone(),
+        user_id: user.id,
+        email: Some(email.to_string()),
+        created_at: now,
+        last_login_at: now,
+    };
+    match e.store.insert_identity_link(&link) {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return linked_after_race(e, plugin, &id.subject),
+        Err(x) => return Err(EngineError::from(x).into()),
     }
-    let (value, _) = e.start_session(user.id, p.name(), ip, ua).map_err(Refused::Engine)?;
     e.audit(AuditRecord {
-        kind: "login.federated",
-        message: format!("User ID: {} signed in through {} (subject {})", user.id, p.name(), id.subject),
+        kind: "federation.linked",
+        message: format!("User ID: {} linked to subject {} of {plugin} ({})", user.id, id.subject, outcome.as_str()),
         user_id: Some(user.id),
-        ip: Some(ip),
+        details: serde_json::json!({ "plugin": plugin, "subject": id.subject, "outcome": outcome.as_str() }),
         ..Default::default()
-    })
-    .map_err(Refused::Engine)?;
-    Ok(value)
+    })?;
+    Ok((user, outcome))
+}
+
+fn linked_after_race(e: &Engine, plugin: &str, subject: &str) -> Result<(User, Outcome), Refused> {
+    let link = e
+        .store
+        .identity_link(plugin, subject)
+        .map_err(EngineError::from)?
+        .ok_or_else(|| EngineError::Conflict("a concurrent sign-in".into()))?;
+    let user = e.find_user(&link.user_id.to_string())?;
+    ensure_open(&user)?;
+    Ok((user, Outcome::Linked))
+}
+
+fn ensure_open(user: &User) -> Result<(), Refused> {
+    if user.status().may_sign_in() {
+        Ok(())
+    } else {
+        Err(Refused::Closed(user.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_state_round_trips_and_rejects_garbage() {
+        let p = Pending { s: "abc".into(), r: Some("/oauth2/authorize?x=1".into()) };
+        let back = Pending::decode(&p.encode()).unwrap();
+        assert_eq!((back.s.as_str(), back.r.as_deref()), ("abc", Some("/oauth2/authorize?x=1")));
+        for bad in ["", "!!", "e30", "not-base64-json"] {
+            assert!(Pending::decode(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_no_internals() {
+        let r = Refused::Plugin("code exchange: invalid_grant secret-ish detail".into());
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(!r.message("Corp").contains("secret-ish"));
+        assert_eq!(Refused::NoState.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(Refused::Upstream("x".into()).status(), StatusCode::BAD_GATEWAY);
+        assert!(Refused::EmailTaken("a@b".into()).message("Corp").contains("password"));
+        assert_eq!(
+            login_link(Some("/oauth2/authorize?a=1&b=2")),
+            "/login?return_to=%2Foauth2%2Fauthorize%3Fa%3D1%26b%3D2"
+        );
+    }
 }

@@ -1,0 +1,465 @@
+//! Federated sign-in end to end, on SQLite and PostgreSQL: Gatehouse loads
+//! the `oidc` plugin and signs users in through a real upstream OpenID
+//! Connect provider (npm `oidc-provider`, `tests/js-op/op.mjs`, installed by
+//! the test with `npm ci` when missing), while a downstream client runs the
+//! code flow against Gatehouse.
+
+mod common;
+mod oauth_support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use oauth_support::*;
+use reqwest::blocking::{Client as Http, Response};
+use serde_json::Value;
+
+const CB: &str = "https://app.example/cb";
+const OP_CLIENT: &str = "gatehouse";
+const OP_SECRET: &str = "upstream-client-secret-for-tests-only";
+const PROVIDER: &str = "Upstream Corp";
+
+static NPM: Mutex<()> = Mutex::new(());
+
+/// Installs the upstream provider's modules when they are missing.
+fn npm_ready() {
+    let _g = NPM.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js-op");
+    if dir.join("node_modules/oidc-provider").exists() {
+        return;
+    }
+    let ok = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "npm ci --prefix tests/js-op failed (is npm installed and the registry reachable?)");
+}
+
+/// A running `node tests/js-op/op.mjs`, killed on drop.
+struct Op {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Op {
+    fn start(port: u16, redirect_uri: &str) -> Op {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js-op/op.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .env("OP_PORT", port.to_string())
+            .env("OP_CLIENT_ID", OP_CLIENT)
+            .env("OP_CLIENT_SECRET", OP_SECRET)
+            .env("OP_REDIRECT_URI", redirect_uri)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node op.mjs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("op ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut op = Op { child, base: format!("http://127.0.0.1:{port}") };
+        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            let status = op.child.try_wait();
+            panic!("the upstream provider did not start ({status:?})");
+        }
+        op
+    }
+}
+
+/// Gatehouse with the oidc plugin pointed at an upstream on `op_port`.
+fn gatehouse(backend: Backend, op_port: u16, env: &[(&str, &str)]) -> Server {
+    let plugin = build_plugin("gatehouse-oidc", "gatehouse_oidc");
+    let config = format!(
+        "[[plugins]]\npath = \"{}\"\n[plugins.config]\nissuer = \"http://127.0.0.1:{op_port}\"\n\
+         client_id = \"{OP_CLIENT}\"\nclient_secret = \"{OP_SECRET}\"\ndisplay_name = \"{PROVIDER}\"\n",
+        plugin.display()
+    );
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Server::start_with(backend, ServerOptions { config, env, ..Default::default() })
+}
+
+/// Gatehouse and its upstream, started together.
+fn setup(backend: Backend, env: &[(&str, &str)]) -> (Server, Op) {
+    npm_ready();
+    let op_port = free_port();
+    let server = gatehouse(backend, op_port, env);
+    let op = Op::start(op_port, &server.url("/federation/oidc/callback"));
+    (server, op)
+}
+
+fn location(r: &Response) -> String {
+    r.headers().get("location").unwrap_or_else(|| panic!("no Location on {}", r.status())).to_str().unwrap().to_string()
+}
+
+/// The form of an upstream page that carries `prompt=<prompt>`, as (action, fields).
+fn upstream_form(page: &str, prompt: &str) -> Option<(String, Vec<(String, String)>)> {
+    parse_forms(page).into_iter().find_map(|f| {
+        let is = f.inputs.iter().any(|(n, v, _)| n == "prompt" && v == prompt);
+        is.then(|| (f.action.clone(), f.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect()))
+    })
+}
+
+/// Drives the upstream's dev interactions from `url` (signing in as
+/// `account`, then consenting) until a redirect leaves the upstream; with
+/// `abort`, cancels at the login page instead. Returns that redirect.
+fn drive_upstream(b: &Http, op: &Op, url: &str, account: &str, abort: bool) -> String {
+    let mut url = url.to_string();
+    let mut resp = b.get(&url).send().unwrap();
+    for _ in 0..12 {
+        if resp.status().is_redirection() {
+            let next = absolute(&url, &location(&resp));
+            if !next.starts_with(&op.base) {
+                return next;
+            }
+            url = next;
+            resp = b.get(&url).send().unwrap();
+            continue;
+        }
+        let status = resp.status();
+        let page = resp.text().unwrap();
+        assert!(status.is_success(), "upstream {status} at {url}:\n{page}");
+        if let Some((action, mut fields)) = upstream_form(&page, "login") {
+            if abort {
+                url = format!("{}/abort", url.trim_end_matches('/'));
+                resp = b.get(&url).send().unwrap();
+                continue;
+            }
+            for (n, v) in fields.iter_mut() {
+                match n.as_str() {
+                    "login" => *v = account.to_string(),
+                    "password" => *v = "any".into(),
+                    _ => {}
+                }
+            }
+            let action = absolute(&url, &action);
+            resp = b.post(&action).form(&fields).send().unwrap();
+            url = action;
+        } else if let Some((action, fields)) = upstream_form(&page, "consent") {
+            let action = absolute(&url, &action);
+            resp = b.post(&action).form(&fields).send().unwrap();
+            url = action;
+        } else {
+            panic!("unexpected upstream page at {url}:\n{page}");
+        }
+    }
+    panic!("the upstream did not send the browser back (last page {url})");
+}
+
+/// The "Sign in with …" link of a Gatehouse login page.
+fn upstream_link(page: &str) -> String {
+    let marker = "<a class=\"upstream\" href=\"";
+    let start = page.find(marker).unwrap_or_else(|| panic!("no upstream link in:\n{page}")) + marker.len();
+    let end = page[start..].find('"').unwrap() + start;
+    html_escape::decode_html_entities(&page[start..end]).to_string()
+}
+
+/// What a full federated authorization produced.
+struct Flow {
+    /// Where the browser ended: the downstream redirect URI with a code.
+    done: String,
+    /// Where Gatehouse's callback sent the browser.
+    after_callback: String,
+}
+
+/// Downstream `/oauth2/authorize` → Gatehouse login page → "Sign in with …"
+/// → upstream login and consent → Gatehouse callback → back to authorize →
+/// consent → the downstream redirect URI.
+fn federated_authorize(b: &Http, server: &Server, op: &Op, client: &TestClient, account: &str) -> Flow {
+    let auth = authorize_url(
+        server,
+        &[
+            ("client_id", &client.id),
+            ("response_type", "code"),
+            ("redirect_uri", CB),
+            ("scope", "openid profile email"),
+            ("state", "downstream-state"),
+        ],
+    );
+    let r = b.get(&auth).send().unwrap();
+    assert!(r.status().is_redirection(), "authorize without a session sends to login: {}", r.status());
+    let login = absolute(&auth, &location(&r));
+    assert!(login.contains("/login?"), "{login}");
+    let page = b.get(&login).send().unwrap().text().unwrap();
+    assert!(page.contains(&format!("Sign in with {PROVIDER}")), "button on the login page:\n{page}");
+    let start = absolute(&login, &upstream_link(&page));
+    assert!(start.starts_with(&server.url("/federation/oidc/start?return_to=%2Foauth2%2Fauthorize")), "{start}");
+    let r = b.get(&start).send().unwrap();
+    assert_eq!(r.status(), 302, "start redirects upstream");
+    let upstream = location(&r);
+    assert!(upstream.starts_with(&format!("{}/auth?", op.base)), "{upstream}");
+    let callback = drive_upstream(b, op, &upstream, account, false);
+    assert!(callback.starts_with(&server.url("/federation/oidc/callback?")), "{callback}");
+    let r = b.get(&callback).send().unwrap();
+    let status = r.status();
+    let after_callback = r.headers().get("location").map(|l| l.to_str().unwrap().to_string()).unwrap_or_default();
+    assert_eq!(status, 302, "callback signs in: {}", r.text().unwrap_or_default());
+    // Back to the pending request, then Gatehouse's own consent.
+    let mut url = absolute(&callback, &after_callback);
+    let mut r = b.get(&url).send().unwrap();
+    for _ in 0..4 {
+        if r.status().is_redirection() {
+            let next = absolute(&url, &location(&r));
+            if !next.starts_with(&server.base) {
+                return Flow { done: next, after_callback };
+            }
+            url = next;
+            r = b.get(&url).send().unwrap();
+            continue;
+        }
+        let page = r.text().unwrap();
+        assert!(page.contains("gatehouse_consent"), "expected the consent page at {url}:\n{page}");
+        r = submit_consent(b, server, &page, "allow");
+    }
+    panic!("the authorization did not finish");
+}
+
+/// Redeems the code and reads userinfo.
+fn userinfo(server: &Server, client: &TestClient, done: &str) -> Value {
+    assert!(done.starts_with(&format!("{CB}?code=")), "{done}");
+    assert_eq!(query_param(done, "state").as_deref(), Some("downstream-state"));
+    let code = query_param(done, "code").unwrap();
+    let (status, tok) =
+        token(server, client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)]);
+    assert_eq!(status, 200, "{tok}");
+    let access = tok["access_token"].as_str().unwrap();
+    http().get(server.url("/oauth2/userinfo")).bearer_auth(access).send().unwrap().json().unwrap()
+}
+
+/// Whether a response sets a (non-empty) session cookie.
+fn sets_session(r: &Response) -> bool {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| c.starts_with("gatehouse_session=") && !c.starts_with("gatehouse_session=;"))
+}
+
+/// Asserts a readable HTML refusal that sets no session; returns the page.
+fn assert_refused(r: Response, status: u16, says: &str) -> String {
+    assert_eq!(r.status().as_u16(), status);
+    let ct = r.headers().get("content-type").unwrap().to_str().unwrap().to_string();
+    assert!(ct.starts_with("text/html"), "{ct}");
+    assert!(!sets_session(&r), "a refusal starts no session");
+    let page = r.text().unwrap();
+    assert!(page.contains(says), "{says:?} in:\n{page}");
+    assert!(!page.contains(OP_SECRET), "no secrets on the page");
+    page
+}
+
+/// `GET /account` with this browser: signed in or not.
+fn signed_in(b: &Http, server: &Server) -> bool {
+    b.get(server.url("/account")).send().unwrap().status() == 200
+}
+
+/// The cookie value a response sets.
+fn set_cookie(r: &Response, name: &str) -> String {
+    let prefix = format!("{name}=");
+    let c = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {name} cookie"));
+    c[prefix.len()..].split(';').next().unwrap().to_string()
+}
+
+/// Starts a sign-in without a cookie jar at Gatehouse: returns the state
+/// cookie's value and where the upstream sends the browser back.
+fn start_by_hand(server: &Server, op: &Op, account: &str, abort: bool) -> (String, String) {
+    let r = http().get(server.url("/federation/oidc/start?return_to=/account")).send().unwrap();
+    assert_eq!(r.status(), 302);
+    let state = set_cookie(&r, "gatehouse_federation");
+    let callback = drive_upstream(&browser(), op, &location(&r), account, abort);
+    assert!(callback.starts_with(&server.url("/federation/oidc/callback?")), "{callback}");
+    (state, callback)
+}
+
+/// The state cookie with the plugin's CSRF token inside it replaced.
+fn forge_state(cookie: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut outer: Value = serde_json::from_slice(&b64.decode(cookie).unwrap()).unwrap();
+    let mut inner: Value = serde_json::from_slice(&b64.decode(outer["s"].as_str().unwrap()).unwrap()).unwrap();
+    inner["csrf"] = "forged".into();
+    outer["s"] = b64.encode(inner.to_string()).into();
+    b64.encode(outer.to_string())
+}
+
+fn callback_with(url: &str, state_cookie: Option<&str>) -> Response {
+    let mut req = http().get(url);
+    if let Some(v) = state_cookie {
+        req = req.header("Cookie", format!("gatehouse_federation={v}"));
+    }
+    req.send().unwrap()
+}
+
+fn replace_param(url: &str, name: &str, value: &str) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| (k.to_string(), if k == name { value.to_string() } else { v.to_string() }))
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u.to_string()
+}
+
+fn store(server: &Server) -> gatehouse_store::Store {
+    gatehouse_store::Store::open(&server.db.url).unwrap()
+}
+
+#[test]
+fn federated_sign_in_through_a_real_upstream_provider() {
+    for backend in backends() {
+        let (server, op) = setup(backend, &[]);
+        let client = add_client(&server, CB, &["--scope", "openid profile email"]);
+
+        // First sign-in: a new user, linked to the upstream subject, and the
+        // browser returns to the pending authorization request.
+        let b = browser();
+        let flow = federated_authorize(&b, &server, &op, &client, "alice");
+        assert!(flow.after_callback.starts_with("/oauth2/authorize?"), "{}", flow.after_callback);
+        let ui = userinfo(&server, &client, &flow.done);
+        assert_eq!(ui["email"], "alice@upstream.test", "{backend:?}");
+        assert_eq!(ui["email_verified"], true);
+        assert_eq!(ui["name"], "Upstream alice");
+        let link = store(&server)
+            .identity_link("oidc", "alice")
+            .unwrap()
+            .unwrap_or_else(|| panic!("a link: {:#?}", audit_messages(&server)));
+        let user = server.cli_json(&["user", "show", "alice@upstream.test"]);
+        assert_eq!(link.user_id, user["id"].as_i64().unwrap());
+        assert_eq!(ui["sub"], user["sub"]);
+
+        // Second sign-in in another browser: the same user, through the link.
+        let flow2 = federated_authorize(&browser(), &server, &op, &client, "alice");
+        let ui2 = userinfo(&server, &client, &flow2.done);
+        assert_eq!(ui2["sub"], ui["sub"], "the link finds the same user");
+        let touched = store(&server).identity_link("oidc", "alice").unwrap().unwrap();
+        assert!(touched.last_login_at >= link.last_login_at);
+
+        // A local user with the same e-mail and no link: refused without the
+        // operator's opt-in; no link is made and password sign-in still works.
+        add_user(&server, "dora@upstream.test");
+        let b = browser();
+        let r = b.get(server.url("/federation/oidc/start?return_to=/account")).send().unwrap();
+        let callback = drive_upstream(&b, &op, &location(&r), "dora", false);
+        let page = assert_refused(b.get(&callback).send().unwrap(), 409, "Sign in with your password");
+        assert!(page.contains("href=\"/login?return_to=%2Faccount\""), "a way back:\n{page}");
+        assert!(!signed_in(&b, &server));
+        assert!(store(&server).identity_link("oidc", "dora").unwrap().is_none());
+        assert_eq!(login(&b, &server, "dora@upstream.test", PASSWORD).status(), 303);
+
+        // An upstream address that is not verified creates nobody.
+        let b = browser();
+        let r = b.get(server.url("/federation/oidc/start")).send().unwrap();
+        let callback = drive_upstream(&b, &op, &location(&r), "unverified-gus", false);
+        assert_refused(b.get(&callback).send().unwrap(), 403, "verified e-mail");
+        assert!(server.cli(&["user", "show", "unverified-gus@upstream.test"]).status.code() != Some(0));
+
+        // Missing, tampered and wrong state; then the genuine callback still works.
+        let (cookie, callback) = start_by_hand(&server, &op, "hank", false);
+        assert_refused(callback_with(&callback, None), 400, "expired");
+        assert_refused(callback_with(&callback, Some("tampered")), 400, "expired");
+        let forged = forge_state(&cookie);
+        assert_ne!(forged, cookie);
+        assert_refused(callback_with(&callback, Some(&forged)), 403, "could not be verified");
+        let wrong = replace_param(&callback, "state", "not-the-state");
+        assert_refused(callback_with(&wrong, Some(&cookie)), 403, "could not be verified");
+        let other = replace_param(&callback, "iss", "https://evil.example");
+        assert_refused(callback_with(&other, Some(&cookie)), 403, "could not be verified");
+        let ok = callback_with(&callback, Some(&cookie));
+        assert_eq!(ok.status(), 302, "the untampered callback signs in");
+        assert!(sets_session(&ok));
+        assert_eq!(location(&ok), "/account");
+
+        // The user cancels at the upstream: error=access_denied.
+        let (cookie, callback) = start_by_hand(&server, &op, "ivy", true);
+        assert_eq!(query_param(&callback, "error").as_deref(), Some("access_denied"), "{callback}");
+        assert_refused(callback_with(&callback, Some(&cookie)), 403, "cancelled or refused");
+        // The same error with a state not ours is not trusted as the provider's.
+        let wrong = replace_param(&callback, "state", "x");
+        assert_refused(callback_with(&wrong, Some(&cookie)), 403, "could not be verified");
+
+        // An unsafe return_to is dropped: the callback goes to /account.
+        let b = browser();
+        let r = b.get(server.url("/federation/oidc/start?return_to=//evil.example/x")).send().unwrap();
+        let callback = drive_upstream(&b, &op, &location(&r), "alice", false);
+        let r = b.get(&callback).send().unwrap();
+        assert_eq!((r.status().as_u16(), location(&r)), (302, "/account".to_string()));
+
+        let audit = audit_messages(&server);
+        for needle in ["signed in through oidc", "linked to subject alice", "Sign-in through oidc refused"] {
+            assert!(audit.iter().any(|m| m.contains(needle)), "{needle:?} in {audit:#?}");
+        }
+        assert!(!audit.iter().any(|m| m.contains(OP_SECRET)));
+        assert!(!server.log().contains(OP_SECRET), "no secrets in the log");
+    }
+}
+
+#[test]
+fn linking_a_local_user_by_verified_email_is_opt_in() {
+    for backend in backends() {
+        let (server, op) = setup(backend, &[("GATEHOUSE_FEDERATION__LINK_VERIFIED_EMAIL", "true")]);
+        let client = add_client(&server, CB, &["--scope", "openid profile email"]);
+        let erin = add_user(&server, "erin@upstream.test");
+
+        let flow = federated_authorize(&browser(), &server, &op, &client, "erin");
+        let ui = userinfo(&server, &client, &flow.done);
+        assert_eq!(ui["sub"], erin["sub"], "{backend:?}: signed in as the existing user");
+        let link = store(&server).identity_link("oidc", "erin").unwrap().expect("linked");
+        assert_eq!(link.user_id, erin["id"].as_i64().unwrap());
+
+        // A closed user is refused and not linked.
+        let frank = add_user(&server, "frank@upstream.test");
+        server.cli_json(&["user", "set-status", &frank["id"].as_i64().unwrap().to_string(), "Closed"]);
+        let b = browser();
+        let r = b.get(server.url("/federation/oidc/start")).send().unwrap();
+        let callback = drive_upstream(&b, &op, &location(&r), "frank", false);
+        assert_refused(b.get(&callback).send().unwrap(), 403, "may not sign in");
+        assert!(store(&server).identity_link("oidc", "frank").unwrap().is_none());
+        // Closed after linking: refused through the link too.
+        server.cli_json(&["user", "set-status", &erin["id"].as_i64().unwrap().to_string(), "Closed"]);
+        let b = browser();
+        let r = b.get(server.url("/federation/oidc/start")).send().unwrap();
+        let callback = drive_upstream(&b, &op, &location(&r), "erin", false);
+        assert_refused(b.get(&callback).send().unwrap(), 403, "may not sign in");
+        assert!(!signed_in(&b, &server));
+
+        let audit = audit_messages(&server);
+        assert!(audit.iter().any(|m| m.contains("linked_by_email")), "{audit:#?}");
+        assert!(audit.iter().any(|m| m.contains("may not sign in")), "{audit:#?}");
+    }
+}
+
+#[test]
+fn an_unreachable_upstream_is_a_readable_page_not_a_500() {
+    let backend = backends().remove(0);
+    // Nothing listens on this port: discovery fails at start.
+    let server = gatehouse(backend, free_port(), &[]);
+    let r = http().get(server.url("/federation/oidc/start?return_to=/account")).send().unwrap();
+    assert_refused(r, 502, "not available right now");
+    // The login page still offers the provider, and its other parts work.
+    let page = browser().get(server.url("/login?return_to=/account")).send().unwrap().text().unwrap();
+    assert_eq!(upstream_link(&page), "/federation/oidc/start?return_to=%2Faccount");
+    assert!(page.contains("name=\"password\""));
+}
