@@ -77,7 +77,7 @@ fn serve_must_fail(config: &str) -> String {
 
 /// The last stderr line: the one-line reason.
 fn reason(stderr: &str) -> String {
-    stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().to_string()
+    stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string()
 }
 
 #[test]

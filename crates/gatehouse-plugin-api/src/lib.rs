@@ -8,7 +8,7 @@
 //! configuration) through [`Host`]. No Rust type and no panic crosses the
 //! boundary, so host and plugin need not share a compiler version.
 //!
-//! ```ignore
+//! ```
 //! use gatehouse_plugin_api::prelude::*;
 //!
 //! struct Hello;
@@ -31,6 +31,11 @@
 //! }
 //!
 //! export_plugin!(Hello);
+//! # fn main() {
+//! #     assert_eq!(Hello::describe().routes[0].path, "/hello");
+//! #     let resp = Hello.route(HttpRequest::default()).unwrap();
+//! #     assert_eq!((resp.status, resp.body.as_str()), (200, "hello"));
+//! # }
 //! ```
 //!
 //! The author's guide is `plugins/README.md` in the Gatehouse repository.

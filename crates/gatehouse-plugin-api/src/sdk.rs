@@ -223,8 +223,16 @@ pub mod __private {
 /// `GATEHOUSE_PLUGIN_DECLARATION` symbol and every `extern "C"` shim (each
 /// catches panics). Use it once, in a `cdylib` crate:
 ///
-/// ```ignore
+/// ```
+/// # use gatehouse_plugin_api::prelude::*;
+/// # struct MyPlugin;
+/// # impl Plugin for MyPlugin {
+/// #     const NAME: &'static str = "my-plugin";
+/// #     fn describe() -> Manifest { Manifest::default() }
+/// #     fn init(_ctx: InitContext) -> Result<Self, Error> { Ok(MyPlugin) }
+/// # }
 /// gatehouse_plugin_api::export_plugin!(MyPlugin);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_plugin {

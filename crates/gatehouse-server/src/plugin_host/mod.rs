@@ -32,7 +32,9 @@ pub use loader::LoadError;
 pub const SESSION_COOKIE: &str = "gatehouse_session";
 
 /// Paths the core serves: no plugin may claim them. A trailing `/` means
-/// the whole subtree.
+/// the whole subtree. Kept by hand (actix cannot list its routes); the
+/// test `every_core_route_is_reserved` fails when `http::configure`
+/// registers a path this list does not cover.
 pub const CORE_PATHS: &[&str] = &[
     "/healthz",
     "/readyz",
@@ -400,6 +402,41 @@ mod tests {
         assert!(core_conflict("/*").is_some());
         assert!(core_conflict("/oauth/token.php").is_none());
         assert!(core_conflict("/includes/api.php").is_none());
+    }
+
+    /// The route patterns of the app `http::configure` builds. actix has no
+    /// public way to list them, so this reads them from the root resource
+    /// map's `Debug` form (`Single("/path")` / `List([..])`).
+    async fn core_route_patterns() -> Vec<String> {
+        use actix_web::{test, web, App, HttpRequest, HttpResponse};
+        let app = test::init_service(App::new().configure(crate::http::configure).default_service(web::to(
+            |req: HttpRequest| async move { HttpResponse::Ok().body(format!("{:?}", req.resource_map())) },
+        )))
+        .await;
+        let map = test::call_and_read_body(&app, test::TestRequest::get().uri("/__no_such_route__").to_request()).await;
+        let map = String::from_utf8(map.to_vec()).unwrap();
+        let mut out = Vec::new();
+        let mut rest = map.as_str();
+        while let Some(i) = rest.find("patterns: ") {
+            rest = &rest[i + "patterns: ".len()..];
+            let end = rest.find(')').unwrap();
+            for quoted in rest[..end].split('"').skip(1).step_by(2) {
+                out.push(quoted.to_string());
+            }
+        }
+        out.retain(|p| !p.is_empty());
+        out
+    }
+
+    #[actix_web::test]
+    async fn every_core_route_is_reserved() {
+        let patterns = core_route_patterns().await;
+        // The reader still works: the standard endpoints are found.
+        assert!(patterns.iter().any(|p| p == "/oauth2/token"), "{patterns:?}");
+        assert!(patterns.iter().any(|p| p == "/healthz"), "{patterns:?}");
+        for p in &patterns {
+            assert!(core_conflict(p).is_some(), "core route {p} is missing from CORE_PATHS");
+        }
     }
 
     #[test]
