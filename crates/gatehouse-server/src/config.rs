@@ -30,6 +30,10 @@ pub struct Config {
     pub log_format: String,
     /// Base URL of the client area SSO destinations resolve against.
     pub client_area_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IP addresses).
+    /// Without them the TCP peer is the client, as it must be when
+    /// Gatehouse faces the internet directly.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub tokens: TokenConfig,
     pub login: LoginConfig,
     /// Sign-in through upstream identity providers (plugins).
@@ -117,6 +121,7 @@ impl Default for Config {
             plugins_dir: None,
             log_format: "human".into(),
             client_area_url: None,
+            trusted_proxies: Vec::new(),
             tokens: TokenConfig::default(),
             login: LoginConfig::default(),
             federation: FederationConfig::default(),

@@ -69,9 +69,35 @@ pub fn csrf_ok(req: &HttpRequest, submitted: Option<&str>) -> bool {
     }
 }
 
-/// The caller's address (the TCP peer; forwarded headers are not trusted).
+/// The caller's address: the TCP peer, unless the peer is a configured
+/// trusted proxy — then the right-most `X-Forwarded-For` entry that is not
+/// itself a trusted proxy (entries further left are the client's to forge).
 pub fn peer_ip(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return String::new() };
+    let trusted: &[std::net::IpAddr] =
+        req.app_data::<State>().map(|s| s.config.trusted_proxies.as_slice()).unwrap_or_default();
+    client_ip(peer, trusted, req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok())).to_string()
+}
+
+/// [`peer_ip`]'s rule, on plain values.
+pub fn client_ip<'a>(
+    peer: std::net::IpAddr,
+    trusted: &[std::net::IpAddr],
+    forwarded_for: impl Iterator<Item = &'a str>,
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded_for.flat_map(|v| v.split(',')).map(str::trim).collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            // Garbage in the chain: stop believing it.
+            Err(_) => return peer,
+        }
+    }
+    peer
 }
 
 pub fn user_agent(req: &HttpRequest) -> String {
@@ -101,6 +127,22 @@ pub fn safe_return_to(v: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        // Not from a proxy: the header is the client's to forge.
+        assert_eq!(client_ip(ip("203.0.113.9"), &proxies, ["1.2.3.4"].into_iter()), ip("203.0.113.9"));
+        // From a proxy: the right-most untrusted hop.
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &proxies, ["6.6.6.6, 198.51.100.7, 10.0.0.2"].into_iter()),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client_ip(ip("10.0.0.1"), &proxies, ["6.6.6.6", "198.51.100.7"].into_iter()), ip("198.51.100.7"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &proxies, ["nonsense"].into_iter()), ip("10.0.0.1"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &proxies, std::iter::empty()), ip("10.0.0.1"));
+    }
 
     #[test]
     fn return_to_stays_local() {
