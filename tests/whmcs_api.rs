@@ -459,3 +459,35 @@ fn twenty_concurrent_redemptions_give_one_session() {
         assert!(results.iter().all(|(st, _)| *st == 302 || (400..500).contains(st)), "{results:?}");
     }
 }
+
+#[test]
+fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
+    for (extra, expect_forwarded) in [("trusted_proxies = [\"127.0.0.1\"]", true), ("", false)] {
+        let w = start(Backend::Sqlite, extra);
+        let s = &w.server;
+        let remote = s.cli_json(&["api-credential", "add", "--role", "authentication", "--allow-ip", "198.51.100.7"]);
+        let call = |xff: Option<&str>| -> Value {
+            let mut r = http().post(s.url("/includes/api.php")).form(&[
+                ("action", "ListOAuthCredentials"),
+                ("identifier", remote["identifier"].as_str().unwrap()),
+                ("secret", remote["secret"].as_str().unwrap()),
+                ("responsetype", "json"),
+            ]);
+            if let Some(v) = xff {
+                r = r.header("X-Forwarded-For", v);
+            }
+            r.send().unwrap().json().unwrap()
+        };
+        // The caller named by the proxy, right-most hop first.
+        let v = call(Some("6.6.6.6, 198.51.100.7"));
+        if expect_forwarded {
+            assert_eq!(v["result"], "success", "{v}");
+        } else {
+            assert_eq!(error_of(&v), "Invalid IP 127.0.0.1", "a forged header must not count");
+        }
+        // A client-supplied left-most hop never counts.
+        let v = call(Some("198.51.100.7, 6.6.6.6"));
+        assert_eq!(error_of(&v), if expect_forwarded { "Invalid IP 6.6.6.6" } else { "Invalid IP 127.0.0.1" });
+        assert_eq!(error_of(&call(None)), "Invalid IP 127.0.0.1");
+    }
+}

@@ -156,7 +156,8 @@ pub fn to_message(req: &HttpRequest, body: &[u8]) -> msg::HttpRequest {
             .collect(),
         body,
         body_base64,
-        peer_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        // The client's address under the `trusted_proxies` rule, as the core sees it.
+        peer_addr: Some(crate::http::browser::peer_ip(req)).filter(|ip| !ip.is_empty()),
         request_id: crate::http::request_id::current(),
     }
 }
