@@ -38,7 +38,7 @@ pub fn run(g: &GlobalArgs, cmd: KeysCommand) -> Result<(), Failure> {
                     let when = if r.signs_from <= ts {
                         "now".to_string()
                     } else {
-                        format!("at {} (in {} s)", format_timestamp(r.signs_from), r.signs_from - ts)
+                        format!("{} (in {} s)", format_timestamp(r.signs_from), r.signs_from - ts)
                     };
                     println!("new {} signing key {}: published now, signs from {when}", r.key.alg, r.key.kid);
                 }
