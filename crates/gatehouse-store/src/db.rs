@@ -266,9 +266,9 @@ impl Store {
                 // Replicas starting together take turns: one migrates, the
                 // others then find nothing pending.
                 c.batch_execute("SELECT pg_advisory_lock(7274283)")?;
-                let result = c.run_pending_migrations(PG_MIGRATIONS).map(|v| {
-                    v.into_iter().map(|v| v.to_string()).collect::<Vec<_>>()
-                });
+                let result = c
+                    .run_pending_migrations(PG_MIGRATIONS)
+                    .map(|v| v.into_iter().map(|v| v.to_string()).collect::<Vec<_>>());
                 c.batch_execute("SELECT pg_advisory_unlock(7274283)")?;
                 result.map_err(err)?
             }
