@@ -167,7 +167,7 @@ fn invision_community_logs_in_like_the_forum_does() {
         let v: Value = r.json().unwrap();
         assert_eq!(v["error"], "invalid_grant", "{v}");
 
-        // "Request Body" client authentication works too; the session is reused (no second login).
+        // A second authorization reuses the session and the remembered consent.
         let (tok2, _) = forum_login(&f, &b, "openid profile", None);
         assert!(tok2.get("access_token").is_some(), "{tok2}");
         let _ = f.user_id;
@@ -555,5 +555,68 @@ fn the_dialect_advertises_its_own_paths() {
         // The standard token endpoint keeps the standard SSO path.
         let url = sso("/oauth2/token");
         assert!(url.starts_with(&format!("{}/oauth2/sso?access_token=", s.base)), "{url}");
+    }
+}
+
+#[test]
+fn declined_consent_is_access_denied_and_body_authentication_works() {
+    for backend in backends() {
+        let f = forum(backend);
+        let s = &f.w.server;
+        let verifier = random_hex(64);
+        let challenge = s256(&verifier);
+        let params = [
+            ("client_id", f.client_id.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", FORUM_CB),
+            ("state", FORUM_STATE),
+            ("scope", "openid email"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        // The member declines: the forum gets the quiet-cancel error, with its state.
+        let b = browser();
+        let back = drive_login(&b, &s.base, &authorize_url(&f, &params), "member@example.com", "forum-pass-1", false);
+        let p = query_of(&back);
+        assert_eq!(q(&p, "error"), Some("access_denied"), "{back}");
+        assert_eq!(q(&p, "state"), Some(FORUM_STATE));
+        assert!(q(&p, "code").is_none());
+        // Accepting, then "Request Body" client authentication at token.php.
+        let back = drive_login(&b, &s.base, &authorize_url(&f, &params), "member@example.com", "forum-pass-1", true);
+        let p = query_of(&back);
+        let code = q(&p, "code").expect("code");
+        let tok: Value = http()
+            .post(s.url("/oauth/token.php"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", FORUM_CB),
+                ("code_verifier", &verifier),
+                ("client_id", &f.client_id),
+                ("client_secret", &f.secret),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert!(tok["access_token"].is_string(), "{tok}");
+        // A wrong verifier is refused (PKCE verified when sent).
+        let back = drive_login(&b, &s.base, &authorize_url(&f, &params), "member@example.com", "forum-pass-1", true);
+        let p = query_of(&back);
+        let v: Value = http()
+            .post(s.url("/oauth/token.php"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", q(&p, "code").unwrap()),
+                ("redirect_uri", FORUM_CB),
+                ("code_verifier", &random_hex(64)),
+                ("client_id", &f.client_id),
+                ("client_secret", &f.secret),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(v["error"], "invalid_grant", "{v}");
     }
 }
