@@ -27,7 +27,11 @@ struct Forum {
 /// The tutorial: API credential (done by `start`), then CreateOAuthCredential
 /// with username/password and the long scope list, plus a user to log in.
 fn forum(backend: Backend) -> Forum {
-    let w = whmcs_api::start(backend, "");
+    forum_with(backend, "")
+}
+
+fn forum_with(backend: Backend, plugin_extra: &str) -> Forum {
+    let w = whmcs_api::start_with(backend, "", plugin_extra);
     // The tutorial's list plus the OpenID scopes: userinfo requires `openid`
     // (specs/whmcs.md §4), so a forum that reads userinfo must be allowed it.
     let scope = format!("{TUTORIAL_SCOPES} openid profile email");
@@ -618,5 +622,63 @@ fn declined_consent_is_access_denied_and_body_authentication_works() {
             .json()
             .unwrap();
         assert_eq!(v["error"], "invalid_grant", "{v}");
+    }
+}
+
+#[test]
+fn expired_codes_and_tokens_get_whmcs_texts() {
+    for backend in backends() {
+        // The dialect's lifetimes come from the plugin's configuration.
+        let f = forum_with(backend, "code_ttl = 1\naccess_ttl = 1");
+        let s = &f.w.server;
+        let b = browser();
+        let verifier = random_hex(64);
+        let params = [
+            ("client_id", f.client_id.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", FORUM_CB),
+            ("state", "s"),
+            ("scope", "openid"),
+            ("code_challenge", &s256(&verifier)),
+            ("code_challenge_method", "S256"),
+        ];
+        let exchange = |code: &str| -> reqwest::blocking::Response {
+            http()
+                .post(s.url("/oauth/token.php"))
+                .basic_auth(&f.client_id, Some(&f.secret))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", FORUM_CB),
+                    ("code_verifier", &verifier),
+                ])
+                .send()
+                .unwrap()
+        };
+        let back = drive_login(&b, &s.base, &authorize_url(&f, &params), "member@example.com", "forum-pass-1", true);
+        let code = q(&query_of(&back), "code").unwrap().to_string();
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let v: Value = exchange(&code).json().unwrap();
+        assert_eq!(
+            (v["error"].as_str(), v["error_description"].as_str()),
+            (Some("invalid_grant"), Some("The authorization code has expired"))
+        );
+
+        let back = drive_login(&b, &s.base, &authorize_url(&f, &params), "member@example.com", "forum-pass-1", true);
+        let code = q(&query_of(&back), "code").unwrap().to_string();
+        let r = exchange(&code);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(r.headers()["pragma"], "no-cache");
+        let tok: Value = r.json().unwrap();
+        assert_eq!(tok["expires_in"], 1);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let r =
+            http().get(s.url("/oauth/userinfo.php")).bearer_auth(tok["access_token"].as_str().unwrap()).send().unwrap();
+        assert_eq!(r.status(), 401);
+        let v: Value = r.json().unwrap();
+        assert_eq!(
+            (v["error"].as_str(), v["error_description"].as_str()),
+            (Some("invalid_token"), Some("The access token provided has expired"))
+        );
     }
 }

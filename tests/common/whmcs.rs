@@ -19,9 +19,14 @@ pub struct Whmcs {
 /// Starts Gatehouse with the whmcs plugin; creates an API credential with
 /// the Authentication role allowed from 127.0.0.1 (the tutorial's steps 1–2).
 pub fn start(backend: Backend, extra: &str) -> Whmcs {
+    start_with(backend, extra, "")
+}
+
+/// [`start`] with extra lines for the plugin's `[plugins.config]` table.
+pub fn start_with(backend: Backend, extra: &str, plugin_extra: &str) -> Whmcs {
     let lib = build_plugin("gatehouse-whmcs", "gatehouse_whmcs");
     let config = format!(
-        "client_area_url = \"{CLIENT_AREA}\"\n{extra}\n[[plugins]]\npath = \"{}\"\n[plugins.config]\ncompany_name = \"ACME Hosting\"\naccess_key = \"{ACCESS_KEY}\"\n",
+        "client_area_url = \"{CLIENT_AREA}\"\n{extra}\n[[plugins]]\npath = \"{}\"\n[plugins.config]\ncompany_name = \"ACME Hosting\"\naccess_key = \"{ACCESS_KEY}\"\n{plugin_extra}\n",
         lib.display()
     );
     let server = Server::start_with(backend, ServerOptions { config, ..Default::default() });
