@@ -160,3 +160,28 @@ fn failed_logins_are_audited_and_rate_limited() {
         assert_eq!(login(&browser(), &server, "ok@example.com", PASSWORD).status(), 303);
     }
 }
+
+#[test]
+fn cookies_are_secure_when_the_issuer_is_https() {
+    // The issuer is what the world sees (TLS ends at a proxy); the listener
+    // here is plain HTTP, but the cookies must already say Secure.
+    let server = Server::start_with(
+        Backend::Sqlite,
+        ServerOptions {
+            env: vec![("GATEHOUSE_ISSUER".into(), "https://login.example.com".into())],
+            ..Default::default()
+        },
+    );
+    add_user(&server, "sec@example.com");
+    let r = login(&browser(), &server, "sec@example.com", PASSWORD);
+    assert_eq!(r.status(), 303);
+    let cookies: Vec<String> =
+        r.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_string()).collect();
+    let session = cookies.iter().find(|c| c.starts_with("gatehouse_session=")).expect("session cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(session.contains(flag), "{flag} missing: {session}");
+    }
+    let discovery: serde_json::Value =
+        http().get(server.url("/.well-known/openid-configuration")).send().unwrap().json().unwrap();
+    assert_eq!(discovery["issuer"], "https://login.example.com");
+}
