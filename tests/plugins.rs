@@ -420,3 +420,16 @@ fn identity_provider_plugin_signs_users_in() {
     let r = http().get(server.url("/federation/good/callback?code=sub-123")).send().unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[test]
+fn a_plugin_path_without_a_slash_is_the_file_not_a_library_search() {
+    // dlopen would search LD_LIBRARY_PATH for a bare name; the host must not.
+    let good = &fixtures().good;
+    let out = std::process::Command::new(BIN)
+        .args(["plugin", "check", good.file_name().unwrap().to_str().unwrap()])
+        .current_dir(good.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("name:         good"));
+}

@@ -119,11 +119,14 @@ pub fn open(path: &Path) -> Result<Opened, LoadError> {
     if !path.is_file() {
         return Err(LoadError::NotALibrary { path: p, reason: "no such file".into() });
     }
+    // dlopen searches the library path for a name without a slash
+    // (`libx.so`); the operator means the file itself.
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     // RTLD_NOW: unresolved symbols fail here, not on the first request.
     let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
     // SAFETY: loading a library runs its initialisers; that is what loading
     // a plugin means, and the operator named this file.
-    let lib = unsafe { libloading::os::unix::Library::open(Some(path), flags) }
+    let lib = unsafe { libloading::os::unix::Library::open(Some(&absolute), flags) }
         .map_err(|e| LoadError::NotALibrary { path: p.clone(), reason: one_line(&e.to_string()) })?;
     let lib: &'static libloading::os::unix::Library = Box::leak(Box::new(lib));
     let symbol = format!("{}\0", abi::DECLARATION_SYMBOL);
