@@ -10,7 +10,7 @@ mod oauth_support;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
@@ -23,22 +23,9 @@ const OP_CLIENT: &str = "gatehouse";
 const OP_SECRET: &str = "upstream-client-secret-for-tests-only";
 const PROVIDER: &str = "Upstream Corp";
 
-static NPM: Mutex<()> = Mutex::new(());
-
 /// Installs the upstream provider's modules when they are missing.
 fn npm_ready() {
-    let _g = NPM.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js-op");
-    if dir.join("node_modules/oidc-provider").exists() {
-        return;
-    }
-    let ok = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-        .arg(&dir)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "npm ci --prefix tests/js-op failed (is npm installed and the registry reachable?)");
+    common::npm_ready("js-op", "oidc-provider");
 }
 
 /// A running `node tests/js-op/op.mjs`, killed on drop.

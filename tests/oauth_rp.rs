@@ -86,17 +86,7 @@ fn openidconnect_crate_completes_the_code_flow_and_verifies_the_id_token() {
 
 /// Installs the npm relying party when its modules are missing.
 fn npm_ready() -> bool {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    if dir.join("node_modules/openid-client").exists() {
-        return true;
-    }
-    let ok = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-        .arg(&dir)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "npm ci --prefix tests/js failed (is npm installed and the registry reachable?)");
+    common::npm_ready("js", "openid-client");
     true
 }
 

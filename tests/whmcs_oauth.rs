@@ -202,18 +202,15 @@ fn the_forum_save_time_check_tells_bad_credentials_apart() {
         assert_eq!(bad["error"], "invalid_client");
         assert_eq!(bad["error_description"], "The client credentials are invalid");
         // Body authentication, same answers.
-        let v: Value = http()
-            .post(s.url("/oauth/token.php"))
-            .form(&[
+        let v: Value = token_php(
+            s,
+            &[
                 ("grant_type", "authorization_code"),
                 ("code", "xxx"),
                 ("client_id", &f.client_id),
                 ("client_secret", &f.secret),
-            ])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+            ],
+        );
         assert_eq!(v["error"], "invalid_grant", "{v}");
     }
 }
@@ -258,6 +255,11 @@ fn an_rp_verifies_the_id_token_against_certs_php() {
         parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"{\"sub\":\"someone-else\"}");
         assert!(jsonwebtoken::decode::<Value>(&parts.join("."), &dk, &val).is_err());
     }
+}
+
+/// A form POST to token.php (no Basic header: body authentication or none).
+fn token_php(s: &Server, form: &[(&str, &str)]) -> Value {
+    http().post(s.url("/oauth/token.php")).form(form).send().unwrap().json().unwrap()
 }
 
 fn json_400(r: reqwest::blocking::Response) -> Value {
@@ -589,38 +591,32 @@ fn declined_consent_is_access_denied_and_body_authentication_works() {
         let back = drive_login(&b, &s.base, &authorize_url(&f, &params), "member@example.com", "forum-pass-1", true);
         let p = query_of(&back);
         let code = q(&p, "code").expect("code");
-        let tok: Value = http()
-            .post(s.url("/oauth/token.php"))
-            .form(&[
+        let tok: Value = token_php(
+            s,
+            &[
                 ("grant_type", "authorization_code"),
                 ("code", code),
                 ("redirect_uri", FORUM_CB),
                 ("code_verifier", &verifier),
                 ("client_id", &f.client_id),
                 ("client_secret", &f.secret),
-            ])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+            ],
+        );
         assert!(tok["access_token"].is_string(), "{tok}");
         // A wrong verifier is refused (PKCE verified when sent).
         let back = drive_login(&b, &s.base, &authorize_url(&f, &params), "member@example.com", "forum-pass-1", true);
         let p = query_of(&back);
-        let v: Value = http()
-            .post(s.url("/oauth/token.php"))
-            .form(&[
+        let v: Value = token_php(
+            s,
+            &[
                 ("grant_type", "authorization_code"),
                 ("code", q(&p, "code").unwrap()),
                 ("redirect_uri", FORUM_CB),
                 ("code_verifier", &random_hex(64)),
                 ("client_id", &f.client_id),
                 ("client_secret", &f.secret),
-            ])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+            ],
+        );
         assert_eq!(v["error"], "invalid_grant", "{v}");
     }
 }

@@ -425,3 +425,22 @@ pub fn drive_login(
     }
     panic!("login did not finish (last page {url})");
 }
+
+static NPM_LOCK: Mutex<()> = Mutex::new(());
+
+/// Installs the npm package in `tests/<dir>` (from its lock file) unless
+/// `module` is already in its node_modules; fails loudly when npm cannot.
+pub fn npm_ready(dir: &str, module: &str) {
+    let _g = NPM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(dir);
+    if dir.join("node_modules").join(module).exists() {
+        return;
+    }
+    let ok = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "npm ci --prefix {} failed (is npm installed and the registry reachable?)", dir.display());
+}
