@@ -117,16 +117,11 @@ impl Engine {
             RedeemOutcome::Expired(_) => return Err(OAuthError::invalid_grant("The authorization code has expired")),
             RedeemOutcome::AlreadyUsed(g) => {
                 // A code used twice is stolen or replayed: revoke what it produced.
-                if let Some(f) = &g.family {
-                    self.store.revoke_family(f, now())?;
-                }
-                self.audit(AuditRecord {
-                    kind: "oauth.code_reuse",
-                    message: format!("Authorization code reused; tokens of its grant revoked (client {})", g.client_id),
-                    user_id: g.user_id,
-                    client_id: Some(&g.client_id),
-                    ..Default::default()
-                })?;
+                self.revoke_reused_family(
+                    &g,
+                    "oauth.code_reuse",
+                    format!("Authorization code reused; tokens of its grant revoked (client {})", g.client_id),
+                )?;
                 return Err(invalid());
             }
             RedeemOutcome::Unknown => return Err(invalid()),
@@ -144,6 +139,22 @@ impl Engine {
             with_refresh: client.allows_grant(GrantType::RefreshToken),
             access_ttl,
         })
+    }
+
+    /// A single-use credential came back: revoke every token of its family
+    /// and audit why.
+    fn revoke_reused_family(&self, g: &Grant, kind: &str, message: String) -> Result<(), OAuthError> {
+        if let Some(f) = &g.family {
+            self.store.revoke_family(f, now())?;
+        }
+        self.audit(AuditRecord {
+            kind,
+            message,
+            user_id: g.user_id,
+            client_id: Some(&g.client_id),
+            ..Default::default()
+        })?;
+        Ok(())
     }
 
     /// The grant's user, if they may still sign in.
@@ -181,19 +192,11 @@ impl Engine {
                 // Rotation: an old refresh token coming back means two parties
                 // hold it. Revoke the whole family (RFC 9700 §4.14.2).
                 if g.used_at.is_some() {
-                    if let Some(f) = &g.family {
-                        self.store.revoke_family(f, now())?;
-                    }
-                    self.audit(AuditRecord {
-                        kind: "oauth.refresh_reuse",
-                        message: format!(
-                            "Refresh token reused; every token of its family revoked (client {})",
-                            g.client_id
-                        ),
-                        user_id: g.user_id,
-                        client_id: Some(&g.client_id),
-                        ..Default::default()
-                    })?;
+                    self.revoke_reused_family(
+                        &g,
+                        "oauth.refresh_reuse",
+                        format!("Refresh token reused; every token of its family revoked (client {})", g.client_id),
+                    )?;
                 }
                 return Err(invalid());
             }
