@@ -212,3 +212,31 @@ fn closed_users_are_refused_everywhere() {
         assert!(r.headers().get("location").is_none());
     }
 }
+
+#[test]
+fn only_an_allowed_unbound_client_may_name_the_user() {
+    for backend in backends() {
+        let server = sso_server(backend);
+        let uid = add_user(&server, "named@example.com")["id"].as_i64().unwrap().to_string();
+        let sso = ["--grant", "single_sign_on", "--scope", "clientarea:sso clientarea:invoices"];
+        // Unbound and not allowed: it cannot name anyone.
+        let plain = add_client(&server, CB, &sso);
+        let (s, e) = token(&server, &plain, &[("grant_type", "single_sign_on"), ("user_id", &uid)]);
+        assert_eq!((s, e["error"].as_str()), (400, Some("unauthorized_client")), "{e}");
+        // The flag is refused where it makes no sense.
+        let out = server.cli(&["client", "add", "--name", "X", "--redirect-uri", CB, "--may-name-users"]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--may-name-users"));
+        // Allowed by the operator: it names the user, who is signed in.
+        let mut args = sso.to_vec();
+        args.push("--may-name-users");
+        let trusted = add_client(&server, CB, &args);
+        let t = sso_token(&server, &trusted, &[("user_id", &uid), ("scope", "clientarea:sso clientarea:invoices")]);
+        let r = redeem(&browser(), &server, t["access_token"].as_str().unwrap());
+        assert_eq!(location(&r), format!("{AREA}/clientarea.php?action=invoices"));
+        let (_, e) = token(&server, &trusted, &[("grant_type", "single_sign_on"), ("user_id", "424242")]);
+        assert_eq!(e["error_description"], "Invalid user_id");
+        let (_, e) = token(&server, &trusted, &[("grant_type", "single_sign_on")]);
+        assert_eq!(e["error"], "invalid_request");
+    }
+}

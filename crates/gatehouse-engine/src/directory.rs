@@ -43,6 +43,9 @@ pub struct ClientInput {
     /// `RS256` (default), `ES256` or `EdDSA`.
     pub id_token_alg: Option<String>,
     pub connector: Option<String>,
+    /// Without a bound account, may this single_sign_on client name any
+    /// user in `user_id`? (It can then sign in as anyone.)
+    pub may_name_users: bool,
 }
 
 /// A freshly registered client and its secret, shown once.
@@ -214,6 +217,12 @@ impl Engine {
                 return Err(EngineError::Invalid(format!("connector {c:?}: expected a plugin name ([a-z0-9_-]+)")));
             }
         }
+        if input.may_name_users && (!grant_types.contains(&GrantType::SingleSignOn) || input.bound_account_id.is_some())
+        {
+            return Err(EngineError::Invalid(
+                "--may-name-users is for single_sign_on clients bound to no account".into(),
+            ));
+        }
         let alg = input.id_token_alg.clone().unwrap_or_else(|| "RS256".into());
         if !matches!(alg.as_str(), "RS256" | "ES256" | "EdDSA") {
             return Err(EngineError::Invalid(format!(
@@ -242,6 +251,7 @@ impl Engine {
                 bound_account_id: input.bound_account_id,
                 id_token_alg: alg,
                 connector: input.connector,
+                may_name_users: input.may_name_users,
             },
             now(),
         )?;

@@ -79,6 +79,7 @@ pub struct ClientRow {
     pub connector: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub may_name_users: bool,
 }
 
 /// An OAuth client as the rest of Gatehouse sees it.
@@ -102,6 +103,8 @@ pub struct Client {
     pub connector: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// An unbound single_sign_on client may name the user (`user_id`).
+    pub may_name_users: bool,
 }
 
 impl Client {
@@ -130,6 +133,7 @@ impl From<ClientRow> for Client {
             connector: r.connector,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            may_name_users: r.may_name_users,
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct NewClient {
     pub bound_account_id: Option<i64>,
     pub id_token_alg: String,
     pub connector: Option<String>,
+    pub may_name_users: bool,
 }
 
 /// Changes to a client; `None` keeps the current value.

@@ -54,6 +54,7 @@ diesel::table! {
         connector -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        may_name_users -> Bool,
     }
 }
 

@@ -289,7 +289,8 @@ impl Engine {
 
     /// The user an SSO token is for: a client bound to an account signs in
     /// its owner or (with `user_id`) one of its members; an unbound client
-    /// is trusted to name any user.
+    /// may name any user only when the operator allowed it
+    /// (`client add --may-name-users`).
     fn sso_user(&self, client: &Client, user_id: Option<&str>) -> Result<i64, OAuthError> {
         let named = match user_id {
             Some(v) => Some(v.parse::<i64>().map_err(|_| OAuthError::invalid_request("Invalid user_id"))?),
@@ -308,6 +309,11 @@ impl Engine {
                     Err(OAuthError::invalid_request("Invalid user_id for client"))
                 }
             }
+            (None, _) if !client.may_name_users => Err(OAuthError::new(
+                "unauthorized_client",
+                "This client is bound to no account and may not name users",
+                400,
+            )),
             (None, Some(uid)) => match self.store.user_by_id(uid)? {
                 Some(u) => Ok(u.id),
                 None => Err(OAuthError::invalid_request("Invalid user_id")),

@@ -78,6 +78,10 @@ pub enum ClientCommand {
         /// Attach the client to a connector plugin (e.g. ipb) that shapes its claims.
         #[arg(long)]
         connector: Option<String>,
+        /// A single_sign_on client bound to no account may name any user
+        /// (`user_id`): it can then sign in as anyone.
+        #[arg(long)]
+        may_name_users: bool,
     },
     /// List clients.
     List,
@@ -218,7 +222,7 @@ fn client_json(c: &Client) -> serde_json::Value {
         "grant_types": c.grant_types, "scope": c.scopes.to_string(), "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris, "public": c.is_public,
         "first_party": c.first_party, "account": c.bound_account_id, "id_token_alg": c.id_token_alg,
-        "connector": c.connector,
+        "connector": c.connector, "may_name_users": c.may_name_users,
         "created_at": c.created_at,
     })
 }
@@ -238,6 +242,7 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
             id_token_alg,
             account,
             connector,
+            may_name_users,
         } => {
             let grant_types = parse_grant_types(&grants.join(" "))?;
             if let Some(a) = account {
@@ -255,6 +260,7 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
                 bound_account_id: account,
                 id_token_alg,
                 connector,
+                may_name_users,
                 ..Default::default()
             })?;
             // With a connector: its setup instructions, with the fresh secret.

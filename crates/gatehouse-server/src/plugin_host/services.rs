@@ -159,6 +159,8 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
                     client_id_prefix: a.client_id_prefix,
                     id_token_alg: a.id_token_alg,
                     connector: a.connector,
+                    // Only the operator may create a client that signs in as anyone.
+                    may_name_users: false,
                 })
                 .map_err(engine_error)?;
             ok(msg::ClientWithSecret { client: client(created.client), secret: created.secret })

@@ -28,6 +28,7 @@ impl Store {
                 clients::bound_account_id.eq(new.bound_account_id),
                 clients::id_token_alg.eq(&alg),
                 clients::connector.eq(&new.connector),
+                clients::may_name_users.eq(new.may_name_users),
                 clients::created_at.eq(now),
                 clients::updated_at.eq(now),
             ))
