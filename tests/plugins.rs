@@ -433,3 +433,39 @@ fn a_plugin_path_without_a_slash_is_the_file_not_a_library_search() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("name:         good"));
 }
+
+#[test]
+fn linked_sign_ins_are_listed_and_can_be_unlinked_on_the_account_page() {
+    let f = fixtures();
+    let server = start(Backend::Sqlite, &[(&f.good, "")]);
+    let b = browser();
+    b.get(server.url("/federation/good/start")).send().unwrap();
+    let r = b.get(server.url("/federation/good/callback?code=sub-123")).send().unwrap();
+    assert_eq!(r.status(), 302);
+    let page = b.get(server.url("/account")).send().unwrap().text().unwrap();
+    assert!(page.contains("Linked sign-ins") && page.contains("upstream@example.com"), "{page}");
+    let form = parse_forms(&page).into_iter().find(|f| f.action == "/account/links/unlink").expect("unlink form");
+    let fields: Vec<(String, String)> = form.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
+    assert_eq!(get("plugin"), "good");
+    // Without the CSRF token: refused, nothing removed.
+    let r = b
+        .post(server.url("/account/links/unlink"))
+        .form(&[("plugin", "good"), ("subject", get("subject").as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Someone else's (or no) link: 404, nothing removed.
+    let r = b
+        .post(server.url("/account/links/unlink"))
+        .form(&[("plugin", "good"), ("subject", "not-mine"), ("csrf_token", get("csrf_token").as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = b.post(server.url("/account/links/unlink")).form(&fields).send().unwrap();
+    assert_eq!(r.status(), 303);
+    let page = b.get(server.url("/account")).send().unwrap().text().unwrap();
+    assert!(page.contains("No upstream sign-ins are linked."), "{page}");
+    let audit = server.cli_json(&["audit", "list", "--kind", "federation.unlinked"]);
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+}

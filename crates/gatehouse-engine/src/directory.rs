@@ -148,6 +148,29 @@ impl Engine {
         Ok(user)
     }
 
+    /// The upstream identities linked to a user (sign-in through plugins).
+    pub fn identity_links(&self, user_id: i64) -> Result<Vec<gatehouse_store::IdentityLink>, EngineError> {
+        Ok(self.store.identity_links_of_user(user_id)?)
+    }
+
+    /// Removes one of the user's own identity links; `false` when the user
+    /// has no such link (someone else's link is never touched).
+    pub fn unlink_identity(&self, user_id: i64, plugin: &str, subject: &str) -> Result<bool, EngineError> {
+        match self.store.identity_link(plugin, subject)? {
+            Some(link) if link.user_id == user_id => {
+                self.store.delete_identity_link(plugin, subject)?;
+                self.audit(AuditRecord {
+                    kind: "federation.unlinked",
+                    message: format!("User ID: {user_id} unlinked their {plugin} sign-in"),
+                    user_id: Some(user_id),
+                    ..Default::default()
+                })?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Switches the user's "Allow Single Sign-On" setting.
     pub fn set_user_allow_sso(&self, user_id: i64, allow: bool) -> Result<User, EngineError> {
         if !self.store.set_user_allow_sso(user_id, allow, now())? {

@@ -1,5 +1,6 @@
 //! The account page: the user's profile, the "Allow Single Sign-On"
-//! switch, and their active sessions (each can be ended).
+//! switch, their active sessions (each can be ended) and the upstream
+//! sign-ins linked to them (each can be unlinked).
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
@@ -16,7 +17,8 @@ use super::{blocking, State};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(account))
         .route("/account/sso", web::post().to(set_sso))
-        .route("/account/sessions/end", web::post().to(end_session));
+        .route("/account/sessions/end", web::post().to(end_session))
+        .route("/account/links/unlink", web::post().to(unlink));
 }
 
 fn see_other(to: &str) -> HttpResponse {
@@ -39,7 +41,11 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
     };
     let engine = state.engine.clone();
     let uid = user.id;
-    let sessions = match blocking(move || engine.sessions_of_user(uid)).await {
+    let found = blocking(move || {
+        Ok::<_, gatehouse_engine::EngineError>((engine.sessions_of_user(uid)?, engine.identity_links(uid)?))
+    })
+    .await;
+    let (sessions, links) = match found {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return super::internal_error(e),
         Err(e) => return super::internal_error(e),
@@ -60,6 +66,24 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
             s.id
         ));
     }
+    let mut link_rows = String::new();
+    for l in &links {
+        link_rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/account/links/unlink\">{csrf_input}\
+             <input type=\"hidden\" name=\"plugin\" value=\"{}\"><input type=\"hidden\" name=\"subject\" value=\"{}\">\
+             <button type=\"submit\">Unlink</button></form></td></tr>",
+            text(&l.plugin),
+            text(l.email.as_deref().unwrap_or("")),
+            text(&format_timestamp(l.last_login_at)),
+            attr(&l.plugin),
+            attr(&l.subject),
+        ));
+    }
+    let links_html = if links.is_empty() {
+        "<p>No upstream sign-ins are linked.</p>".to_string()
+    } else {
+        format!("<table><tr><th>Through</th><th>As</th><th>Last used</th><th></th></tr>{link_rows}</table>")
+    };
     let (sso_state, sso_next, sso_label) =
         if user.allow_sso { ("on", "off", "Switch off") } else { ("off", "on", "Switch on") };
     let body = format!(
@@ -70,6 +94,7 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
          <form method=\"post\" action=\"/account/sso\">{csrf_input}\
          <input type=\"hidden\" name=\"allow\" value=\"{sso_next}\"><button type=\"submit\">{sso_label}</button></form>\
          <h2>Active sessions</h2><table><tr><th>Started</th><th>How</th><th>IP</th><th>Browser</th><th></th></tr>{rows}</table>\
+         <h2>Linked sign-ins</h2>{links_html}\
          <p><a href=\"/logout\">Sign out</a></p>",
         name = text(&user.display_name),
         email = text(&user.email),
@@ -141,6 +166,30 @@ async fn end_session(req: HttpRequest, body: Bytes, state: State) -> HttpRespons
             r
         }
         Ok(Ok(_)) => see_other("/account"),
+        Ok(Err(e)) => super::internal_error(e),
+        Err(e) => super::internal_error(e),
+    }
+}
+
+async fn unlink(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+    let f = match checked_form(&req, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let (_, user) = match signed_in(&req, &state).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (Some(plugin), Some(subject)) = (f.get("plugin").map(str::to_string), f.get("subject").map(str::to_string))
+    else {
+        return error_page(StatusCode::BAD_REQUEST, "Your account", "No linked sign-in was chosen.");
+    };
+    let engine = state.engine.clone();
+    match blocking(move || engine.unlink_identity(user.id, &plugin, &subject)).await {
+        Ok(Ok(true)) => see_other("/account"),
+        Ok(Ok(false)) => {
+            error_page(StatusCode::NOT_FOUND, "Your account", "That sign-in is not linked to your account.")
+        }
         Ok(Err(e)) => super::internal_error(e),
         Err(e) => super::internal_error(e),
     }
