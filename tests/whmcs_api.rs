@@ -491,3 +491,34 @@ fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
         assert_eq!(error_of(&call(None)), "Invalid IP 127.0.0.1");
     }
 }
+
+#[test]
+fn validate_login_checks_the_password() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let s = &w.server;
+        let u = s.cli_json(&[
+            "user",
+            "add",
+            "--email",
+            "val@example.com",
+            "--password",
+            " spaced pass ",
+            "--name",
+            "Val Id",
+        ]);
+        let (_, v) = w.api("ValidateLogin", &[("email", "val@example.com"), ("password2", " spaced pass ")]);
+        assert_eq!(v["result"], "success", "{v}");
+        assert_eq!(v["userid"], u["id"]);
+        assert!(v.get("passwordhash").is_none(), "no password hashes leave Gatehouse");
+        for (email, pw) in
+            [("val@example.com", "spaced pass"), ("val@example.com", "wrong"), ("nobody@example.com", "x"), ("", "")]
+        {
+            let (_, v) = w.api("ValidateLogin", &[("email", email), ("password2", pw)]);
+            assert_eq!(error_of(&v), "Email or Password Invalid", "{email}/{pw}");
+        }
+        s.cli_json(&["user", "set-status", "val@example.com", "Closed"]);
+        let (_, v) = w.api("ValidateLogin", &[("email", "val@example.com"), ("password2", " spaced pass ")]);
+        assert_eq!(error_of(&v), "Email or Password Invalid", "Closed users cannot log in");
+    }
+}

@@ -26,6 +26,11 @@ impl Params {
         self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
     }
 
+    /// The first value of a parameter exactly as sent (passwords are not trimmed).
+    pub fn get_raw(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
     /// The first of several names that is present.
     pub fn any(&self, names: &[&str]) -> Option<&str> {
         names.iter().find_map(|n| self.get(n))
@@ -133,6 +138,7 @@ fn run_action(plugin: &Whmcs, params: &Params, action: &str, credential: &ApiCre
         "deleteoauthcredential" => delete_oauth_credential(plugin, params),
         "createssotoken" => create_sso_token(plugin, params),
         "getclientsdetails" => get_clients_details(plugin, params),
+        "validatelogin" => validate_login(plugin, params),
         _ => Err(ActionError::Refused("Command Not Found".into())),
     };
     match result {
@@ -532,6 +538,32 @@ fn get_clients_details(plugin: &Whmcs, p: &Params) -> ActionResult {
         "language": user.locale,
     });
     Ok(Envelope::success(vec![("client", client)]))
+}
+
+/// ValidateLogin: checks a user's e-mail and password (`password2`).
+/// Closed users cannot log in, so they fail like a wrong password; failures
+/// are audited (the API is already limited to trusted callers by credential
+/// and IP). WHMCS's `passwordhash` is not returned: Gatehouse never hands
+/// out password hashes.
+fn validate_login(plugin: &Whmcs, p: &Params) -> ActionResult {
+    let invalid = "Email or Password Invalid";
+    let (Some(email), Some(password)) = (p.get("email"), p.get_raw("password2")) else {
+        return refused(invalid);
+    };
+    match plugin.host.verify_password(email, password).map_err(ActionError::Host)? {
+        Some(user) if user.status != "Closed" => {
+            Ok(Envelope::success(vec![("userid", json!(user.id)), ("twoFactorEnabled", json!(false))]))
+        }
+        found => {
+            let _ = plugin.host.audit(&AuditLine {
+                kind: "api.validate_login_failed".into(),
+                message: format!("ValidateLogin failed for {email}"),
+                user_id: found.map(|u| u.id),
+                ..Default::default()
+            });
+            refused(invalid)
+        }
+    }
 }
 
 #[cfg(test)]
