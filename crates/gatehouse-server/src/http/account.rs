@@ -124,14 +124,22 @@ fn checked_form(req: &HttpRequest, body: &Bytes) -> Result<Params, Box<HttpRespo
     Ok(f)
 }
 
+/// What every account form needs first: a CSRF-checked body from a
+/// signed-in user (or the page that refuses it).
+async fn signed_in_form(
+    req: &HttpRequest,
+    body: &Bytes,
+    state: &State,
+) -> Result<(Params, Session, User), Box<HttpResponse>> {
+    let f = checked_form(req, body)?;
+    let (session, user) = signed_in(req, state).await.map_err(Box::new)?;
+    Ok((f, session, user))
+}
+
 async fn set_sso(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
-    let f = match checked_form(&req, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let (_, user) = match signed_in(&req, &state).await {
+    let (f, _, user) = match signed_in_form(&req, &body, &state).await {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let allow = match f.get("allow") {
         Some("on") => true,
@@ -147,13 +155,9 @@ async fn set_sso(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
 }
 
 async fn end_session(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
-    let f = match checked_form(&req, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let (current, user) = match signed_in(&req, &state).await {
+    let (f, current, user) = match signed_in_form(&req, &body, &state).await {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(sid) = f.get("session_id").and_then(|v| v.parse::<i64>().ok()) else {
         return error_page(StatusCode::BAD_REQUEST, "Your account", "No session was chosen.");
@@ -172,13 +176,9 @@ async fn end_session(req: HttpRequest, body: Bytes, state: State) -> HttpRespons
 }
 
 async fn unlink(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
-    let f = match checked_form(&req, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let (_, user) = match signed_in(&req, &state).await {
+    let (f, _, user) = match signed_in_form(&req, &body, &state).await {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (Some(plugin), Some(subject)) = (f.get("plugin").map(str::to_string), f.get("subject").map(str::to_string))
     else {
