@@ -1,5 +1,5 @@
-//! Signing-key rotation publishes before it signs (DESIGN.md, "Secrets and
-//! keys"): a rotated key is in JWKS at once but signs only after the
+//! Signing-key rotation publishes before it signs (docs/architecture.md §9,
+//! "Key rotation waits before it signs"): a rotated key is in JWKS at once but signs only after the
 //! activation delay, and the old key stays published while its tokens live.
 //! SQLite and PostgreSQL.
 

@@ -1,5 +1,5 @@
 //! Single sign-on, the documented flow, and Closed users refused
-//! everywhere, with the exact audit lines of specs/whmcs.md §6.
+//! everywhere, with the exact audit lines of docs/protocols/whmcs.md §8.
 
 mod common;
 mod oauth_support;

@@ -1,7 +1,7 @@
 //! The `whmcs` plugin's admin API (`/includes/api.php`) and single sign-on
 //! (`/oauth/singlesignon.php`), end to end against the started server with
 //! the built plugin loaded, on SQLite and PostgreSQL. The contract is
-//! `specs/whmcs.md` §6–7.
+//! `docs/protocols/whmcs.md` §7–9.
 
 mod common;
 
@@ -520,5 +520,97 @@ fn validate_login_checks_the_password() {
         s.cli_json(&["user", "set-status", "val@example.com", "Closed"]);
         let (_, v) = w.api("ValidateLogin", &[("email", "val@example.com"), ("password2", " spaced pass ")]);
         assert_eq!(error_of(&v), "Email or Password Invalid", "Closed users cannot log in");
+    }
+}
+
+/// Hardening #1 and #2: the API sees and changes only the credentials it
+/// created. A client the operator made (above all one that may name any
+/// user in an SSO token) and the plugin's own SSO client are invisible to
+/// it; deleting the SSO client behind the plugin's back does not break
+/// `CreateSsoToken`.
+#[test]
+fn the_api_cannot_see_or_take_over_clients_it_did_not_create() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let s = &w.server;
+        // Operator-made clients: one that may name users, one bound to the
+        // whmcs connector, one plain confidential client.
+        let any_user = s.cli_json(&[
+            "client",
+            "add",
+            "--name",
+            "Portal SSO",
+            "--grant",
+            "single_sign_on",
+            "--scope",
+            "clientarea:sso",
+            "--may-name-users",
+        ]);
+        let forum = s.cli_json(&[
+            "client",
+            "add",
+            "--name",
+            "Forum",
+            "--redirect-uri",
+            "https://forum.example.com/cb",
+            "--scope",
+            "openid email",
+            "--connector",
+            "whmcs",
+        ]);
+        let plain = s.cli_json(&["client", "add", "--name", "Plain", "--redirect-uri", "https://app.example.com/cb"]);
+        // The API's own credential and an SSO token (creates the internal SSO client).
+        let (_, mine) = w.api(
+            "CreateOAuthCredential",
+            &[
+                ("grantType", "authorization_code"),
+                ("name", "Mine"),
+                ("scope", "openid"),
+                ("redirectUri", "https://m.example.com/cb"),
+            ],
+        );
+        let mine_id = mine["credentialId"].as_i64().unwrap();
+        let (_, acc) = user_with_account(s, "victim@example.com");
+        let (_, v) = w.api("CreateSsoToken", &[("client_id", &acc.to_string())]);
+        assert_eq!(v["result"], "success", "{v}");
+        let all = s.cli_json(&["client", "list"]);
+        let internal = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "WHMCS API single sign-on")
+            .expect("the internal SSO client exists")
+            .clone();
+
+        let (_, v) = w.api("ListOAuthCredentials", &[]);
+        let listed: Vec<i64> =
+            v["clients"].as_array().unwrap().iter().map(|c| c["credentialId"].as_i64().unwrap()).collect();
+        assert_eq!(listed, vec![mine_id], "only the API's own credentials are listed: {v}");
+
+        for victim in [&any_user, &forum, &plain, &internal] {
+            let id = victim["id"].as_i64().unwrap().to_string();
+            let ident = victim["client_id"].as_str().unwrap();
+            let (_, v) = w.api("UpdateOAuthCredential", &[("credentialId", &id), ("resetSecret", "1")]);
+            assert_eq!(error_of(&v), "Invalid Credential ID provided.", "{victim}");
+            assert!(v.get("newClientSecret").is_none());
+            let (_, v) = w.api(
+                "UpdateOAuthCredential",
+                &[("clientIdentifier", ident), ("redirectUri", "https://evil.example.com/cb")],
+            );
+            assert_eq!(error_of(&v), "Invalid Client Identifier provided.", "{victim}");
+            let (_, v) = w.api("DeleteOAuthCredential", &[("credentialId", &id)]);
+            assert_eq!(error_of(&v), "Invalid Credential ID provided.", "{victim}");
+            let shown = s.cli_json(&["client", "show", ident]);
+            assert_eq!(shown["redirect_uris"], victim["redirect_uris"], "unchanged: {victim}");
+        }
+        assert_eq!(s.cli_json(&["client", "list"]).as_array().unwrap().len(), 5, "nothing was deleted");
+
+        // The operator removes the internal SSO client: the API re-creates it.
+        let out = s.cli(&["client", "remove", internal["client_id"].as_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let (_, v) = w.api("CreateSsoToken", &[("client_id", &acc.to_string())]);
+        assert_eq!(v["result"], "success", "CreateSsoToken survives a removed SSO client: {v}");
+        let r = browser().get(v["redirect_url"].as_str().unwrap()).send().unwrap();
+        assert_eq!(r.status(), 302, "the re-created client's token redeems");
     }
 }

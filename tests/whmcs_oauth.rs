@@ -1,8 +1,8 @@
 //! The `whmcs` plugin's OAuth 2.0 / OpenID Connect surface (`/oauth/*.php`),
 //! end to end: the seed tutorial replayed, an Invision Community forum's
-//! login performed exactly as the forum does it (specs/ipb.md §2), an RP
+//! login performed exactly as the forum does it (docs/protocols/ipb.md §3), an RP
 //! verifying the ID token against `/oauth/certs.php`, and every documented
-//! error of specs/whmcs.md §2–4. SQLite and PostgreSQL.
+//! error of docs/protocols/whmcs.md §4–6. SQLite and PostgreSQL.
 
 mod common;
 
@@ -33,7 +33,7 @@ fn forum(backend: Backend) -> Forum {
 fn forum_with(backend: Backend, plugin_extra: &str) -> Forum {
     let w = whmcs_api::start_with(backend, "", plugin_extra);
     // The tutorial's list plus the OpenID scopes: userinfo requires `openid`
-    // (specs/whmcs.md §4), so a forum that reads userinfo must be allowed it.
+    // (docs/protocols/whmcs.md §6), so a forum that reads userinfo must be allowed it.
     let scope = format!("{TUTORIAL_SCOPES} openid profile email");
     let (_, v) = w.api(
         "CreateOAuthCredential",

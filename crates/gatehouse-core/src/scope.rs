@@ -2,7 +2,7 @@
 //! which claims it releases and, for single sign-on destinations, where it
 //! leads.
 //!
-//! The documented model is WHMCS's (see `specs/whmcs.md` §6): the OpenID
+//! The documented model is WHMCS's (see `docs/protocols/whmcs.md` §7): the OpenID
 //! scopes, `clientarea:sso`, the `clientarea:*` destinations and
 //! `sso:custom_redirect`. Operators may add scopes of their own.
 

@@ -48,6 +48,27 @@ pub struct ClientInput {
     pub may_name_users: bool,
 }
 
+/// Who asks the directory for something: an operator (CLI, later admins)
+/// sees every client; a plugin sees and changes only the clients it made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    /// The operator: every client.
+    Operator,
+    /// A plugin, by name: only the clients it created through host services.
+    Plugin(&'a str),
+}
+
+impl Actor<'_> {
+    /// Whether this actor may see and change `client`. A plugin never
+    /// reaches an operator's client, least of all one that may name users.
+    pub fn may_manage(&self, client: &Client) -> bool {
+        match self {
+            Actor::Operator => true,
+            Actor::Plugin(name) => client.managed_by.as_deref() == Some(*name) && !client.may_name_users,
+        }
+    }
+}
+
 /// A freshly registered client and its secret, shown once.
 #[derive(Debug, Clone)]
 pub struct RegisteredClient {
@@ -214,6 +235,21 @@ impl Engine {
     /// Registers a client; generates its id and (for confidential clients)
     /// its secret, which is returned once and stored only as a digest.
     pub fn register_client(&self, input: ClientInput) -> Result<RegisteredClient, EngineError> {
+        self.register_client_as(Actor::Operator, input)
+    }
+
+    /// Registers a client on behalf of `actor`; a plugin's client is
+    /// managed by that plugin and can never name users.
+    pub fn register_client_as(&self, actor: Actor<'_>, input: ClientInput) -> Result<RegisteredClient, EngineError> {
+        let managed_by = match actor {
+            Actor::Operator => None,
+            Actor::Plugin(name) => {
+                if input.may_name_users {
+                    return Err(EngineError::Invalid("only the operator may create a client that names users".into()));
+                }
+                Some(name.to_string())
+            }
+        };
         let grant_types = if input.grant_types.is_empty() {
             vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
         } else {
@@ -275,6 +311,7 @@ impl Engine {
                 id_token_alg: alg,
                 connector: input.connector,
                 may_name_users: input.may_name_users,
+                managed_by,
             },
             now(),
         )?;
@@ -292,10 +329,21 @@ impl Engine {
     pub fn update_client(
         &self,
         id: i64,
+        changes: ClientChanges,
+        reset_secret: bool,
+    ) -> Result<(Client, Option<String>), EngineError> {
+        self.update_client_as(Actor::Operator, id, changes, reset_secret)
+    }
+
+    /// Updates a client `actor` may manage (others are "not found").
+    pub fn update_client_as(
+        &self,
+        actor: Actor<'_>,
+        id: i64,
         mut changes: ClientChanges,
         reset_secret: bool,
     ) -> Result<(Client, Option<String>), EngineError> {
-        let current = self.store.client_by_id(id)?.ok_or_else(|| EngineError::NotFound(format!("client {id}")))?;
+        let current = self.client_for(actor, id)?;
         let grants = changes.grant_types.clone().unwrap_or(current.grant_types.clone());
         let scopes = changes.scopes.clone().unwrap_or(current.scopes.clone());
         let uris = changes.redirect_uris.clone().unwrap_or(current.redirect_uris.clone());
@@ -319,7 +367,12 @@ impl Engine {
     }
 
     pub fn remove_client(&self, id: i64) -> Result<Client, EngineError> {
-        let client = self.store.client_by_id(id)?.ok_or_else(|| EngineError::NotFound(format!("client {id}")))?;
+        self.remove_client_as(Actor::Operator, id)
+    }
+
+    /// Removes a client `actor` may manage.
+    pub fn remove_client_as(&self, actor: Actor<'_>, id: i64) -> Result<Client, EngineError> {
+        let client = self.client_for(actor, id)?;
         self.store.delete_client(id)?;
         self.audit(AuditRecord {
             kind: "client.removed",
@@ -328,6 +381,32 @@ impl Engine {
             ..Default::default()
         })?;
         Ok(client)
+    }
+
+    /// The client with numeric id `id`, if `actor` may manage it; a client
+    /// out of the actor's reach is "not found", so its existence leaks not.
+    fn client_for(&self, actor: Actor<'_>, id: i64) -> Result<Client, EngineError> {
+        self.store
+            .client_by_id(id)?
+            .filter(|c| actor.may_manage(c))
+            .ok_or_else(|| EngineError::NotFound(format!("client {id}")))
+    }
+
+    /// The clients `actor` may see, by id.
+    pub fn clients_as(&self, actor: Actor<'_>) -> Result<Vec<Client>, EngineError> {
+        let mut all = self.store.list_clients()?;
+        all.retain(|c| actor.may_manage(c));
+        Ok(all)
+    }
+
+    /// [`Engine::find_client`] within what `actor` may see.
+    pub fn find_client_as(&self, actor: Actor<'_>, key: &str) -> Result<Client, EngineError> {
+        let c = self.find_client(key)?;
+        if actor.may_manage(&c) {
+            Ok(c)
+        } else {
+            Err(EngineError::NotFound(format!("client {:?}", key.trim())))
+        }
     }
 
     /// Finds a client by its numeric id or its client id.

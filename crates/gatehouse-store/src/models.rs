@@ -80,6 +80,7 @@ pub struct ClientRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub may_name_users: bool,
+    pub managed_by: Option<String>,
 }
 
 /// An OAuth client as the rest of Gatehouse sees it.
@@ -105,6 +106,9 @@ pub struct Client {
     pub updated_at: i64,
     /// An unbound single_sign_on client may name the user (`user_id`).
     pub may_name_users: bool,
+    /// The plugin that created the client through host services, and alone
+    /// may see and change it there; `None` for the operator's clients.
+    pub managed_by: Option<String>,
 }
 
 impl Client {
@@ -134,6 +138,7 @@ impl From<ClientRow> for Client {
             created_at: r.created_at,
             updated_at: r.updated_at,
             may_name_users: r.may_name_users,
+            managed_by: r.managed_by,
         }
     }
 }
@@ -157,6 +162,7 @@ pub struct NewClient {
     pub id_token_alg: String,
     pub connector: Option<String>,
     pub may_name_users: bool,
+    pub managed_by: Option<String>,
 }
 
 /// Changes to a client; `None` keeps the current value.

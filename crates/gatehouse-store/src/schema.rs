@@ -55,6 +55,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         may_name_users -> Bool,
+        managed_by -> Nullable<Text>,
     }
 }
 

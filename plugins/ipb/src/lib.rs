@@ -1,6 +1,6 @@
 //! The `ipb` plugin: an Invision Community forum signs its members in
 //! through Gatehouse with its built-in "Other OAuth 2.0" login method
-//! (contract: `specs/ipb.md`).
+//! (contract: `docs/protocols/ipb.md`).
 //!
 //! - [`shape`]: userinfo in the flat shape the forum reads — `sub` and `id`
 //!   as non-empty strings, `name`, `email`, a public `picture` URL.

@@ -1,4 +1,4 @@
-//! Member provisioning through the forum's REST API (specs/ipb.md §4):
+//! Member provisioning through the forum's REST API (docs/protocols/ipb.md §6):
 //! form-encoded bodies, the API key as the Basic user name, and no retry of
 //! a rejected key — a second bad-key request within 5 minutes gets 429 and
 //! more than 10 ban the IP, so the first rejection switches provisioning off

@@ -1,4 +1,4 @@
-//! The forum's settings form, filled in (specs/ipb.md §1).
+//! The forum's settings form, filled in (docs/protocols/ipb.md §2).
 
 use gatehouse_plugin_api::prelude::*;
 

@@ -1,4 +1,4 @@
-//! The admin API, `/includes/api.php` (specs/whmcs.md §7): authentication,
+//! The admin API, `/includes/api.php` (docs/protocols/whmcs.md §9): authentication,
 //! the IP allow-list, and the OAuth-credential and SSO actions.
 
 use std::collections::BTreeMap;
@@ -297,7 +297,11 @@ fn credential_json(c: &Client) -> Value {
 }
 
 fn list_oauth_credentials(plugin: &Whmcs, p: &Params) -> ActionResult {
+    // The host lists only this plugin's clients; the internal SSO client is
+    // the plugin's own business, never the API caller's.
+    let internal = internal_sso_client(plugin)?;
     let mut clients = plugin.host.clients().map_err(ActionError::Host)?;
+    clients.retain(|c| Some(&c.client_id) != internal.as_ref());
     if let Some(g) = p.get("grantType") {
         clients.retain(|c| c.grant_types.iter().any(|x| x == g));
     }
@@ -319,8 +323,22 @@ fn list_oauth_credentials(plugin: &Whmcs, p: &Params) -> ActionResult {
     Ok(Envelope::success(vec![("totalresults", json!(list.len())), ("clients", Value::Array(list))]))
 }
 
-/// Finds the credential an update or delete names.
+/// Finds the credential an update or delete names: only one the API
+/// created (the host hides the rest), never the internal SSO client.
 fn credential_from(plugin: &Whmcs, p: &Params, allow_identifier: bool) -> Result<Client, ActionError> {
+    let internal = internal_sso_client(plugin)?;
+    let found = find_credential(plugin, p, allow_identifier)?;
+    if Some(&found.client_id) == internal.as_ref() {
+        return refused(if p.get("credentialId").is_some() {
+            "Invalid Credential ID provided."
+        } else {
+            "Invalid Client Identifier provided."
+        });
+    }
+    Ok(found)
+}
+
+fn find_credential(plugin: &Whmcs, p: &Params, allow_identifier: bool) -> Result<Client, ActionError> {
     if let Some(id) = p.get("credentialId") {
         let Ok(id) = id.parse::<i64>() else { return refused("Invalid Credential ID provided.") };
         return match plugin.host.client(&id.to_string()) {
@@ -390,14 +408,29 @@ fn delete_oauth_credential(plugin: &Whmcs, p: &Params) -> ActionResult {
     Ok(Envelope::success(vec![("credentialId", json!(current.id))]))
 }
 
+const SSO_CLIENT_KEY: &str = "api_sso_client_id";
+
+/// The client id of the internal SSO client, if one was ever made.
+fn internal_sso_client(plugin: &Whmcs) -> Result<Option<String>, ActionError> {
+    if let Some(id) = plugin.sso_client.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        return Ok(Some(id));
+    }
+    plugin.host.kv_get(SSO_CLIENT_KEY).map_err(ActionError::Host)
+}
+
+/// Forgets the cached SSO client (the operator removed it).
+fn forget_sso_client(plugin: &Whmcs) {
+    *plugin.sso_client.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
 /// The client that issues API-made SSO tokens: created once, remembered in
-/// the plugin's key-value store.
+/// the plugin's key-value store, and made again if the operator removed it.
 fn sso_client(plugin: &Whmcs) -> Result<String, ActionError> {
     let mut cached = plugin.sso_client.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(id) = cached.as_ref() {
         return Ok(id.clone());
     }
-    const KEY: &str = "api_sso_client_id";
+    const KEY: &str = SSO_CLIENT_KEY;
     if let Some(id) = plugin.host.kv_get(KEY).map_err(ActionError::Host)? {
         if plugin.host.client(&id).is_ok() {
             *cached = Some(id.clone());
@@ -494,7 +527,16 @@ fn create_sso_token(plugin: &Whmcs, p: &Params) -> ActionResult {
         }
     }
     let issuer = sso_client(plugin)?;
-    let token = plugin.host.issue_sso_token(&issuer, user.id, destination, params).map_err(host_err)?;
+    let token = match plugin.host.issue_sso_token(&issuer, user.id, destination, params.clone()) {
+        // The cached client was removed behind the plugin's back: make it anew.
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            forget_sso_client(plugin);
+            let issuer = sso_client(plugin)?;
+            plugin.host.issue_sso_token(&issuer, user.id, destination, params)
+        }
+        other => other,
+    }
+    .map_err(host_err)?;
     let redirect_url = format!("{}{}?access_token={}", plugin.info.issuer, SSO_PATH, urlencode(&token.token));
     Ok(Envelope::success(vec![("access_token", json!(token.token)), ("redirect_url", json!(redirect_url))]))
 }

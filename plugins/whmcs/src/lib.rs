@@ -1,7 +1,7 @@
 //! The `whmcs` plugin: Gatehouse speaks a WHMCS installation's SSO dialect,
 //! so software written for a WHMCS OAuth 2.0 / OpenID Connect server, its
 //! single sign-on endpoint or its admin API works against Gatehouse with
-//! nothing changed but the base URL. The contract is `specs/whmcs.md`.
+//! nothing changed but the base URL. The contract is `docs/protocols/whmcs.md`.
 //!
 //! - The `.php` OAuth surface is a *dialect*: aliases onto the engine's own
 //!   endpoints with WHMCS's defaults (state required, default scope

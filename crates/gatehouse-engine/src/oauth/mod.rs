@@ -4,7 +4,7 @@
 //! revocation and logout.
 //!
 //! Error texts are the ones WHMCS (bshaffer/oauth2-server-php) sends, so a
-//! client written against WHMCS sees what it expects (`specs/whmcs.md`).
+//! client written against WHMCS sees what it expects (`docs/protocols/whmcs.md`).
 
 pub mod authorize;
 pub mod claims;

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use gatehouse_core::client::GrantType;
 use gatehouse_core::{ScopeSet, UserStatus};
 use gatehouse_engine::audit::AuditRecord;
-use gatehouse_engine::directory::{api_credential_allows, ClientInput, UserInput};
+use gatehouse_engine::directory::{api_credential_allows, Actor, ClientInput, UserInput};
 use gatehouse_engine::{Engine, EngineError};
 use gatehouse_plugin_api::messages::{self as msg, host_methods as m, Error, ErrorKind, Reply};
 use serde::de::DeserializeOwned;
@@ -64,6 +64,8 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
     }
     let engine = ctx.engine().ok_or_else(|| Error::internal("host services are not available here"))?;
     let e = &engine;
+    // A plugin sees and changes only the clients it created.
+    let me = Actor::Plugin(&ctx.name);
     match method {
         m::SCOPES => ok(e
             .catalog
@@ -145,33 +147,36 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         m::CLIENT_CREATE => {
             let a: msg::NewClient = arg(payload, method)?;
             let created = e
-                .register_client(ClientInput {
-                    name: a.name,
-                    description: a.description,
-                    logo_uri: a.logo_uri,
-                    redirect_uris: a.redirect_uris,
-                    post_logout_redirect_uris: a.post_logout_redirect_uris,
-                    grant_types: grants(&a.grant_types)?,
-                    scopes: ScopeSet::from_vec(a.scopes),
-                    is_public: a.is_public,
-                    first_party: a.first_party,
-                    bound_account_id: a.bound_account_id,
-                    client_id_prefix: a.client_id_prefix,
-                    id_token_alg: a.id_token_alg,
-                    connector: a.connector,
-                    // Only the operator may create a client that signs in as anyone.
-                    may_name_users: false,
-                })
+                .register_client_as(
+                    me,
+                    ClientInput {
+                        name: a.name,
+                        description: a.description,
+                        logo_uri: a.logo_uri,
+                        redirect_uris: a.redirect_uris,
+                        post_logout_redirect_uris: a.post_logout_redirect_uris,
+                        grant_types: grants(&a.grant_types)?,
+                        scopes: ScopeSet::from_vec(a.scopes),
+                        is_public: a.is_public,
+                        first_party: a.first_party,
+                        bound_account_id: a.bound_account_id,
+                        client_id_prefix: a.client_id_prefix,
+                        id_token_alg: a.id_token_alg,
+                        connector: a.connector,
+                        // Only the operator may create a client that signs in as anyone.
+                        may_name_users: false,
+                    },
+                )
                 .map_err(engine_error)?;
             ok(msg::ClientWithSecret { client: client(created.client), secret: created.secret })
         }
         m::CLIENT_LIST => {
-            let list = e.store.list_clients().map_err(|x| engine_error(x.into()))?;
+            let list = e.clients_as(me).map_err(engine_error)?;
             ok(list.into_iter().map(client).collect::<Vec<_>>())
         }
         m::CLIENT_GET => {
             let a: msg::Lookup = arg(payload, method)?;
-            ok(client(e.find_client(&a.key).map_err(engine_error)?))
+            ok(client(e.find_client_as(me, &a.key).map_err(engine_error)?))
         }
         m::CLIENT_UPDATE => {
             let a: msg::ClientUpdate = arg(payload, method)?;
@@ -185,12 +190,12 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
                 redirect_uris: a.redirect_uris,
                 bound_account_id: a.bound_account_id,
             };
-            let (c, secret) = e.update_client(a.id, changes, a.reset_secret).map_err(engine_error)?;
+            let (c, secret) = e.update_client_as(me, a.id, changes, a.reset_secret).map_err(engine_error)?;
             ok(msg::ClientWithSecret { client: client(c), secret })
         }
         m::CLIENT_DELETE => {
             let a: msg::IdArg = arg(payload, method)?;
-            ok(client(e.remove_client(a.id).map_err(engine_error)?))
+            ok(client(e.remove_client_as(me, a.id).map_err(engine_error)?))
         }
         m::CLIENT_AUTHENTICATE => {
             let a: msg::ClientCredentials = arg(payload, method)?;
@@ -214,7 +219,7 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         }
         m::SSO_TOKEN_ISSUE => {
             let a: msg::IssueSsoToken = arg(payload, method)?;
-            let c = e.find_client(&a.client_id).map_err(engine_error)?;
+            let c = e.find_client_as(me, &a.client_id).map_err(engine_error)?;
             let t = e.issue_sso_token(&c, a.user_id, a.destination.as_deref(), a.params).map_err(engine_error)?;
             ok(msg::SsoToken { token: t.token, expires_in: t.expires_in, scope: t.scope })
         }

@@ -29,6 +29,7 @@ impl Store {
                 clients::id_token_alg.eq(&alg),
                 clients::connector.eq(&new.connector),
                 clients::may_name_users.eq(new.may_name_users),
+                clients::managed_by.eq(&new.managed_by),
                 clients::created_at.eq(now),
                 clients::updated_at.eq(now),
             ))
