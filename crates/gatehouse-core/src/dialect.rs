@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::{Endpoint, OAuthErrorCode};
+
 /// The behaviour knobs a dialect may turn on the engine's endpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -21,7 +23,7 @@ pub struct Dialect {
     /// Access token lifetime in seconds (None: the server's setting).
     pub access_ttl: Option<i64>,
     /// The `error` sent when the user declines consent.
-    pub consent_denied_error: String,
+    pub consent_denied_error: OAuthErrorCode,
     /// Errors before the redirect URI is trusted are JSON (WHMCS) rather
     /// than an HTML page.
     pub pre_redirect_errors_as_json: bool,
@@ -29,7 +31,7 @@ pub struct Dialect {
     /// snake_case name (`token` → `/oauth/token.php`). Discovery and the
     /// SSO `redirect_url` advertise these so that a client stays on its
     /// dialect's surface; endpoints not listed use the standard paths.
-    pub endpoint_paths: BTreeMap<String, String>,
+    pub endpoint_paths: BTreeMap<Endpoint, String>,
 }
 
 impl Default for Dialect {
@@ -47,20 +49,10 @@ impl Dialect {
             default_scope: None,
             code_ttl: None,
             access_ttl: None,
-            consent_denied_error: "access_denied".into(),
+            consent_denied_error: OAuthErrorCode::AccessDenied,
             pre_redirect_errors_as_json: false,
             endpoint_paths: BTreeMap::new(),
         }
-    }
-
-    /// The path this dialect serves `endpoint` under, if it has its own.
-    pub fn path_of(&self, endpoint: &str) -> Option<&str> {
-        self.endpoint_paths.get(endpoint).map(String::as_str)
-    }
-
-    /// `standard` unless the dialect has its own path for `endpoint`.
-    pub fn path_or<'a>(&'a self, endpoint: &str, standard: &'a str) -> &'a str {
-        self.path_of(endpoint).unwrap_or(standard)
     }
 }
 
@@ -72,9 +64,11 @@ mod tests {
     fn endpoint_paths_default_to_empty_and_fall_back_to_standard() {
         let d: Dialect = serde_json::from_str(r#"{"name":"x"}"#).unwrap();
         assert!(d.endpoint_paths.is_empty());
-        assert_eq!(d.path_or("token", "/oauth2/token"), "/oauth2/token");
+        assert_eq!(Endpoint::Token.path_in(&d), "/oauth2/token");
         let mut d = Dialect::standard();
-        d.endpoint_paths.insert("token".into(), "/oauth/token.php".into());
-        assert_eq!(d.path_or("token", "/oauth2/token"), "/oauth/token.php");
+        d.endpoint_paths.insert(Endpoint::Token, "/oauth/token.php".into());
+        assert_eq!(Endpoint::Token.path_in(&d), "/oauth/token.php");
+        let back: Dialect = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back, d);
     }
 }

@@ -7,6 +7,8 @@
 
 pub mod client;
 pub mod dialect;
+pub mod endpoint;
+pub mod oauth_error;
 pub mod pkce;
 pub mod redirect;
 pub mod scope;
@@ -16,5 +18,7 @@ pub mod user;
 
 pub use client::{ClientType, GrantType};
 pub use dialect::Dialect;
+pub use endpoint::Endpoint;
+pub use oauth_error::OAuthErrorCode;
 pub use scope::{Scope, ScopeCatalog, ScopeSet};
 pub use user::UserStatus;

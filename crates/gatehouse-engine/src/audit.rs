@@ -33,7 +33,7 @@ impl Engine {
         );
         let details = if rec.details.is_null() { "{}".to_string() } else { rec.details.to_string() };
         self.store.insert_audit(&NewAuditEvent {
-            at: gatehouse_core::time::now(),
+            at: self.now(),
             kind: rec.kind.to_string(),
             user_id: rec.user_id,
             client_id: rec.client_id.map(str::to_string),

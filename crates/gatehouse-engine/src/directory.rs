@@ -4,7 +4,6 @@
 use gatehouse_core::client::GrantType;
 use gatehouse_core::redirect::validate_for_registration;
 use gatehouse_core::secret::{self, generate_token};
-use gatehouse_core::time::now;
 use gatehouse_core::user::{normalize_email, split_name};
 use gatehouse_core::{ScopeSet, UserStatus};
 use gatehouse_store::{ApiCredential, Client, ClientChanges, NewApiCredential, NewClient, NewUser, User};
@@ -102,7 +101,7 @@ impl Engine {
             None => None,
         };
         let (given, family) = split_name(&input.name);
-        let ts = now();
+        let ts = self.now();
         let user = self.store.insert_user(&NewUser {
             uuid: generate_token(),
             email,
@@ -150,7 +149,7 @@ impl Engine {
     /// Changes a user's status. Closing a user ends their sessions and
     /// revokes every token they hold.
     pub fn set_user_status(&self, user_id: i64, status: UserStatus) -> Result<User, EngineError> {
-        let ts = now();
+        let ts = self.now();
         if !self.store.set_user_status(user_id, status.as_str(), ts)? {
             return Err(EngineError::NotFound(format!("user {user_id}")));
         }
@@ -194,7 +193,7 @@ impl Engine {
 
     /// Switches the user's "Allow Single Sign-On" setting.
     pub fn set_user_allow_sso(&self, user_id: i64, allow: bool) -> Result<User, EngineError> {
-        if !self.store.set_user_allow_sso(user_id, allow, now())? {
+        if !self.store.set_user_allow_sso(user_id, allow, self.now())? {
             return Err(EngineError::NotFound(format!("user {user_id}")));
         }
         self.audit(AuditRecord {
@@ -313,7 +312,7 @@ impl Engine {
                 may_name_users: input.may_name_users,
                 managed_by,
             },
-            now(),
+            self.now(),
         )?;
         self.audit(AuditRecord {
             kind: "client.created",
@@ -352,7 +351,7 @@ impl Engine {
         if let Some(s) = &new_secret {
             changes.secret_digest = Some(secret::digest(s));
         }
-        let client = self.store.update_client(id, &changes, now())?;
+        let client = self.store.update_client(id, &changes, self.now())?;
         self.audit(AuditRecord {
             kind: "client.updated",
             message: format!(
@@ -469,7 +468,7 @@ impl Engine {
             role: role.map(|r| r.to_ascii_lowercase()),
             actions: actions.join(" "),
             allowed_ips: allowed_ips.join(" "),
-            created_at: now(),
+            created_at: self.now(),
         })?;
         self.audit(AuditRecord {
             kind: "api_credential.created",

@@ -24,7 +24,6 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use gatehouse_core::secret::generate_hex;
-use gatehouse_core::time::now;
 use gatehouse_store::{NewSigningKey, SigningKeyRow};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use rand::RngCore;
@@ -214,14 +213,14 @@ impl Engine {
             alg: alg.to_string(),
             public_jwk: jwk.to_string(),
             private_enc,
-            created_at: now(),
+            created_at: self.now(),
         })?)
     }
 
     /// Creates a signing key for every algorithm that has no active one
     /// (first start). Returns the kids created.
     pub fn ensure_signing_keys(&self) -> Result<Vec<String>, KeyError> {
-        let keys = self.store.published_signing_keys(now())?;
+        let keys = self.store.published_signing_keys(self.now())?;
         let mut created = Vec::new();
         for alg in ALGORITHMS {
             if !keys.iter().any(|k| k.alg == alg && k.retired_at.is_none()) {
@@ -237,7 +236,7 @@ impl Engine {
     /// ID token they signed has expired. A new key with no other usable key
     /// of its algorithm signs at once.
     pub fn rotate_signing_keys(&self, activation_delay: i64) -> Result<Vec<RotatedKey>, KeyError> {
-        let ts = now();
+        let ts = self.now();
         let retire_at = ts + activation_delay.max(0);
         let publish_until = retire_at + self.config.id_token_ttl + PUBLISH_MARGIN;
         let mut out = Vec::new();
@@ -262,7 +261,7 @@ impl Engine {
     pub fn jwks(&self) -> Result<Value, EngineError> {
         let keys: Vec<Value> = self
             .store
-            .published_signing_keys(now())?
+            .published_signing_keys(self.now())?
             .iter()
             .filter_map(|k| serde_json::from_str::<Value>(&k.public_jwk).ok())
             .collect();
@@ -272,7 +271,7 @@ impl Engine {
     /// Signs `claims` as a JWS with the key of `alg` that signs now.
     pub fn sign_jwt(&self, alg: &str, claims: &Value) -> Result<String, KeyError> {
         let algorithm = algorithm(alg)?;
-        let ts = now();
+        let ts = self.now();
         let row = signing_key_at(&self.store.published_signing_keys(ts)?, alg, ts)
             .ok_or_else(|| KeyError::NoKey(alg.to_string()))?;
         let key = self.encoding_key(&row)?;
@@ -301,7 +300,7 @@ impl Engine {
     pub fn verify_own_jwt(&self, token: &str) -> Option<Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let kid = header.kid?;
-        let row = self.store.published_signing_keys(now()).ok()?.into_iter().find(|k| k.kid == kid)?;
+        let row = self.store.published_signing_keys(self.now()).ok()?.into_iter().find(|k| k.kid == kid)?;
         let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&row.public_jwk).ok()?;
         let key = DecodingKey::from_jwk(&jwk).ok()?;
         let mut v = jsonwebtoken::Validation::new(algorithm(&row.alg).ok()?);

@@ -7,6 +7,7 @@
 //! thread pool, never on the async executor.
 
 pub mod audit;
+pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod keys;
@@ -67,6 +68,8 @@ pub struct Engine {
     hooks: Option<std::sync::Arc<dyn ConnectorHooks>>,
     /// The master key and decrypted signing keys.
     keys: std::sync::Arc<keys::KeyRing>,
+    /// Where the engine reads the time (the wall clock but in tests).
+    clock: std::sync::Arc<dyn clock::Clock>,
 }
 
 impl Engine {
@@ -77,7 +80,19 @@ impl Engine {
             catalog: std::sync::Arc::new(catalog),
             hooks: None,
             keys: Default::default(),
+            clock: std::sync::Arc::new(clock::SystemClock),
         }
+    }
+
+    /// Replaces the clock (tests fix it to make expiry deterministic).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn clock::Clock>) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// The engine's idea of now, in seconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// Sets the plugin hooks (called once at start-up by the server).

@@ -2,7 +2,6 @@
 //! once, the table keeps only its digest.
 
 use gatehouse_core::secret::{digest, generate_token, verify_password};
-use gatehouse_core::time::now;
 use gatehouse_core::user::normalize_email;
 use gatehouse_store::{NewSession, Session, User};
 
@@ -50,7 +49,7 @@ impl Engine {
         user_agent: &str,
     ) -> Result<(String, Session), EngineError> {
         let value = generate_token();
-        let ts = now();
+        let ts = self.now();
         let session = self.store.insert_session(&NewSession {
             digest: digest(&value),
             user_id,
@@ -77,7 +76,7 @@ impl Engine {
         user_agent: &str,
     ) -> Result<(String, Session, User), LoginError> {
         let subject = normalize_email(email).unwrap_or_else(|| truncate(email.trim(), 254).to_ascii_lowercase());
-        let since = now() - self.config.failure_window_secs;
+        let since = self.now() - self.config.failure_window_secs;
         if self.store.count_audit_for_subject(LOGIN_FAILED, &subject, since)? >= self.config.max_failures_per_account
             || self.store.count_audit_for_ip(LOGIN_FAILED, ip, since)? >= self.config.max_failures_per_ip
         {
@@ -135,7 +134,7 @@ impl Engine {
 
     /// The live session a cookie value names, with its user.
     pub fn session_from_cookie(&self, cookie: &str) -> Result<Option<(Session, User)>, EngineError> {
-        let ts = now();
+        let ts = self.now();
         let Some(session) = self.store.live_session_by_digest(&digest(cookie), ts)? else { return Ok(None) };
         let Some(user) = self.store.user_by_id(session.user_id)? else { return Ok(None) };
         // Touch at most once a minute: one write per page view is wasteful.
@@ -147,7 +146,7 @@ impl Engine {
 
     /// Ends one of the user's sessions.
     pub fn end_session(&self, user_id: i64, session_id: i64) -> Result<bool, EngineError> {
-        let ended = self.store.revoke_session(session_id, user_id, now())?;
+        let ended = self.store.revoke_session(session_id, user_id, self.now())?;
         if ended {
             self.audit(AuditRecord {
                 kind: "logout",
@@ -161,7 +160,7 @@ impl Engine {
 
     /// The user's live sessions, newest first.
     pub fn sessions_of_user(&self, user_id: i64) -> Result<Vec<Session>, EngineError> {
-        Ok(self.store.live_sessions_of_user(user_id, now())?)
+        Ok(self.store.live_sessions_of_user(user_id, self.now())?)
     }
 }
 

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use gatehouse_core::client::GrantType;
 use gatehouse_core::scope::SSO_SCOPE;
 use gatehouse_core::secret::{digest, generate_token};
-use gatehouse_core::time::now;
 use gatehouse_store::{Client, GrantKind, NewGrant, RedeemOutcome, Session};
 
 use crate::audit::AuditRecord;
@@ -85,7 +84,7 @@ impl Engine {
             None => SSO_SCOPE.to_string(),
         };
         let token = generate_token();
-        let ts = now();
+        let ts = self.now();
         let ttl = self.config.sso_ttl.min(60);
         self.store.insert_grant(&NewGrant {
             kind: GrantKind::Sso.as_str().into(),
@@ -157,7 +156,7 @@ impl Engine {
         let Ok(path) = self.catalog.resolve_destination(destination, &params) else {
             return deny("sso.failed", bad(), SsoError::BadToken);
         };
-        if !matches!(self.store.redeem_once(GrantKind::Sso, &token_digest, now())?, RedeemOutcome::Redeemed(_)) {
+        if !matches!(self.store.redeem_once(GrantKind::Sso, &token_digest, self.now())?, RedeemOutcome::Redeemed(_)) {
             return deny("sso.failed", bad(), SsoError::BadToken);
         }
         let (cookie, session) = self.start_session(user.id, "sso", ip, user_agent)?;

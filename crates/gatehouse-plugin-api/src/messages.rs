@@ -221,32 +221,30 @@ pub struct AliasDecl {
     pub endpoint: EngineEndpoint,
 }
 
-/// How a dialect differs from the standard endpoints (mirrors the engine's
-/// dialect table; unknown fields are ignored, absent ones default).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// How a dialect differs from the standard endpoints. Every field is
+/// optional: an absent one keeps the standard behaviour, whose defaults live
+/// once, in the host. The host converts this table field by field, so a
+/// field it does not know is a compile error there, never a silent default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DialectTable {
-    pub name: String,
-    pub require_state: bool,
+    /// A name for logs; absent: the plugin's name.
+    pub name: Option<String>,
+    /// `state` is required at the authorization endpoint (standard: no).
+    pub require_state: Option<bool>,
+    /// The scope used when an authorization request sends none.
     pub default_scope: Option<String>,
+    /// Authorization code lifetime in seconds (absent: the server's setting).
     pub code_ttl: Option<i64>,
+    /// Access token lifetime in seconds (absent: the server's setting).
     pub access_ttl: Option<i64>,
-    pub consent_denied_error: String,
-    pub pre_redirect_errors_as_json: bool,
-}
-
-impl Default for DialectTable {
-    fn default() -> Self {
-        DialectTable {
-            name: "standard".into(),
-            require_state: false,
-            default_scope: None,
-            code_ttl: None,
-            access_ttl: None,
-            consent_denied_error: "access_denied".into(),
-            pre_redirect_errors_as_json: false,
-        }
-    }
+    /// The OAuth `error` code sent when the user declines consent
+    /// (standard: `access_denied`); must be a known code or the plugin is
+    /// refused at load.
+    pub consent_denied_error: Option<String>,
+    /// Errors before the redirect URI is trusted are JSON rather than an
+    /// HTML page (standard: no).
+    pub pre_redirect_errors_as_json: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -89,13 +89,13 @@ fn aliases() -> Vec<AliasDecl> {
 
 fn dialect(config: &Config) -> DialectTable {
     DialectTable {
-        name: "whmcs".into(),
-        require_state: true,
+        name: Some("whmcs".into()),
+        require_state: Some(true),
         default_scope: Some("profile".into()),
         code_ttl: Some(config.code_ttl),
         access_ttl: Some(config.access_ttl),
-        consent_denied_error: config.consent_denied_error.clone(),
-        pre_redirect_errors_as_json: true,
+        consent_denied_error: Some(config.consent_denied_error.clone()),
+        pre_redirect_errors_as_json: Some(true),
     }
 }
 

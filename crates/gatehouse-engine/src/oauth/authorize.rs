@@ -6,7 +6,7 @@ use gatehouse_core::client::GrantType;
 use gatehouse_core::pkce::{self, ChallengeMethod};
 use gatehouse_core::redirect::{matches_registered, with_query};
 use gatehouse_core::secret::{digest, generate_hex, generate_token};
-use gatehouse_core::time::now;
+use gatehouse_core::OAuthErrorCode;
 use gatehouse_core::{Dialect, ScopeSet, UserStatus};
 use gatehouse_store::{Client, GrantKind, NewGrant, Session, User};
 
@@ -30,7 +30,7 @@ pub struct AuthorizeRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub code_ttl: i64,
-    pub consent_denied_error: String,
+    pub consent_denied_error: OAuthErrorCode,
 }
 
 /// The `prompt` values Gatehouse honours.
@@ -77,7 +77,7 @@ pub enum AuthorizeOutcome {
 
 /// The URL that carries an error back to the client (RFC 6749 §4.1.2.1).
 pub fn error_redirect(redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> String {
-    let mut q: Vec<(&str, &str)> = vec![("error", &e.error), ("error_description", &e.description)];
+    let mut q: Vec<(&str, &str)> = vec![("error", e.code.as_str()), ("error_description", &e.description)];
     if let Some(s) = state {
         q.push(("state", s));
     }
@@ -115,11 +115,17 @@ impl Engine {
             Some(c) => c,
             None => return Err(OAuthError::invalid_client("The client id supplied is invalid").into()),
         };
-        let mismatch =
-            || OAuthError::new("redirect_uri_mismatch", "The redirect URI provided is missing or does not match", 400);
+        let mismatch = || {
+            OAuthError::new(
+                OAuthErrorCode::RedirectUriMismatch,
+                "The redirect URI provided is missing or does not match",
+            )
+        };
         let (redirect_uri, sent) = match p.get("redirect_uri") {
             Some(r) if r.contains('#') => {
-                return Err(OAuthError::new("invalid_uri", "The redirect URI must not contain a fragment", 400).into())
+                return Err(
+                    OAuthError::new(OAuthErrorCode::InvalidUri, "The redirect URI must not contain a fragment").into()
+                )
             }
             Some(r) => (matches_registered(r, &client.redirect_uris).ok_or_else(mismatch)?.to_string(), true),
             None if client.redirect_uris.len() == 1 => (client.redirect_uris[0].clone(), false),
@@ -135,7 +141,10 @@ impl Engine {
             None => return Err(fail(OAuthError::invalid_request("Invalid or missing response type"))),
             Some("code") => {}
             Some(_) => {
-                return Err(fail(OAuthError::new("unsupported_response_type", "Response type not supported", 400)))
+                return Err(fail(OAuthError::new(
+                    OAuthErrorCode::UnsupportedResponseType,
+                    "Response type not supported",
+                )))
             }
         }
         if dialect.require_state && state.is_none() {
@@ -192,7 +201,7 @@ impl Engine {
             max_age,
             login_hint: p.get("login_hint").map(str::to_string),
             code_ttl: dialect.code_ttl.unwrap_or(self.config.code_ttl),
-            consent_denied_error: dialect.consent_denied_error.clone(),
+            consent_denied_error: dialect.consent_denied_error,
         })
     }
 
@@ -206,7 +215,7 @@ impl Engine {
         req: &AuthorizeRequest,
         session: Option<&(Session, User)>,
     ) -> Result<AuthorizeOutcome, OAuthError> {
-        let ts = now();
+        let ts = self.now();
         if let Some((s, user)) = session {
             if user.status() == UserStatus::Closed {
                 self.store.revoke_session(s.id, user.id, ts)?;
@@ -220,9 +229,10 @@ impl Engine {
                     client_id: Some(&req.client.client_id),
                     ..Default::default()
                 })?;
-                return Ok(AuthorizeOutcome::ClosedUser(
-                    self.redirect_error(req, OAuthError::new("access_denied", "The user account is closed", 400)),
-                ));
+                return Ok(AuthorizeOutcome::ClosedUser(self.redirect_error(
+                    req,
+                    OAuthError::new(OAuthErrorCode::AccessDenied, "The user account is closed"),
+                )));
             }
         }
         let too_old = |s: &Session| req.max_age.is_some_and(|m| ts - s.auth_time > m);
@@ -233,7 +243,7 @@ impl Engine {
         if needs_login {
             if req.prompt.none {
                 return Ok(AuthorizeOutcome::Redirect(
-                    self.redirect_error(req, OAuthError::new("login_required", "The user must log in", 400)),
+                    self.redirect_error(req, OAuthError::new(OAuthErrorCode::LoginRequired, "The user must log in")),
                 ));
             }
             return Ok(AuthorizeOutcome::Login);
@@ -248,7 +258,7 @@ impl Engine {
             if req.prompt.none {
                 return Ok(AuthorizeOutcome::Redirect(self.redirect_error(
                     req,
-                    OAuthError::new("consent_required", "The user must approve the request", 400),
+                    OAuthError::new(OAuthErrorCode::ConsentRequired, "The user must approve the request"),
                 )));
             }
             return Ok(AuthorizeOutcome::Consent);
@@ -272,11 +282,7 @@ impl Engine {
                 client_id: Some(&req.client.client_id),
                 ..Default::default()
             })?;
-            let e = OAuthError::new(
-                std::borrow::Cow::Owned(req.consent_denied_error.clone()),
-                "The user denied access to your application",
-                400,
-            );
+            let e = OAuthError::new(req.consent_denied_error, "The user denied access to your application");
             return Ok(self.redirect_error(req, e));
         }
         // Remember the union of what was granted before and now.
@@ -285,14 +291,14 @@ impl Engine {
             None => Vec::new(),
         };
         scopes.extend(req.scope.as_vec().iter().cloned());
-        self.store.save_consent(user.id, &req.client.client_id, &ScopeSet::from_vec(scopes).to_string(), now())?;
+        self.store.save_consent(user.id, &req.client.client_id, &ScopeSet::from_vec(scopes).to_string(), self.now())?;
         self.issue_code(req, session, user)
     }
 
     /// Issues a single-use authorization code and returns the redirect.
     fn issue_code(&self, req: &AuthorizeRequest, session: &Session, user: &User) -> Result<String, OAuthError> {
         let code = generate_token();
-        let ts = now();
+        let ts = self.now();
         self.store.insert_grant(&NewGrant {
             kind: GrantKind::Code.as_str().into(),
             digest: digest(&code),

@@ -3,7 +3,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use gatehouse_core::time::now;
 use gatehouse_core::ScopeSet;
 use gatehouse_store::{Client, User};
 use serde_json::{json, Map, Value};
@@ -86,7 +85,7 @@ impl Engine {
 
     /// Builds and signs an ID token with the client's algorithm.
     pub fn id_token(&self, input: IdTokenInput<'_>) -> Result<String, OAuthError> {
-        let ts = now();
+        let ts = self.now();
         let alg = if input.client.id_token_alg.is_empty() { "RS256" } else { input.client.id_token_alg.as_str() };
         let mut claims = self.client_claims(input.client, input.user, input.scope);
         claims.insert("iss".into(), json!(self.config.issuer));

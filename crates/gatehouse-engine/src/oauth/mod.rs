@@ -9,53 +9,69 @@
 pub mod authorize;
 pub mod claims;
 pub mod params;
+pub mod responses;
 pub mod token;
 pub mod tokens;
 
-use std::borrow::Cow;
-
+use gatehouse_core::OAuthErrorCode;
 use gatehouse_store::{Client, StoreError};
 
 use crate::keys::KeyError;
 use crate::{Engine, EngineError};
 
 pub use params::Params;
+pub use responses::{Introspection, ProviderMetadata, TokenResponse, UserInfo};
 
 /// A protocol error: the `error` code, its description and the HTTP status
 /// it is sent with. Server failures become `server_error` (500) after their
-/// cause is logged.
+/// cause is logged. The server renders it in the endpoint's format (JSON,
+/// a redirect, or an HTML page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    pub error: Cow<'static, str>,
+    pub code: OAuthErrorCode,
     pub description: String,
     pub status: u16,
 }
 
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
 impl OAuthError {
-    pub fn new(error: impl Into<Cow<'static, str>>, description: impl Into<String>, status: u16) -> OAuthError {
-        OAuthError { error: error.into(), description: description.into(), status }
+    /// An error with the code's usual status.
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> OAuthError {
+        OAuthError { code, description: description.into(), status: code.default_status() }
+    }
+    /// The same error sent with another status.
+    pub fn with_status(mut self, status: u16) -> OAuthError {
+        self.status = status;
+        self
     }
     pub fn invalid_request(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("invalid_request", d, 400)
+        OAuthError::new(OAuthErrorCode::InvalidRequest, d)
     }
     pub fn invalid_client(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("invalid_client", d, 400)
+        OAuthError::new(OAuthErrorCode::InvalidClient, d)
     }
     pub fn invalid_grant(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("invalid_grant", d, 400)
+        OAuthError::new(OAuthErrorCode::InvalidGrant, d)
     }
     pub fn invalid_scope() -> OAuthError {
-        OAuthError::new("invalid_scope", "An unsupported scope was requested", 400)
+        OAuthError::new(OAuthErrorCode::InvalidScope, "An unsupported scope was requested")
     }
     pub fn unauthorized_client() -> OAuthError {
-        OAuthError::new("unauthorized_client", "The grant type is unauthorized for this client_id", 400)
+        OAuthError::new(OAuthErrorCode::UnauthorizedClient, "The grant type is unauthorized for this client_id")
     }
     pub fn invalid_token(d: impl Into<String>) -> OAuthError {
-        OAuthError::new("invalid_token", d, 401)
+        OAuthError::new(OAuthErrorCode::InvalidToken, d)
     }
     pub fn server(cause: &dyn std::fmt::Display) -> OAuthError {
         tracing::error!(error = %cause, "oauth: server failure");
-        OAuthError::new("server_error", "The server failed to handle the request", 500)
+        OAuthError::new(OAuthErrorCode::ServerError, "The server failed to handle the request")
     }
     pub fn is_server_error(&self) -> bool {
         self.status >= 500
@@ -68,9 +84,14 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+/// A caller's mistake stays the caller's (`invalid_request`, 400); only the
+/// store failing is the server's.
 impl From<EngineError> for OAuthError {
     fn from(e: EngineError) -> Self {
-        OAuthError::server(&e)
+        match e {
+            EngineError::Store(cause) => OAuthError::server(&cause),
+            other => OAuthError::invalid_request(other.to_string()),
+        }
     }
 }
 
@@ -137,6 +158,44 @@ impl Engine {
                 }
                 None => Err(OAuthError::invalid_client("The client credentials are invalid")),
             },
+        }
+    }
+}
+
+impl Engine {
+    /// The provider metadata a dialect advertises: its own paths for the
+    /// endpoints it aliases, the standard ones otherwise.
+    pub fn provider_metadata(&self, dialect: &gatehouse_core::Dialect) -> ProviderMetadata {
+        use gatehouse_core::Endpoint;
+        let iss = &self.config.issuer;
+        let url = |ep: Endpoint| format!("{iss}{}", ep.standard_path());
+        let own = |ep: Endpoint| format!("{iss}{}", ep.path_in(dialect));
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let client_auth = list(&["client_secret_basic", "client_secret_post", "none"]);
+        ProviderMetadata {
+            issuer: iss.clone(),
+            authorization_endpoint: own(Endpoint::Authorize),
+            token_endpoint: own(Endpoint::Token),
+            userinfo_endpoint: own(Endpoint::Userinfo),
+            jwks_uri: own(Endpoint::Jwks),
+            revocation_endpoint: url(Endpoint::Revoke),
+            introspection_endpoint: url(Endpoint::Introspect),
+            end_session_endpoint: url(Endpoint::Logout),
+            response_types_supported: list(&["code"]),
+            response_modes_supported: list(&["query"]),
+            grant_types_supported: gatehouse_core::GrantType::ALL.iter().map(|g| g.as_str().to_string()).collect(),
+            subject_types_supported: list(&["public"]),
+            id_token_signing_alg_values_supported: list(&crate::keys::ALGORITHMS),
+            token_endpoint_auth_methods_supported: client_auth.clone(),
+            revocation_endpoint_auth_methods_supported: client_auth,
+            introspection_endpoint_auth_methods_supported: list(&["client_secret_basic", "client_secret_post"]),
+            code_challenge_methods_supported: list(&["S256", "plain"]),
+            scopes_supported: self.catalog.names().map(str::to_string).collect(),
+            claims_supported: self.catalog.all_claims(),
+            prompt_values_supported: list(&["none", "login", "consent"]),
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
         }
     }
 }

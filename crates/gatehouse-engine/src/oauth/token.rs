@@ -2,27 +2,23 @@
 //! (rotation with reuse detection), client_credentials and single_sign_on.
 //! Client authentication happens first, then the grant type, then the grant.
 
+use gatehouse_core::OAuthErrorCode;
 use std::collections::BTreeMap;
 
 use gatehouse_core::client::GrantType;
 use gatehouse_core::pkce::{self, ChallengeMethod};
 use gatehouse_core::scope::SSO_SCOPE;
 use gatehouse_core::secret::{digest, generate_hex, generate_token};
-use gatehouse_core::time::now;
 use gatehouse_core::{Dialect, ScopeSet};
 use gatehouse_store::{Client, Grant, GrantKind, NewGrant, RedeemOutcome, User};
-use serde_json::{json, Value};
 
 use super::claims::IdTokenInput;
-use super::{ClientCredentials, OAuthError, Params};
+use super::{ClientCredentials, OAuthError, Params, TokenResponse};
 use crate::audit::AuditRecord;
 use crate::Engine;
 
 /// Where the browser redeems SSO tokens on Gatehouse's own paths.
 pub const SSO_PATH: &str = "/oauth2/sso";
-
-/// A successful token response body.
-pub type TokenResponse = Value;
 
 /// What a new access token carries.
 struct AccessGrant<'a> {
@@ -51,7 +47,7 @@ impl Engine {
             .get("grant_type")
             .ok_or_else(|| OAuthError::invalid_request("The grant type was not specified in the request"))?;
         let grant: GrantType = grant_type.parse().map_err(|_| {
-            OAuthError::new("unsupported_grant_type", format!("Grant type \"{grant_type}\" not supported"), 400)
+            OAuthError::new(OAuthErrorCode::UnsupportedGrantType, format!("Grant type \"{grant_type}\" not supported"))
         })?;
         if !client.allows_grant(grant) {
             return Err(OAuthError::unauthorized_client());
@@ -81,15 +77,14 @@ impl Engine {
         if found.client_id != client.client_id {
             return Err(invalid());
         }
-        if found.used_at.is_none() && found.revoked_at.is_none() && found.expires_at <= now() {
+        if found.used_at.is_none() && found.revoked_at.is_none() && found.expires_at <= self.now() {
             return Err(OAuthError::invalid_grant("The authorization code has expired"));
         }
         if let Some(uri) = &found.redirect_uri {
             if p.get("redirect_uri") != Some(uri.as_str()) {
                 return Err(OAuthError::new(
-                    "redirect_uri_mismatch",
+                    OAuthErrorCode::RedirectUriMismatch,
                     "The redirect URI is missing or do not match",
-                    400,
                 ));
             }
         }
@@ -112,7 +107,7 @@ impl Engine {
             }
             (None, None) => {}
         }
-        let g = match self.store.redeem_once(GrantKind::Code, &code_digest, now())? {
+        let g = match self.store.redeem_once(GrantKind::Code, &code_digest, self.now())? {
             RedeemOutcome::Redeemed(g) => g,
             RedeemOutcome::Expired(_) => return Err(OAuthError::invalid_grant("The authorization code has expired")),
             RedeemOutcome::AlreadyUsed(g) => {
@@ -145,7 +140,7 @@ impl Engine {
     /// and audit why.
     fn revoke_reused_family(&self, g: &Grant, kind: &str, message: String) -> Result<(), OAuthError> {
         if let Some(f) = &g.family {
-            self.store.revoke_family(f, now())?;
+            self.store.revoke_family(f, self.now())?;
         }
         self.audit(AuditRecord {
             kind,
@@ -185,7 +180,7 @@ impl Engine {
         if !scope.is_subset_of(&original) {
             return Err(OAuthError::invalid_scope());
         }
-        let g = match self.store.redeem_once(GrantKind::Refresh, &token_digest, now())? {
+        let g = match self.store.redeem_once(GrantKind::Refresh, &token_digest, self.now())? {
             RedeemOutcome::Redeemed(g) => g,
             RedeemOutcome::Expired(_) => return Err(OAuthError::invalid_grant("Refresh token has expired")),
             RedeemOutcome::AlreadyUsed(g) => {
@@ -268,23 +263,21 @@ impl Engine {
             .iter()
             .filter_map(|k| p.get(k).map(|v| (k.to_string(), v.to_string())))
             .collect();
-        let issued = match self.issue_sso_token(client, user_id, destinations.first().copied(), params) {
-            Ok(t) => t,
-            Err(e) if e.is_client_error() => return Err(OAuthError::invalid_request(e.to_string())),
-            Err(e) => return Err(e.into()),
-        };
+        let issued = self.issue_sso_token(client, user_id, destinations.first().copied(), params)?;
         // The browser redeems the token on the dialect's own SSO path.
         let redirect_url = gatehouse_core::redirect::with_query(
-            &format!("{}{}", self.config.issuer, dialect.path_or("sso", SSO_PATH)),
+            &format!("{}{}", self.config.issuer, gatehouse_core::Endpoint::Sso.path_in(dialect)),
             &[("access_token", &issued.token)],
         );
-        Ok(json!({
-            "access_token": issued.token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "scope": issued.scope,
-            "redirect_url": redirect_url,
-        }))
+        Ok(TokenResponse {
+            access_token: issued.token,
+            token_type: "Bearer".into(),
+            expires_in: issued.expires_in,
+            scope: issued.scope,
+            refresh_token: None,
+            id_token: None,
+            redirect_url: Some(redirect_url),
+        })
     }
 
     /// The user an SSO token is for: a client bound to an account signs in
@@ -310,9 +303,8 @@ impl Engine {
                 }
             }
             (None, _) if !client.may_name_users => Err(OAuthError::new(
-                "unauthorized_client",
+                OAuthErrorCode::UnauthorizedClient,
                 "This client is bound to no account and may not name users",
-                400,
             )),
             (None, Some(uid)) => match self.store.user_by_id(uid)? {
                 Some(u) => Ok(u.id),
@@ -324,7 +316,7 @@ impl Engine {
 
     /// Issues an access token (and a refresh token and ID token where due).
     fn issue_tokens(&self, a: AccessGrant<'_>) -> Result<TokenResponse, OAuthError> {
-        let ts = now();
+        let ts = self.now();
         let access = generate_token();
         let base = NewGrant {
             client_id: a.client.client_id.clone(),
@@ -343,12 +335,15 @@ impl Engine {
             expires_at: ts + a.access_ttl,
             ..base.clone()
         })?;
-        let mut body = json!({
-            "access_token": access,
-            "expires_in": a.access_ttl,
-            "token_type": "Bearer",
-            "scope": a.scope.to_string(),
-        });
+        let mut body = TokenResponse {
+            access_token: access,
+            token_type: "Bearer".into(),
+            expires_in: a.access_ttl,
+            scope: a.scope.to_string(),
+            refresh_token: None,
+            id_token: None,
+            redirect_url: None,
+        };
         if a.with_refresh && a.user.is_some() {
             let refresh = generate_token();
             self.store.insert_grant(&NewGrant {
@@ -357,16 +352,16 @@ impl Engine {
                 expires_at: ts + self.config.refresh_ttl,
                 ..base
             })?;
-            body["refresh_token"] = json!(refresh);
+            body.refresh_token = Some(refresh);
         }
         if let Some(user) = a.user.filter(|_| a.scope.contains("openid")) {
-            body["id_token"] = json!(self.id_token(IdTokenInput {
+            body.id_token = Some(self.id_token(IdTokenInput {
                 client: a.client,
                 user,
                 scope: a.scope,
                 nonce: a.nonce,
                 auth_time: a.auth_time,
-                access_token: Some(&access),
+                access_token: Some(&body.access_token),
             })?);
         }
         Ok(body)

@@ -2,12 +2,12 @@
 //! introspection (RFC 7662), revocation (RFC 7009) and RP-initiated logout.
 
 use gatehouse_core::secret::digest;
-use gatehouse_core::time::now;
+use gatehouse_core::OAuthErrorCode;
 use gatehouse_core::ScopeSet;
 use gatehouse_store::{Client, Grant, GrantKind, User};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{ClientCredentials, OAuthError, Params};
+use super::{ClientCredentials, Introspection, OAuthError, Params, UserInfo};
 use crate::Engine;
 
 /// Where a bearer token was found in a userinfo request.
@@ -42,7 +42,7 @@ impl Engine {
         if g.revoked_at.is_some() {
             return Err(invalid());
         }
-        if g.expires_at <= now() {
+        if g.expires_at <= self.now() {
             return Err(OAuthError::invalid_token("The access token provided has expired"));
         }
         let client = self.store.client_by_client_id(&g.client_id)?.ok_or_else(invalid)?;
@@ -54,11 +54,15 @@ impl Engine {
     }
 
     /// The userinfo response for a bearer token.
-    pub fn userinfo(&self, sources: &BearerSources) -> Result<Value, OAuthError> {
+    pub fn userinfo(&self, sources: &BearerSources) -> Result<UserInfo, OAuthError> {
         let given: Vec<&String> =
             [&sources.header, &sources.query, &sources.body].into_iter().filter_map(|s| s.as_ref()).collect();
         let token = match given.as_slice() {
-            [] => return Err(OAuthError::new("invalid_request", "The access token was not found", 401)),
+            [] => {
+                return Err(
+                    OAuthError::new(OAuthErrorCode::InvalidRequest, "The access token was not found").with_status(401)
+                )
+            }
             [one] => one.as_str(),
             _ => {
                 return Err(OAuthError::invalid_request(
@@ -72,26 +76,25 @@ impl Engine {
             (Some(u), true) => u,
             _ => {
                 return Err(OAuthError::new(
-                    "insufficient_scope",
+                    OAuthErrorCode::InsufficientScope,
                     "The request requires higher privileges than provided by the access token",
-                    403,
                 ))
             }
         };
-        Ok(Value::Object(self.client_claims(&live.client, user, &scope)))
+        Ok(UserInfo(self.client_claims(&live.client, user, &scope)))
     }
 
     /// Introspection (RFC 7662): a client learns about its own tokens only.
-    pub fn introspect(&self, params: &Params, creds: &ClientCredentials) -> Result<Value, OAuthError> {
+    pub fn introspect(&self, params: &Params, creds: &ClientCredentials) -> Result<Introspection, OAuthError> {
         let client = self.authenticate_request_client(params, creds)?;
         params.check()?;
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("Missing parameter: \"token\" is required"))?;
-        let inactive = json!({ "active": false });
+        let inactive = Introspection::inactive();
         let Some(g) = self.store.grant_by_any_digest(&digest(token))? else { return Ok(inactive) };
         let kind_ok = g.kind == GrantKind::Access.as_str() || g.kind == GrantKind::Refresh.as_str();
-        let live = g.revoked_at.is_none() && g.used_at.is_none() && g.expires_at > now();
+        let live = g.revoked_at.is_none() && g.used_at.is_none() && g.expires_at > self.now();
         if !kind_ok || !live || g.client_id != client.client_id {
             return Ok(inactive);
         }
@@ -102,21 +105,19 @@ impl Engine {
             },
             None => None,
         };
-        let mut body = json!({
-            "active": true,
-            "scope": g.scope,
-            "client_id": g.client_id,
-            "token_type": if g.kind == "access" { "Bearer" } else { "refresh_token" },
-            "exp": g.expires_at,
-            "iat": g.created_at,
-            "iss": self.config.issuer,
-            "aud": g.client_id,
-        });
-        if let Some(u) = user {
-            body["sub"] = json!(u.uuid);
-            body["username"] = json!(u.email);
-        }
-        Ok(body)
+        let (sub, username) = user.map(|u| (u.uuid, u.email)).unzip();
+        Ok(Introspection {
+            active: true,
+            token_type: Some(if g.kind == GrantKind::Access.as_str() { "Bearer" } else { "refresh_token" }.into()),
+            exp: Some(g.expires_at),
+            iat: Some(g.created_at),
+            iss: Some(self.config.issuer.clone()),
+            aud: Some(g.client_id.clone()),
+            client_id: Some(g.client_id),
+            scope: Some(g.scope),
+            sub,
+            username,
+        })
     }
 
     /// Revocation (RFC 7009): unknown tokens and other clients' tokens are
@@ -133,10 +134,10 @@ impl Engine {
         }
         match (g.kind.as_str(), &g.family) {
             ("refresh", Some(f)) => {
-                self.store.revoke_family(f, now())?;
+                self.store.revoke_family(f, self.now())?;
             }
             ("access" | "refresh", _) => {
-                self.store.revoke_grant(g.id, now())?;
+                self.store.revoke_grant(g.id, self.now())?;
             }
             _ => {}
         }

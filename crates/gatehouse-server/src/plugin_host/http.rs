@@ -8,9 +8,9 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use gatehouse_core::Dialect;
+use gatehouse_core::{Dialect, OAuthErrorCode};
 use gatehouse_engine::Engine;
-use gatehouse_plugin_api::messages::{self as msg, plugin_methods, AliasDecl, EngineEndpoint, RouteDecl};
+use gatehouse_plugin_api::messages::{self as msg, plugin_methods, AliasDecl, DialectTable, EngineEndpoint, RouteDecl};
 
 use super::{CallError, LoadedPlugin, PluginHost, SESSION_COOKIE};
 use crate::config::Config;
@@ -110,23 +110,52 @@ fn endpoint(e: EngineEndpoint) -> Endpoint {
     }
 }
 
-/// The plugin's dialect table as the engine's (same field names; fields the
-/// plugin's SDK does not know keep the engine's defaults).
-fn dialect_of(p: &LoadedPlugin) -> Dialect {
-    let mut d = p
-        .manifest
-        .dialect
-        .as_ref()
-        .and_then(|t| serde_json::to_value(t).ok())
-        .and_then(|v| serde_json::from_value::<Dialect>(v).ok())
-        .unwrap_or_else(Dialect::standard);
-    if d.name.is_empty() || d.name == "standard" {
-        d.name = p.name().to_string();
+/// A plugin's dialect table as the engine's [`Dialect`]: field by field
+/// (no `..`), so a field added on either side is a compile error here; an
+/// absent field keeps the standard behaviour ([`Dialect::standard`], the one
+/// place the defaults live). Checked when the plugin loads.
+pub fn dialect_from_table(plugin: &str, t: &DialectTable) -> Result<Dialect, String> {
+    let DialectTable {
+        name,
+        require_state,
+        default_scope,
+        code_ttl,
+        access_ttl,
+        consent_denied_error,
+        pre_redirect_errors_as_json,
+    } = t;
+    let std = Dialect::standard();
+    let consent_denied_error = match consent_denied_error.as_deref() {
+        None => std.consent_denied_error,
+        Some(code) => code.parse::<OAuthErrorCode>().map_err(|e| format!("dialect consent_denied_error: {e}"))?,
+    };
+    for (what, ttl) in [("code_ttl", code_ttl), ("access_ttl", access_ttl)] {
+        if ttl.is_some_and(|s| s <= 0) {
+            return Err(format!("dialect {what}: must be a positive number of seconds"));
+        }
     }
+    Ok(Dialect {
+        name: name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| plugin.to_string()),
+        require_state: require_state.unwrap_or(std.require_state),
+        default_scope: default_scope.clone().or(std.default_scope),
+        code_ttl: code_ttl.or(std.code_ttl),
+        access_ttl: access_ttl.or(std.access_ttl),
+        consent_denied_error,
+        pre_redirect_errors_as_json: pre_redirect_errors_as_json.unwrap_or(std.pre_redirect_errors_as_json),
+        endpoint_paths: std.endpoint_paths,
+    })
+}
+
+/// The plugin's dialect (validated at load) with its aliases' paths.
+fn dialect_of(p: &LoadedPlugin) -> Dialect {
+    let mut d = match &p.manifest.dialect {
+        Some(t) => dialect_from_table(p.name(), t).unwrap_or_else(|_| Dialect::standard()),
+        None => Dialect { name: p.name().to_string(), ..Dialect::standard() },
+    };
     // The aliases are the dialect's surface: discovery and SSO redirects
     // served under them point at them (the first alias of an endpoint wins).
     for a in &p.manifest.aliases {
-        d.endpoint_paths.entry(endpoint(a.endpoint).name().to_string()).or_insert_with(|| a.path.clone());
+        d.endpoint_paths.entry(endpoint(a.endpoint)).or_insert_with(|| a.path.clone());
     }
     d
 }

@@ -198,6 +198,9 @@ fn validate_manifest(m: &Manifest, declared_name: &str) -> Result<(), String> {
     if !m.aliases.is_empty() && !m.capabilities.contains(&Capability::Dialect) {
         return Err("declares aliases without the dialect capability".into());
     }
+    if let Some(t) = &m.dialect {
+        http::dialect_from_table("plugin", t)?;
+    }
     Ok(())
 }
 

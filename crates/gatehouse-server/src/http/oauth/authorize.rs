@@ -29,7 +29,7 @@ fn pre_redirect_error(dialect: &Dialect, e: &OAuthError) -> HttpResponse {
         return oauth_error_response(e);
     }
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    error_page(status, "Sign-in request rejected", &format!("{} ({})", e.description, e.error))
+    error_page(status, "Sign-in request rejected", &format!("{} ({})", e.description, e.code))
 }
 
 /// The request's parameters again, as a query string to come back to after

@@ -4,15 +4,14 @@
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
-use gatehouse_core::Dialect;
+use gatehouse_core::{Dialect, OAuthErrorCode};
 use gatehouse_engine::keys::JWKS_MAX_AGE;
 use gatehouse_engine::oauth::tokens::BearerSources;
 use gatehouse_engine::oauth::{OAuthError, Params};
 use gatehouse_engine::sso::SsoError;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
-use serde_json::json;
 
-use super::{oauth_error_response, run, Endpoint};
+use super::{oauth_error_response, run};
 use crate::http::browser::{
     clear_session_cookie, csrf_ok, csrf_token, current_session, is_form, peer_ip, session_cookie, user_agent,
     CSRF_FIELD,
@@ -25,36 +24,9 @@ use crate::http::{blocking, State};
 /// own paths; the issuer, and the endpoints a dialect has no alias for,
 /// stay standard.
 pub fn discovery(dialect: &Dialect, state: &State) -> HttpResponse {
-    let e = &state.engine;
-    let iss = &e.config.issuer;
-    let url = |ep: Endpoint| format!("{iss}{}", ep.standard_path());
-    let own = |ep: Endpoint| format!("{iss}{}", ep.path_in(dialect));
-    let doc = json!({
-        "issuer": iss,
-        "authorization_endpoint": own(Endpoint::Authorize),
-        "token_endpoint": own(Endpoint::Token),
-        "userinfo_endpoint": own(Endpoint::Userinfo),
-        "jwks_uri": own(Endpoint::Jwks),
-        "revocation_endpoint": url(Endpoint::Revoke),
-        "introspection_endpoint": url(Endpoint::Introspect),
-        "end_session_endpoint": url(Endpoint::Logout),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "single_sign_on"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": gatehouse_engine::keys::ALGORITHMS,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "code_challenge_methods_supported": ["S256", "plain"],
-        "scopes_supported": e.catalog.names().collect::<Vec<_>>(),
-        "claims_supported": e.catalog.all_claims(),
-        "prompt_values_supported": ["none", "login", "consent"],
-        "claims_parameter_supported": false,
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
-    });
-    HttpResponse::Ok().insert_header(("Cache-Control", format!("public, max-age={JWKS_MAX_AGE}"))).json(doc)
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", format!("public, max-age={JWKS_MAX_AGE}")))
+        .json(state.engine.provider_metadata(dialect))
 }
 
 pub async fn jwks(state: State) -> HttpResponse {
@@ -72,11 +44,11 @@ pub async fn jwks(state: State) -> HttpResponse {
 fn bearer_error(e: &OAuthError) -> HttpResponse {
     let mut r = oauth_error_response(e);
     if e.status == 401 || e.status == 403 || e.status == 400 {
-        let challenge = if e.status == 401 && e.error == "invalid_request" {
+        let challenge = if e.status == 401 && e.code == OAuthErrorCode::InvalidRequest {
             // No token at all: no error code (RFC 6750 §3.1).
             "Bearer realm=\"Service\"".to_string()
         } else {
-            format!("Bearer realm=\"Service\", error=\"{}\", error_description=\"{}\"", e.error, e.description)
+            format!("Bearer realm=\"Service\", error=\"{}\", error_description=\"{}\"", e.code, e.description)
         };
         if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&challenge) {
             r.headers_mut().insert(actix_web::http::header::WWW_AUTHENTICATE, v);

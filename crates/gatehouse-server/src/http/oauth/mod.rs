@@ -10,6 +10,7 @@ mod authorize;
 mod endpoints;
 mod token;
 
+use gatehouse_core::OAuthErrorCode;
 use std::sync::Arc;
 
 use actix_web::http::{Method, StatusCode};
@@ -17,80 +18,18 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine as _;
 use gatehouse_core::Dialect;
+pub use gatehouse_core::Endpoint;
 use gatehouse_engine::oauth::{ClientCredentials, OAuthError, Params};
 
 use crate::http::{blocking, State};
 
-/// The standard endpoints a dialect may alias.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Endpoint {
-    Discovery,
-    Jwks,
-    Authorize,
-    Token,
-    Userinfo,
-    Sso,
-    Revoke,
-    Introspect,
-    Logout,
-}
-
-impl Endpoint {
-    /// Gatehouse's own path for the endpoint.
-    pub fn standard_path(self) -> &'static str {
-        match self {
-            Endpoint::Discovery => "/.well-known/openid-configuration",
-            Endpoint::Jwks => "/jwks.json",
-            Endpoint::Authorize => "/oauth2/authorize",
-            Endpoint::Token => "/oauth2/token",
-            Endpoint::Userinfo => "/oauth2/userinfo",
-            Endpoint::Sso => "/oauth2/sso",
-            Endpoint::Revoke => "/oauth2/revoke",
-            Endpoint::Introspect => "/oauth2/introspect",
-            Endpoint::Logout => "/oauth2/logout",
-        }
-    }
-
-    /// The endpoint's key in a dialect's `endpoint_paths` (its serde name).
-    pub fn name(self) -> &'static str {
-        match self {
-            Endpoint::Discovery => "discovery",
-            Endpoint::Jwks => "jwks",
-            Endpoint::Authorize => "authorize",
-            Endpoint::Token => "token",
-            Endpoint::Userinfo => "userinfo",
-            Endpoint::Sso => "sso",
-            Endpoint::Revoke => "revoke",
-            Endpoint::Introspect => "introspect",
-            Endpoint::Logout => "logout",
-        }
-    }
-
-    /// Where a dialect serves the endpoint: its own path, else the standard one.
-    pub fn path_in(self, dialect: &Dialect) -> &str {
-        dialect.path_or(self.name(), self.standard_path())
-    }
-
-    pub const ALL: [Endpoint; 9] = [
-        Endpoint::Discovery,
-        Endpoint::Jwks,
-        Endpoint::Authorize,
-        Endpoint::Token,
-        Endpoint::Userinfo,
-        Endpoint::Sso,
-        Endpoint::Revoke,
-        Endpoint::Introspect,
-        Endpoint::Logout,
-    ];
-
-    fn allows(self, m: &Method) -> bool {
-        match self {
-            Endpoint::Discovery | Endpoint::Jwks => m == Method::GET || m == Method::HEAD,
-            Endpoint::Token | Endpoint::Revoke | Endpoint::Introspect => m == Method::POST,
-            Endpoint::Authorize | Endpoint::Userinfo | Endpoint::Sso | Endpoint::Logout => {
-                m == Method::GET || m == Method::POST
-            }
+/// Which methods an endpoint answers.
+fn allows(endpoint: Endpoint, m: &Method) -> bool {
+    match endpoint {
+        Endpoint::Discovery | Endpoint::Jwks => m == Method::GET || m == Method::HEAD,
+        Endpoint::Token | Endpoint::Revoke | Endpoint::Introspect => m == Method::POST,
+        Endpoint::Authorize | Endpoint::Userinfo | Endpoint::Sso | Endpoint::Logout => {
+            m == Method::GET || m == Method::POST
         }
     }
 }
@@ -106,12 +45,12 @@ pub async fn serve_endpoint(
     body: Bytes,
     state: State,
 ) -> HttpResponse {
-    if !endpoint.allows(req.method()) {
+    if !allows(endpoint, req.method()) {
         let text = match endpoint {
             Endpoint::Token => "The request method must be POST when requesting an access token",
             _ => "The request method is not allowed for this endpoint",
         };
-        let mut r = oauth_error_response(&OAuthError::new("invalid_request", text, 405));
+        let mut r = oauth_error_response(&OAuthError::new(OAuthErrorCode::InvalidRequest, text).with_status(405));
         let allow = if matches!(endpoint, Endpoint::Token | Endpoint::Revoke | Endpoint::Introspect) {
             "POST"
         } else if matches!(endpoint, Endpoint::Discovery | Endpoint::Jwks) {
@@ -159,14 +98,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// A protocol error as JSON, never cached.
 pub fn oauth_error_response(e: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = crate::http::json_error(status, &e.error, &e.description);
+    let mut r = crate::http::json_error(status, e.code.as_str(), &e.description);
     r.headers_mut()
         .insert(actix_web::http::header::PRAGMA, actix_web::http::header::HeaderValue::from_static("no-cache"));
     r
 }
 
 /// A successful JSON response that must not be cached (tokens).
-pub fn no_store_json(body: &serde_json::Value) -> HttpResponse {
+pub fn no_store_json(body: &impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache")).json(body)
 }
 
@@ -204,6 +143,6 @@ pub async fn run<T: Send + 'static>(
 ) -> Result<T, OAuthError> {
     match blocking(f).await {
         Ok(r) => r,
-        Err(e) => Err(OAuthError::new("temporarily_unavailable", e.to_string(), 503)),
+        Err(e) => Err(OAuthError::new(OAuthErrorCode::TemporarilyUnavailable, e.to_string())),
     }
 }

@@ -1,12 +1,10 @@
 //! Single sign-on, the documented flow, and Closed users refused
 //! everywhere, with the exact audit lines of docs/protocols/whmcs.md §8.
 
-mod common;
-mod oauth_support;
-
-use common::*;
-use oauth_support::*;
 use serde_json::Value;
+
+use crate::common::*;
+use crate::oauth_support::*;
 
 const CB: &str = "https://app.example/cb";
 const AREA: &str = "https://billing.example";

@@ -1,11 +1,8 @@
 //! The login, logout and account pages, RP-initiated logout and login rate
 //! limiting, through the HTML forms.
 
-mod common;
-mod oauth_support;
-
-use common::*;
-use oauth_support::*;
+use crate::common::*;
+use crate::oauth_support::*;
 
 const CB: &str = "https://app.example/cb";
 

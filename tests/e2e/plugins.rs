@@ -3,14 +3,12 @@
 //! services; broken ones stop start-up with one line (or are skipped with
 //! `--skip-broken-plugins`); a panicking plugin fails only its request.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 struct Fixtures {
     example: PathBuf,

@@ -2,7 +2,6 @@
 //! binary on a free port against a fresh database (a SQLite temp file or a
 //! new PostgreSQL database), talk HTTP to it, run its CLI on the same
 //! database, build plugin shared libraries.
-#![allow(dead_code)]
 
 pub mod whmcs;
 
@@ -98,9 +97,7 @@ pub struct ServerOptions {
 
 /// A running `gatehouse serve`, killed on drop.
 pub struct Server {
-    pub backend: Backend,
     pub base: String,
-    pub port: u16,
     pub db: TestDb,
     pub data_dir: tempfile::TempDir,
     pub config_path: PathBuf,
@@ -140,7 +137,7 @@ impl Server {
                 .expect("start gatehouse");
             match wait_ready(&mut child, &base) {
                 Ok(()) => {
-                    return Server { backend, base, port, db, data_dir, config_path, child: Some(child), log_path };
+                    return Server { base, db, data_dir, config_path, child: Some(child), log_path };
                 }
                 Err(e) => {
                     let _ = child.kill();

@@ -3,14 +3,12 @@
 //! the built plugin loaded, on SQLite and PostgreSQL. The contract is
 //! `docs/protocols/whmcs.md` §7–9.
 
-mod common;
-
 use std::sync::{Arc, Barrier};
 
-use common::*;
 use serde_json::Value;
 
-use common::whmcs::*;
+use crate::common::whmcs::*;
+use crate::common::*;
 
 fn error_of(v: &Value) -> &str {
     assert_eq!(v["result"], "error", "{v}");

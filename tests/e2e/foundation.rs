@@ -2,9 +2,7 @@
 //! its health endpoints; the CLI works on the same database; bad input gets
 //! one clear line and a non-zero exit.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn health_endpoints_answer_on_every_backend() {

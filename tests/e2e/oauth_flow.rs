@@ -3,12 +3,10 @@
 //! and nonce, refresh rotation and reuse detection, revocation and
 //! introspection, userinfo by scope, prompt=none, discovery and JWKS.
 
-mod common;
-mod oauth_support;
-
-use common::*;
-use oauth_support::*;
 use serde_json::Value;
+
+use crate::common::*;
+use crate::oauth_support::*;
 
 const CB: &str = "https://app.example/cb";
 
@@ -593,7 +591,7 @@ fn discovery_is_truthful_and_keys_rotate() {
             assert!(kids.contains(&k["kid"].as_str().unwrap()));
         }
         // New ID tokens are still signed with the old key: the new one signs
-        // only once cached JWKS documents have expired (tests/keys.rs).
+        // only once cached JWKS documents have expired (tests/e2e/keys.rs).
         let c = add_client(&server, CB, &["--scope", "openid", "--first-party"]);
         let (_, code) = code_for(&server, &c, "k@example.com", &[]);
         let (_, t) = token(&server, &c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)]);

@@ -4,19 +4,17 @@
 //! the test with `npm ci` when missing), while a downstream client runs the
 //! code flow against Gatehouse.
 
-mod common;
-mod oauth_support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
-use oauth_support::*;
 use reqwest::blocking::{Client as Http, Response};
 use serde_json::Value;
+
+use crate::common::*;
+use crate::oauth_support::*;
 
 const CB: &str = "https://app.example/cb";
 const OP_CLIENT: &str = "gatehouse";
@@ -25,7 +23,7 @@ const PROVIDER: &str = "Upstream Corp";
 
 /// Installs the upstream provider's modules when they are missing.
 fn npm_ready() {
-    common::npm_ready("js-op", "oidc-provider");
+    crate::common::npm_ready("js-op", "oidc-provider");
 }
 
 /// A running `node tests/js-op/op.mjs`, killed on drop.

@@ -2,11 +2,8 @@
 //! catalog — registrable, advertised in discovery, explained on the consent
 //! screen, and released only to clients registered for them.
 
-mod common;
-mod oauth_support;
-
-use common::*;
-use oauth_support::*;
+use crate::common::*;
+use crate::oauth_support::*;
 
 const CB: &str = "https://app.example/cb";
 

@@ -3,14 +3,12 @@
 //! activation delay, and the old key stays published while its tokens live.
 //! SQLite and PostgreSQL.
 
-mod common;
-mod oauth_support;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::*;
-use oauth_support::*;
 use serde_json::Value;
+
+use crate::common::*;
+use crate::oauth_support::*;
 
 const CB: &str = "https://app.example/cb";
 const DELAY: i64 = 4;

@@ -2,20 +2,18 @@
 //! the ID token: the `openidconnect` crate, and npm `openid-client`
 //! (installed by the test with `npm ci` when missing).
 
-mod common;
-mod oauth_support;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
-use oauth_support::*;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::Value;
+
+use crate::common::*;
+use crate::oauth_support::*;
 
 const CB: &str = "https://rp.example/callback";
 
@@ -86,7 +84,7 @@ fn openidconnect_crate_completes_the_code_flow_and_verifies_the_id_token() {
 
 /// Installs the npm relying party when its modules are missing.
 fn npm_ready() -> bool {
-    common::npm_ready("js", "openid-client");
+    crate::common::npm_ready("js", "openid-client");
     true
 }
 

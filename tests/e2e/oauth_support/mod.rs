@@ -1,7 +1,6 @@
 //! Helpers for the OAuth end-to-end tests: users and clients through the
 //! CLI, signing in through the HTML form, walking the authorization flow,
 //! calling the token endpoint.
-#![allow(dead_code)]
 
 use base64::Engine as _;
 use reqwest::blocking::{Client as Http, Response};

@@ -3,16 +3,15 @@
 //! are provisioned as forum members through a local stand-in for the
 //! forum's REST API — which is never retried once it rejects the key.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use common::*;
 use serde_json::Value;
 use sha2::Digest;
+
+use crate::common::*;
 
 /// One request the stand-in forum received.
 #[derive(Debug, Clone)]

@@ -4,16 +4,15 @@
 //! verifying the ID token against `/oauth/certs.php`, and every documented
 //! error of docs/protocols/whmcs.md §4–6. SQLite and PostgreSQL.
 
-mod common;
-
 use base64::Engine as _;
-use common::whmcs as whmcs_api;
-use common::*;
 use serde_json::Value;
 use sha2::Digest;
 
+use crate::common::whmcs as whmcs_api;
+use crate::common::whmcs::TUTORIAL_SCOPES;
+use crate::common::*;
+
 const FORUM_CB: &str = "https://forum.example.com/oauth/callback/";
-use common::whmcs::TUTORIAL_SCOPES;
 /// A state as Invision Community builds it: `<methodId>-<base64 url>-<csrf>-<base64 ref>`.
 const FORUM_STATE: &str = "3-aHR0cHM6Ly9mb3J1bS5leGFtcGxlLmNvbS8/YT0x+Lw==-c2f1e/a9+b==-L2luZGV4LnBocD9hPWI=";
 

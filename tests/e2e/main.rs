@@ -1,0 +1,23 @@
+//! End-to-end tests: the real `gatehouse` binary, started on a free port
+//! against a fresh database (SQLite always, PostgreSQL when
+//! `GATEHOUSE_TEST_POSTGRES_URL` is set), driven over HTTP and its CLI.
+//!
+//! One test binary for all suites (as ripgrep does): the shared harness is
+//! compiled once, and `cargo test --test e2e <module>::` runs one suite,
+//! e.g. `cargo test --test e2e whmcs_api::`.
+
+mod common;
+mod oauth_support;
+
+mod federation;
+mod foundation;
+mod ipb;
+mod keys;
+mod oauth_flow;
+mod oauth_pages;
+mod oauth_rp;
+mod oauth_sso;
+mod plugins;
+mod scopes;
+mod whmcs_api;
+mod whmcs_oauth;
