@@ -1,6 +1,6 @@
 //! The audit log: security events written to the database and to the log.
 
-use gatehouse_store::NewAuditEvent;
+use gatehouse_store::{AuditEvent, NewAuditEvent};
 
 use crate::{Engine, EngineError};
 
@@ -43,5 +43,12 @@ impl Engine {
             details,
         })?;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// The newest audit events first, optionally of one kind.
+    pub fn audit_events(&self, kind: Option<&str>, limit: i64) -> Result<Vec<AuditEvent>, EngineError> {
+        Ok(self.store.list_audit(kind, limit.clamp(1, 10_000))?)
     }
 }

@@ -133,6 +133,29 @@ impl Engine {
         }
     }
 
+    /// Users by id, a page at a time.
+    pub fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<User>, EngineError> {
+        Ok(self.store.list_users(limit.clamp(1, 10_000), offset.max(0))?)
+    }
+
+    /// Every API credential (secrets are never kept, only digests).
+    pub fn api_credentials(&self) -> Result<Vec<ApiCredential>, EngineError> {
+        Ok(self.store.list_api_credentials()?)
+    }
+
+    /// Whether `loc` is a redirect or post-logout URI some client
+    /// registered, exactly or followed by a query (a plugin route may send
+    /// the browser there).
+    pub fn is_registered_redirect(&self, loc: &str) -> Result<bool, EngineError> {
+        let clients = self.store.list_clients()?;
+        Ok(clients.iter().flat_map(|c| c.redirect_uris.iter().chain(c.post_logout_redirect_uris.iter())).any(|uri| {
+            loc == uri
+                || loc
+                    .strip_prefix(uri.as_str())
+                    .is_some_and(|rest| rest.starts_with(if uri.contains('?') { '&' } else { '?' }))
+        }))
+    }
+
     /// Finds a user by numeric id or e-mail.
     pub fn find_user(&self, id_or_email: &str) -> Result<User, EngineError> {
         let key = id_or_email.trim();

@@ -258,6 +258,11 @@ impl Engine {
     }
 
     /// The published public keys as a JWKS document.
+    /// Every published signing key (public parts and schedule), oldest first.
+    pub fn published_keys(&self) -> Result<Vec<SigningKeyRow>, EngineError> {
+        Ok(self.store.published_signing_keys(self.now())?)
+    }
+
     pub fn jwks(&self) -> Result<Value, EngineError> {
         let keys: Vec<Value> = self
             .store

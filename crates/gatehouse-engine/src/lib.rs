@@ -6,16 +6,26 @@
 //! Every method blocks (it talks to the database): call it from a blocking
 //! thread pool, never on the async executor.
 
+pub mod accounts;
 pub mod audit;
 pub mod clock;
 pub mod directory;
 pub mod error;
+pub mod federation;
 pub mod keys;
 pub mod oauth;
 pub mod sessions;
 pub mod sso;
 
 pub use error::EngineError;
+
+/// The records the engine's services take and return (users, clients,
+/// sessions…): plain data, without the store that keeps them.
+pub mod model {
+    pub use gatehouse_store::{
+        Account, ApiCredential, AuditEvent, Client, ClientChanges, Grant, IdentityLink, Session, User, UserChanges,
+    };
+}
 pub use sso::IssuedSsoToken;
 
 use gatehouse_core::ScopeCatalog;
@@ -37,6 +47,9 @@ pub struct EngineConfig {
     pub max_failures_per_account: i64,
     pub max_failures_per_ip: i64,
     pub failure_window_secs: i64,
+    /// Link an upstream identity to the local user with the same
+    /// (upstream-verified) e-mail on first sign-in; off: refuse.
+    pub federation_link_verified_email: bool,
 }
 
 impl EngineConfig {
@@ -54,6 +67,7 @@ impl EngineConfig {
             max_failures_per_account: 5,
             max_failures_per_ip: 20,
             failure_window_secs: 900,
+            federation_link_verified_email: false,
         }
     }
 }
@@ -61,7 +75,9 @@ impl EngineConfig {
 /// The engine: cheap to clone, shared by every request.
 #[derive(Clone)]
 pub struct Engine {
-    pub store: Store,
+    /// Private: every rule lives in the engine, so nothing outside it
+    /// reaches the database.
+    store: Store,
     pub config: std::sync::Arc<EngineConfig>,
     pub catalog: std::sync::Arc<ScopeCatalog>,
     /// Plugin hooks, when a plugin host is running.
@@ -72,8 +88,31 @@ pub struct Engine {
     clock: std::sync::Arc<dyn clock::Clock>,
 }
 
+/// What a migration run did.
+#[derive(Debug, Clone)]
+pub struct Migrated {
+    /// The database, password masked.
+    pub database: String,
+    /// The migrations applied now (empty: up to date).
+    pub applied: Vec<String>,
+}
+
+/// Opens the database `url` names and applies pending migrations
+/// (`gatehouse migrate`).
+pub fn migrate_database(url: &str) -> Result<Migrated, EngineError> {
+    let store = Store::open(url)?;
+    let applied = store.migrate()?;
+    Ok(Migrated { database: store.masked_url(), applied })
+}
+
 impl Engine {
-    pub fn new(store: Store, config: EngineConfig, catalog: ScopeCatalog) -> Engine {
+    /// Opens (and migrates) the database `url` names and builds the engine
+    /// on it: `postgres://…` or a SQLite path / `sqlite://…`.
+    pub fn open(url: &str, config: EngineConfig, catalog: ScopeCatalog) -> Result<Engine, EngineError> {
+        Ok(Engine::new(Store::open_and_migrate(url)?, config, catalog))
+    }
+
+    fn new(store: Store, config: EngineConfig, catalog: ScopeCatalog) -> Engine {
         Engine {
             store,
             config: std::sync::Arc::new(config),
@@ -88,6 +127,16 @@ impl Engine {
     pub fn with_clock(mut self, clock: std::sync::Arc<dyn clock::Clock>) -> Engine {
         self.clock = clock;
         self
+    }
+
+    /// The database this engine works on, password masked (for logs).
+    pub fn database(&self) -> String {
+        self.store.masked_url()
+    }
+
+    /// Whether the database answers (readiness).
+    pub fn ping_database(&self) -> Result<(), EngineError> {
+        Ok(self.store.ping()?)
     }
 
     /// The engine's idea of now, in seconds since the Unix epoch.

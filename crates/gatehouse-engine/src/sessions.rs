@@ -38,6 +38,24 @@ fn dummy_hash() -> &'static str {
     H.get_or_init(|| gatehouse_core::secret::hash_password("gatehouse-dummy-password").unwrap_or_default())
 }
 
+/// Where a browser sign-in comes from: its address, its user agent, and the
+/// session it already has (which a new sign-in replaces).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BrowserContext<'a> {
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+    /// The browser's current session, if any.
+    pub previous: Option<&'a Session>,
+}
+
+/// A new browser session: the cookie value (shown once; only its digest is
+/// stored) and the session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub cookie: String,
+    pub session: Session,
+}
+
 impl Engine {
     /// Starts a browser session; returns the cookie value (shown once; only
     /// its digest is stored) and the session.
@@ -63,18 +81,31 @@ impl Engine {
         })?;
         Ok((value, session))
     }
-}
 
-impl Engine {
-    /// Checks an e-mail and password and starts a session. Failures are
-    /// audited as `login.failed` and rate-limited per account and per IP.
-    pub fn login_with_password(
-        &self,
-        email: &str,
-        password: &str,
-        ip: &str,
-        user_agent: &str,
-    ) -> Result<(String, Session, User), LoginError> {
+    /// Signs a user in to this browser: a new session, and the browser's
+    /// previous one (whoever it belonged to) ends. One browser, one
+    /// signed-in user. The one place every sign-in (password, SSO,
+    /// upstream provider) goes through.
+    pub fn sign_in(&self, user_id: i64, via: &str, ctx: &BrowserContext<'_>) -> Result<SignedIn, EngineError> {
+        let (cookie, session) = self.start_session(user_id, via, ctx.ip, ctx.user_agent)?;
+        if let Some(old) = ctx.previous {
+            // The new session stands either way: a failure to end the old
+            // one (it expires on its own) must not lose the sign-in.
+            if let Err(e) = self.end_session(old.user_id, old.id) {
+                tracing::warn!(error = %e, session = old.id, "could not end the previous session");
+            }
+        }
+        Ok(SignedIn { cookie, session })
+    }
+
+    /// Checks an e-mail and password: rate-limited per account and per IP,
+    /// failures audited as `login.failed` (which the limits count), and an
+    /// unknown e-mail costs the same hashing time as a wrong password. The
+    /// one password check: the login page, plugins (`user_verify_password`)
+    /// and the WHMCS `ValidateLogin` all use it. Closed users are refused
+    /// after their password is checked (so the refusal reveals nothing to a
+    /// guesser).
+    pub fn check_password(&self, email: &str, password: &str, ip: &str) -> Result<User, LoginError> {
         let subject = normalize_email(email).unwrap_or_else(|| truncate(email.trim(), 254).to_ascii_lowercase());
         let since = self.now() - self.config.failure_window_secs;
         if self.store.count_audit_for_subject(LOGIN_FAILED, &subject, since)? >= self.config.max_failures_per_account
@@ -121,15 +152,27 @@ impl Engine {
             })?;
             return Err(LoginError::Closed);
         }
-        let (cookie, session) = self.start_session(user.id, "password", ip, user_agent)?;
+        Ok(user)
+    }
+
+    /// Checks an e-mail and password ([`Engine::check_password`]) and signs
+    /// the user in to this browser.
+    pub fn login_with_password(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &BrowserContext<'_>,
+    ) -> Result<(SignedIn, User), LoginError> {
+        let user = self.check_password(email, password, ctx.ip)?;
+        let signed_in = self.sign_in(user.id, "password", ctx)?;
         self.audit(AuditRecord {
             kind: "login.succeeded",
             message: format!("User ID: {} signed in", user.id),
             user_id: Some(user.id),
-            ip: Some(ip),
+            ip: Some(ctx.ip),
             ..Default::default()
         })?;
-        Ok((cookie, session, user))
+        Ok((signed_in, user))
     }
 
     /// The live session a cookie value names, with its user.

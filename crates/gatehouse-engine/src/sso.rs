@@ -10,6 +10,7 @@ use gatehouse_core::secret::{digest, generate_token};
 use gatehouse_store::{Client, GrantKind, NewGrant, RedeemOutcome, Session};
 
 use crate::audit::AuditRecord;
+use crate::sessions::{BrowserContext, SignedIn};
 use crate::{Engine, EngineError};
 
 /// Why an SSO token was not honoured. Each refusal has been audited with
@@ -105,7 +106,8 @@ impl Engine {
     /// Redeems an SSO token once: checks the user may sign on, spends the
     /// token with one conditional UPDATE, starts a session and resolves the
     /// destination from the token's scope against the client area URL.
-    pub fn redeem_sso_token(&self, token: &str, ip: &str, user_agent: &str) -> Result<SsoLogin, SsoError> {
+    pub fn redeem_sso_token(&self, token: &str, ctx: &BrowserContext<'_>) -> Result<SsoLogin, SsoError> {
+        let ip = ctx.ip;
         let token_digest = digest(token);
         let found = self.store.grant_by_digest(GrantKind::Sso, &token_digest)?;
         let user = match found.as_ref().and_then(|g| g.user_id) {
@@ -159,7 +161,7 @@ impl Engine {
         if !matches!(self.store.redeem_once(GrantKind::Sso, &token_digest, self.now())?, RedeemOutcome::Redeemed(_)) {
             return deny("sso.failed", bad(), SsoError::BadToken);
         }
-        let (cookie, session) = self.start_session(user.id, "sso", ip, user_agent)?;
+        let SignedIn { cookie, session } = self.sign_in(user.id, "sso", ctx)?;
         self.audit(AuditRecord {
             kind: "sso.login",
             message: format!("Single Sign-On authentication succeeded for User ID: {uid}"),

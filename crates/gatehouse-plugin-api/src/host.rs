@@ -95,8 +95,21 @@ impl Host {
     }
 
     /// Checks a password; `None` for a wrong one or an unknown user.
+    /// Checks a user's password with the login page's rules: rate limits
+    /// per account and per caller, every failure audited, the same time
+    /// for an unknown e-mail. `None`: wrong e-mail or password, or a user
+    /// who may not sign in. Too many failures: a `forbidden` error.
     pub fn verify_password(&self, email: &str, password: &str) -> Result<Option<User>, Error> {
-        self.call(m::USER_VERIFY_PASSWORD, &VerifyPassword { email: email.into(), password: password.into() })
+        self.verify_password_from(email, password, "")
+    }
+
+    /// [`HostApi::verify_password`] for a caller at `ip` (the rate limit
+    /// per address counts by it).
+    pub fn verify_password_from(&self, email: &str, password: &str, ip: &str) -> Result<Option<User>, Error> {
+        self.call(
+            m::USER_VERIFY_PASSWORD,
+            &VerifyPassword { email: email.into(), password: password.into(), ip: ip.into() },
+        )
     }
 
     pub fn account(&self, id: i64) -> Result<Account, Error> {

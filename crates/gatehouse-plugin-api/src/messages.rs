@@ -661,6 +661,9 @@ pub struct SetUserAllowSso {
 pub struct VerifyPassword {
     pub email: String,
     pub password: String,
+    /// The address of whoever asks (the rate limits count by it); empty:
+    /// the plugin counts as one caller.
+    pub ip: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

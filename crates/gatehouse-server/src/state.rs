@@ -4,7 +4,6 @@ use std::path::Path;
 
 use gatehouse_core::ScopeCatalog;
 use gatehouse_engine::{Engine, EngineConfig};
-use gatehouse_store::Store;
 
 use crate::config::Config;
 
@@ -32,6 +31,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         max_failures_per_account: cfg.login.max_failures_per_account,
         max_failures_per_ip: cfg.login.max_failures_per_ip,
         failure_window_secs: cfg.login.window_secs,
+        federation_link_verified_email: cfg.federation.link_verified_email,
     }
 }
 
@@ -48,8 +48,7 @@ pub fn catalog(cfg: &Config) -> ScopeCatalog {
 /// the engine on it.
 pub fn open_engine(cfg: &Config) -> Result<Engine, String> {
     let url = cfg.database_url();
-    let store = Store::open_and_migrate(&url).map_err(|e| e.to_string())?;
-    let mut engine = Engine::new(store, engine_config(cfg), catalog(cfg));
+    let mut engine = Engine::open(&url, engine_config(cfg), catalog(cfg)).map_err(|e| e.to_string())?;
     engine.set_master_key(load_master_key(cfg)?);
     // First start: every algorithm gets a signing key.
     engine.ensure_signing_keys().map_err(|e| e.to_string())?;

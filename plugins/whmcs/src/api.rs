@@ -57,7 +57,7 @@ pub fn handle(plugin: &Whmcs, req: &HttpRequest) -> HttpResponse {
     };
     let envelope = match authorize(plugin, req, &params, &action) {
         Err(denied) => denied,
-        Ok(credential) => run_action(plugin, &params, &action, &credential),
+        Ok(credential) => run_action(plugin, req, &params, &action, &credential),
     };
     envelope.render(format, &action)
 }
@@ -130,7 +130,13 @@ fn to_v4(ip: std::net::IpAddr) -> std::net::IpAddr {
     }
 }
 
-fn run_action(plugin: &Whmcs, params: &Params, action: &str, credential: &ApiCredential) -> Envelope {
+fn run_action(
+    plugin: &Whmcs,
+    req: &HttpRequest,
+    params: &Params,
+    action: &str,
+    credential: &ApiCredential,
+) -> Envelope {
     let result = match action.to_ascii_lowercase().as_str() {
         "createoauthcredential" => create_oauth_credential(plugin, params),
         "listoauthcredentials" => list_oauth_credentials(plugin, params),
@@ -138,7 +144,7 @@ fn run_action(plugin: &Whmcs, params: &Params, action: &str, credential: &ApiCre
         "deleteoauthcredential" => delete_oauth_credential(plugin, params),
         "createssotoken" => create_sso_token(plugin, params),
         "getclientsdetails" => get_clients_details(plugin, params),
-        "validatelogin" => validate_login(plugin, params),
+        "validatelogin" => validate_login(plugin, params, req),
         _ => Err(ActionError::Refused("Command Not Found".into())),
     };
     match result {
@@ -587,12 +593,19 @@ fn get_clients_details(plugin: &Whmcs, p: &Params) -> ActionResult {
 /// are audited (the API is already limited to trusted callers by credential
 /// and IP). WHMCS's `passwordhash` is not returned: Gatehouse never hands
 /// out password hashes.
-fn validate_login(plugin: &Whmcs, p: &Params) -> ActionResult {
+fn validate_login(plugin: &Whmcs, p: &Params, req: &HttpRequest) -> ActionResult {
     let invalid = "Email or Password Invalid";
     let (Some(email), Some(password)) = (p.get("email"), p.get_raw("password2")) else {
         return refused(invalid);
     };
-    match plugin.host.verify_password(email, password).map_err(ActionError::Host)? {
+    // The host applies the login page's rate limits (per e-mail and per
+    // caller address) and audits failures; too many failures read as a
+    // plain refusal.
+    let checked = match plugin.host.verify_password_from(email, password, req.peer_addr.as_deref().unwrap_or("")) {
+        Err(e) if e.kind == ErrorKind::Forbidden => None,
+        other => other.map_err(ActionError::Host)?,
+    };
+    match checked {
         Some(user) if user.status != "Closed" => {
             Ok(Envelope::success(vec![("userid", json!(user.id)), ("twoFactorEnabled", json!(false))]))
         }

@@ -6,9 +6,9 @@ use serde_json::json;
 use gatehouse_core::client::parse_grant_types;
 use gatehouse_core::time::format_timestamp;
 use gatehouse_core::{ScopeSet, UserStatus};
-use gatehouse_engine::directory::{ClientInput, UserInput};
+use gatehouse_engine::directory::{Actor, ClientInput, UserInput};
+use gatehouse_engine::model::{Account, ApiCredential, Client, User};
 use gatehouse_engine::Engine;
-use gatehouse_store::{ApiCredential, Client, User};
 
 use super::{load_config, Failure, GlobalArgs};
 use crate::state::open_engine;
@@ -188,7 +188,7 @@ pub fn user(g: &GlobalArgs, cmd: UserCommand) -> Result<(), Failure> {
             print_user(g, &u);
         }
         UserCommand::List { limit, offset } => {
-            let users = engine.store.list_users(limit.clamp(1, 10_000), offset.max(0))?;
+            let users = engine.list_users(limit, offset)?;
             if g.json {
                 println!("{}", serde_json::Value::Array(users.iter().map(user_json).collect()));
             } else {
@@ -246,7 +246,7 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
         } => {
             let grant_types = parse_grant_types(&grants.join(" "))?;
             if let Some(a) = account {
-                engine.store.account_by_id(a)?.ok_or_else(|| Failure(format!("account {a} not found")))?;
+                engine.account(a)?;
             }
             let reg = engine.register_client(ClientInput {
                 name,
@@ -293,7 +293,7 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
             }
         }
         ClientCommand::List => {
-            let clients = engine.store.list_clients()?;
+            let clients = engine.clients_as(Actor::Operator)?;
             if g.json {
                 println!("{}", serde_json::Value::Array(clients.iter().map(client_json).collect()));
             } else {
@@ -354,7 +354,7 @@ pub fn api_credential(g: &GlobalArgs, cmd: ApiCredentialCommand) -> Result<(), F
             }
         }
         ApiCredentialCommand::List => {
-            let list = engine.store.list_api_credentials()?;
+            let list = engine.api_credentials()?;
             if g.json {
                 println!("{}", serde_json::Value::Array(list.iter().map(api_json).collect()));
             } else {
@@ -375,31 +375,22 @@ pub fn api_credential(g: &GlobalArgs, cmd: ApiCredentialCommand) -> Result<(), F
     Ok(())
 }
 
-fn account_json(a: &gatehouse_store::Account) -> serde_json::Value {
+fn account_json(a: &Account) -> serde_json::Value {
     json!({ "id": a.id, "name": a.name, "owner_user_id": a.owner_user_id, "created_at": a.created_at })
 }
 
 pub fn account(g: &GlobalArgs, cmd: AccountCommand) -> Result<(), Failure> {
     let engine = engine(g)?;
-    let now = gatehouse_core::time::now();
     let acc = match cmd {
         AccountCommand::Add { owner, name } => {
             let owner = engine.find_user(&owner)?;
-            engine.store.insert_account(&name, owner.id, now)?
+            engine.create_account(owner.id, &name)?
         }
         AccountCommand::AddMember { account, user } => {
             let user = engine.find_user(&user)?;
-            let acc =
-                engine.store.account_by_id(account)?.ok_or_else(|| Failure(format!("account {account} not found")))?;
-            if engine.store.is_account_member(acc.id, user.id)? {
-                return Err(Failure(format!("user {} is already a member of account {}", user.id, acc.id)));
-            }
-            engine.store.add_account_member(acc.id, user.id)?;
-            acc
+            engine.add_account_member(account, user.id)?
         }
-        AccountCommand::Show { account } => {
-            engine.store.account_by_id(account)?.ok_or_else(|| Failure(format!("account {account} not found")))?
-        }
+        AccountCommand::Show { account } => engine.account(account)?,
     };
     if g.json {
         println!("{}", account_json(&acc));
@@ -412,7 +403,7 @@ pub fn account(g: &GlobalArgs, cmd: AccountCommand) -> Result<(), Failure> {
 pub fn audit(g: &GlobalArgs, cmd: AuditCommand) -> Result<(), Failure> {
     let engine = engine(g)?;
     let AuditCommand::List { kind, limit } = cmd;
-    let events = engine.store.list_audit(kind.as_deref(), limit.clamp(1, 10_000))?;
+    let events = engine.audit_events(kind.as_deref(), limit)?;
     if g.json {
         let v: Vec<_> = events
             .iter()

@@ -46,7 +46,7 @@ pub fn run(g: &GlobalArgs, cmd: KeysCommand) -> Result<(), Failure> {
             }
         }
         KeysCommand::List => {
-            let keys = engine.store.published_signing_keys(now())?;
+            let keys = engine.published_keys()?;
             if g.json {
                 let v: Vec<_> = keys
                     .iter()

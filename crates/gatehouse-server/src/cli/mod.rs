@@ -122,14 +122,13 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Migrate => {
             let cfg = load_config(&cli.global)?;
             let url = cfg.database_url();
-            let store = gatehouse_store::Store::open(&url)?;
-            let applied = store.migrate()?;
+            let m = gatehouse_engine::migrate_database(&url)?;
             if cli.global.json {
-                println!("{}", serde_json::json!({ "database": store.masked_url(), "applied": applied }));
-            } else if applied.is_empty() {
-                println!("{}: up to date", store.masked_url());
+                println!("{}", serde_json::json!({ "database": m.database, "applied": m.applied }));
+            } else if m.applied.is_empty() {
+                println!("{}: up to date", m.database);
             } else {
-                println!("{}: applied {}", store.masked_url(), applied.join(", "));
+                println!("{}: applied {}", m.database, m.applied.join(", "));
             }
             Ok(())
         }

@@ -45,7 +45,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         plugins.set_engine(&engine);
     }
     let bind = cfg.bind.clone();
-    tracing::info!(database = %engine.store.masked_url(), issuer = %cfg.issuer(), %bind, "gatehouse starting");
+    tracing::info!(database = %engine.database(), issuer = %cfg.issuer(), %bind, "gatehouse starting");
     let state = AppState { engine, config: std::sync::Arc::new(cfg), plugins: plugins.clone() };
 
     actix_web::rt::System::new().block_on(async move {

@@ -2,9 +2,9 @@
 //! client app, from the client's connector plugin (`setup_instructions`).
 //! `client add --connector NAME` prints the same right after registering.
 
+use gatehouse_engine::model::Client;
 use gatehouse_engine::Engine;
 use gatehouse_plugin_api::messages::SetupInstructions;
-use gatehouse_store::Client;
 use serde_json::{json, Value};
 
 use super::{load_config, Failure, GlobalArgs};

@@ -6,8 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use gatehouse_core::time::format_timestamp;
+use gatehouse_engine::model::{Session, User};
 use gatehouse_engine::oauth::Params;
-use gatehouse_store::{Session, User};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use super::browser::{clear_session_cookie, csrf_ok, csrf_token, current_session, is_form, CSRF_FIELD};

@@ -5,7 +5,7 @@
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::HttpRequest;
 use gatehouse_core::secret::{constant_time_eq, generate_token};
-use gatehouse_store::{Session, User};
+use gatehouse_engine::model::{Session, User};
 
 use super::{blocking, State};
 

@@ -9,8 +9,8 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: State) -> HttpResponse {
-    let store = state.engine.store.clone();
-    match blocking(move || store.ping()).await {
+    let engine = state.engine.clone();
+    match blocking(move || engine.ping_database()).await {
         Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": "ok" })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");

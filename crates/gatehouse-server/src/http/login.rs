@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use gatehouse_engine::oauth::Params;
-use gatehouse_engine::sessions::LoginError;
+use gatehouse_engine::sessions::{BrowserContext, LoginError};
 use gatehouse_plugin_api::messages::Capability;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
@@ -114,23 +114,19 @@ async fn login_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespon
         );
     }
     let password = f.get("password").unwrap_or("").to_string();
-    let previous = current_session(&req, &state).await.ok().flatten();
+    let previous = current_session(&req, &state).await.ok().flatten().map(|(s, _)| s);
     let (ip, ua) = (peer_ip(&req), user_agent(&req));
     let engine = state.engine.clone();
     let e2 = email.clone();
     let result = blocking(move || {
-        let out = engine.login_with_password(&e2, &password, &ip, &ua)?;
-        // A new sign-in replaces whatever session the browser had.
-        if let Some((s, u)) = previous {
-            engine.end_session(u.id, s.id)?;
-        }
-        Ok::<_, LoginError>(out)
+        let ctx = BrowserContext { ip: &ip, user_agent: &ua, previous: previous.as_ref() };
+        engine.login_with_password(&e2, &password, &ctx)
     })
     .await;
     match result {
-        Ok(Ok((cookie, _, _))) => {
+        Ok(Ok((signed_in, _))) => {
             let mut r = see_other(return_to.as_deref().unwrap_or("/account"));
-            let _ = r.add_cookie(&session_cookie(&state, cookie));
+            let _ = r.add_cookie(&session_cookie(&state, signed_in.cookie));
             r
         }
         Ok(Err(LoginError::Engine(e))) => super::internal_error(e),

@@ -16,13 +16,11 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
-use gatehouse_engine::audit::AuditRecord;
-use gatehouse_engine::directory::UserInput;
-use gatehouse_engine::{Engine, EngineError};
+use gatehouse_engine::federation::{FederationRefusal, UpstreamIdentity};
+use gatehouse_engine::sessions::BrowserContext;
 use gatehouse_plugin_api::messages::{
     plugin_methods, BeginLogin, CompleteLogin, ErrorKind, ExternalIdentity, LoginRedirect,
 };
-use gatehouse_store::{IdentityLink, StoreError, User};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use serde::{Deserialize, Serialize};
 
@@ -162,7 +160,8 @@ async fn start(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResp
         .finish()
 }
 
-/// Why a federated sign-in was refused.
+/// Why a federated sign-in was refused: before the engine (state cookie,
+/// the plugin's verification) or by the engine's policy.
 #[derive(Debug, thiserror::Error)]
 enum Refused {
     #[error("the state cookie is missing or unreadable")]
@@ -173,14 +172,8 @@ enum Refused {
     Plugin(String),
     #[error("the provider could not be used: {0}")]
     Upstream(String),
-    #[error("the provider asserted no verified e-mail address")]
-    NoVerifiedEmail,
-    #[error("a local user already has e-mail {0} and linking by e-mail is off")]
-    EmailTaken(String),
-    #[error("user {0} may not sign in")]
-    Closed(i64),
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Policy(#[from] FederationRefusal),
 }
 
 impl Refused {
@@ -188,8 +181,8 @@ impl Refused {
         match self {
             Refused::NoState => StatusCode::BAD_REQUEST,
             Refused::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Refused::EmailTaken(_) => StatusCode::CONFLICT,
-            Refused::Engine(e) if !e.is_client_error() => StatusCode::INTERNAL_SERVER_ERROR,
+            Refused::Policy(FederationRefusal::EmailTaken(_)) => StatusCode::CONFLICT,
+            Refused::Policy(FederationRefusal::Engine(e)) if !e.is_client_error() => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::FORBIDDEN,
         }
     }
@@ -199,53 +192,27 @@ impl Refused {
         match self {
             Refused::NoState => "This sign-in expired or was started in another browser. Please start again.".into(),
             Refused::Cancelled(_) => format!("The sign-in was cancelled or refused at {provider}."),
-            Refused::Plugin(_) => format!("The sign-in with {provider} could not be verified. Please start again."),
+            Refused::Plugin(_) | Refused::Policy(FederationRefusal::NoSubject) => {
+                format!("The sign-in with {provider} could not be verified. Please start again.")
+            }
             Refused::Upstream(_) => {
                 format!("{provider} could not be reached to complete the sign-in. Please try again later.")
             }
-            Refused::NoVerifiedEmail => {
+            Refused::Policy(FederationRefusal::NoVerifiedEmail) => {
                 format!("{provider} did not confirm a verified e-mail address for your account, so you cannot sign in with it.")
             }
-            Refused::EmailTaken(_) => format!(
+            Refused::Policy(FederationRefusal::EmailTaken(_)) => format!(
                 "An account with your e-mail address already exists here. Sign in with your password; \
                  signing in with {provider} is not linked to that account."
             ),
-            Refused::Closed(_) => "This account may not sign in.".into(),
-            Refused::Engine(e) if e.is_client_error() => {
+            Refused::Policy(FederationRefusal::Closed(_)) => "This account may not sign in.".into(),
+            Refused::Policy(FederationRefusal::Engine(e)) if e.is_client_error() => {
                 "The sign-in could not be completed. Please start again.".into()
             }
-            Refused::Engine(_) => format!(
+            Refused::Policy(FederationRefusal::Engine(_)) => format!(
                 "The server failed to complete the sign-in. Please try again later (request id {}).",
                 crate::http::request_id::current()
             ),
-        }
-    }
-
-    fn user_id(&self) -> Option<i64> {
-        match self {
-            Refused::Closed(id) => Some(*id),
-            _ => None,
-        }
-    }
-}
-
-/// How the upstream identity was resolved to a local user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Through an existing link.
-    Linked,
-    /// A new user (and link) was created.
-    Created,
-    /// Linked to the local user with the same verified e-mail (opt-in).
-    LinkedByEmail,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Linked => "linked",
-            Outcome::Created => "created",
-            Outcome::LinkedByEmail => "linked_by_email",
         }
     }
 }
@@ -254,19 +221,13 @@ async fn callback(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpR
     let pending = req.cookie(STATE_COOKIE).and_then(|c| Pending::decode(c.value()));
     let return_to = pending.as_ref().and_then(|p| safe_return_to(p.r.as_deref()));
     let params = query(&req);
-    let previous = current_session(&req, &state).await.ok().flatten();
+    let previous = current_session(&req, &state).await.ok().flatten().map(|(s, _)| s);
     let (ip, ua) = (peer_ip(&req), user_agent(&req));
     let (st, p2, span) = (state.clone(), p.clone(), tracing::Span::current());
     let r = web::block(move || {
         let _in_request = span.enter();
-        let out = complete(&p2, &st, params, pending.map(|p| p.s), &ip, &ua);
-        if let (Ok(_), Some((s, u))) = (&out, previous) {
-            // A new sign-in replaces whatever session the browser had.
-            if let Err(e) = st.engine.end_session(u.id, s.id) {
-                tracing::warn!(error = %e, "could not end the previous session");
-            }
-        }
-        out
+        let ctx = BrowserContext { ip: &ip, user_agent: &ua, previous: previous.as_ref() };
+        complete(&p2, &st, params, pending.map(|p| p.s), &ctx)
     })
     .await;
     let clear = clear_state_cookie(&state, p.name());
@@ -286,57 +247,35 @@ async fn callback(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpR
     }
 }
 
-/// Verifies the callback, resolves the user, starts a session, and audits
-/// the outcome either way. Returns the session cookie's value.
+/// Verifies the callback through the plugin, then lets the engine resolve
+/// the identity and sign the user in (it audits the outcome; refusals
+/// before it are audited here through it). Returns the session cookie.
 fn complete(
     p: &LoadedPlugin,
     state: &State,
     params: BTreeMap<String, String>,
     saved: Option<String>,
-    ip: &str,
-    ua: &str,
+    ctx: &BrowserContext<'_>,
 ) -> Result<String, Refused> {
     let e = &state.engine;
-    let out = sign_in(p, state, params, saved, ip, ua);
-    let audited = match &out {
-        Ok((_, user, outcome, subject)) => e.audit(AuditRecord {
-            kind: "login.federated",
-            message: format!(
-                "User ID: {} signed in through {} (subject {subject}, {})",
-                user.id,
-                p.name(),
-                outcome.as_str()
-            ),
-            user_id: Some(user.id),
-            ip: Some(ip),
-            details: serde_json::json!({ "plugin": p.name(), "subject": subject, "outcome": outcome.as_str() }),
-            ..Default::default()
-        }),
+    let id = match verify_callback(p, state, params, saved) {
+        Ok(id) => id,
         Err(r) => {
-            tracing::warn!(plugin = p.name(), reason = %r, "federated sign-in refused");
-            e.audit(AuditRecord {
-                kind: "login.federated.failed",
-                message: format!("Sign-in through {} refused: {r}", p.name()),
-                user_id: r.user_id(),
-                ip: Some(ip),
-                details: serde_json::json!({ "plugin": p.name() }),
-                ..Default::default()
-            })
+            e.federation_refused(p.name(), &r.to_string(), None, ctx.ip).map_err(FederationRefusal::from)?;
+            return Err(r);
         }
     };
-    let (value, ..) = out?;
-    audited?;
-    Ok(value)
+    Ok(e.federated_sign_in(p.name(), &id, ctx)?.signed_in.cookie)
 }
 
-fn sign_in(
+/// The plugin checks the state and the upstream's answer and says who
+/// signed in.
+fn verify_callback(
     p: &LoadedPlugin,
     state: &State,
     params: BTreeMap<String, String>,
     saved: Option<String>,
-    ip: &str,
-    ua: &str,
-) -> Result<(String, User, Outcome, String), Refused> {
+) -> Result<UpstreamIdentity, Refused> {
     let saved = saved.ok_or(Refused::NoState)?;
     let upstream_error = params.get("error").cloned();
     let complete = CompleteLogin { callback_url: callback_url(state, p.name()), params, state: saved };
@@ -352,109 +291,20 @@ fn sign_in(
         Err(CallError::Plugin { error, .. }) => return Err(Refused::Plugin(error.message)),
         Err(e @ CallError::Malformed { .. }) => return Err(Refused::Upstream(e.to_string())),
     };
-    if id.subject.is_empty() {
-        return Err(Refused::Plugin("the identity has no subject".into()));
-    }
-    let (user, outcome) = resolve_user(&state.engine, p.name(), &id, state.config.federation.link_verified_email)?;
-    let (value, _) = state.engine.start_session(user.id, p.name(), ip, ua)?;
-    Ok((value, user, outcome, id.subject))
-}
-
-/// The sign-in policy:
-/// - a known link (plugin, subject) → its user;
-/// - no link, no local user with the verified e-mail → a new user and link;
-/// - no link, a local user with that e-mail → a link only when the operator
-///   opted in (`[federation] link_verified_email`: the upstream is trusted
-///   to prove address ownership); otherwise refused (the user signs in with
-///   their password).
-///
-/// Closed users are refused in every case, before any link is made.
-fn resolve_user(
-    e: &Engine,
-    plugin: &str,
-    id: &ExternalIdentity,
-    link_by_email: bool,
-) -> Result<(User, Outcome), Refused> {
-    let now = gatehouse_core::time::now();
-    let email = id.email.as_deref().map(str::trim).filter(|m| id.email_verified && !m.is_empty());
-    if let Some(link) = e.store.identity_link(plugin, &id.subject).map_err(EngineError::from)? {
-        // The link, not the e-mail, names the user: the upstream's address may change.
-        let user = e.find_user(&link.user_id.to_string())?;
-        ensure_open(&user)?;
-        e.store.touch_identity_link(plugin, &id.subject, email, now).map_err(EngineError::from)?;
-        return Ok((user, Outcome::Linked));
-    }
-    let email = email.ok_or(Refused::NoVerifiedEmail)?;
-    let (user, outcome) = match e.find_user(email) {
-        Ok(user) => {
-            ensure_open(&user)?;
-            if !link_by_email {
-                return Err(Refused::EmailTaken(user.email));
-            }
-            (user, Outcome::LinkedByEmail)
-        }
-        Err(EngineError::NotFound(_)) => {
-            let name = id.name.clone().unwrap_or_else(|| {
-                format!("{} {}", id.given_name.as_deref().unwrap_or(""), id.family_name.as_deref().unwrap_or(""))
-                    .trim()
-                    .to_string()
-            });
-            let input = UserInput {
-                email: email.to_string(),
-                name,
-                locale: id.locale.clone(),
-                email_verified: true,
-                ..Default::default()
-            };
-            match e.create_user(input) {
-                Ok(user) => (user, Outcome::Created),
-                // A concurrent callback for the same identity won the race.
-                Err(EngineError::Conflict(_)) => return linked_after_race(e, plugin, &id.subject),
-                Err(x) => return Err(x.into()),
-            }
-        }
-        Err(x) => return Err(x.into()),
-    };
-    let link = IdentityLink {
-        plugin: plugin.to_string(),
-        subject: id.subject.clone(),
-        user_id: user.id,
-        email: Some(email.to_string()),
-        created_at: now,
-        last_login_at: now,
-    };
-    match e.store.insert_identity_link(&link) {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return linked_after_race(e, plugin, &id.subject),
-        Err(x) => return Err(EngineError::from(x).into()),
-    }
-    e.audit(AuditRecord {
-        kind: "federation.linked",
-        message: format!("User ID: {} linked to subject {} of {plugin} ({})", user.id, id.subject, outcome.as_str()),
-        user_id: Some(user.id),
-        details: serde_json::json!({ "plugin": plugin, "subject": id.subject, "outcome": outcome.as_str() }),
-        ..Default::default()
-    })?;
-    Ok((user, outcome))
-}
-
-fn linked_after_race(e: &Engine, plugin: &str, subject: &str) -> Result<(User, Outcome), Refused> {
-    let link = e
-        .store
-        .identity_link(plugin, subject)
-        .map_err(EngineError::from)?
-        .ok_or_else(|| EngineError::Conflict("a concurrent sign-in".into()))?;
-    let user = e.find_user(&link.user_id.to_string())?;
-    ensure_open(&user)?;
-    Ok((user, Outcome::Linked))
-}
-
-fn ensure_open(user: &User) -> Result<(), Refused> {
-    if user.status().may_sign_in() {
-        Ok(())
-    } else {
-        Err(Refused::Closed(user.id))
-    }
+    // Field by field: a field added to either side is a compile error here.
+    // `claims` and `refresh_token` are not used yet (upstream re-validation).
+    let ExternalIdentity {
+        subject,
+        email,
+        email_verified,
+        name,
+        given_name,
+        family_name,
+        locale,
+        claims: _,
+        refresh_token: _,
+    } = id;
+    Ok(UpstreamIdentity { subject, email, email_verified, name, given_name, family_name, locale })
 }
 
 #[cfg(test)]
@@ -478,7 +328,7 @@ mod tests {
         assert!(!r.message("Corp").contains("secret-ish"));
         assert_eq!(Refused::NoState.status(), StatusCode::BAD_REQUEST);
         assert_eq!(Refused::Upstream("x".into()).status(), StatusCode::BAD_GATEWAY);
-        assert!(Refused::EmailTaken("a@b".into()).message("Corp").contains("password"));
+        assert!(Refused::Policy(FederationRefusal::EmailTaken("a@b".into())).message("Corp").contains("password"));
         assert_eq!(
             login_link(Some("/oauth2/authorize?a=1&b=2")),
             "/login?return_to=%2Foauth2%2Fauthorize%3Fa%3D1%26b%3D2"

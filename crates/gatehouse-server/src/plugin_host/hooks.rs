@@ -19,7 +19,7 @@ impl ConnectorHooks for PluginHooks {
         connector: &str,
         client_id: &str,
         scope: &str,
-        user: &gatehouse_store::User,
+        user: &gatehouse_engine::model::User,
         claims: serde_json::Value,
     ) -> Result<serde_json::Value, String> {
         let Some(p) = self.host.get(connector).filter(|p| p.has(Capability::ClientConnector)) else {
@@ -41,7 +41,7 @@ impl ConnectorHooks for PluginHooks {
         Ok(shaped)
     }
 
-    fn user_event(&self, event: &str, user: &gatehouse_store::User) {
+    fn user_event(&self, event: &str, user: &gatehouse_engine::model::User) {
         let ev = UserEvent { event: event.to_string(), user: services::user(user.clone()) };
         for p in self.host.plugins.iter().filter(|p| p.has(Capability::ClientConnector)) {
             if let Err(e) = p.call::<_, ()>(plugin_methods::USER_EVENT, &ev) {

@@ -343,14 +343,8 @@ fn check_location(loc: &str, engine: &Engine, config: &Config) -> Result<(), Str
     if under(&config.issuer()) || under(&config.client_area_url()) {
         return Ok(());
     }
-    let clients = engine.store.list_clients().map_err(|e| format!("cannot check the redirect target: {e}"))?;
     let registered =
-        clients.iter().flat_map(|c| c.redirect_uris.iter().chain(c.post_logout_redirect_uris.iter())).any(|uri| {
-            loc == uri
-                || loc
-                    .strip_prefix(uri.as_str())
-                    .is_some_and(|rest| rest.starts_with(if uri.contains('?') { '&' } else { '?' }))
-        });
+        engine.is_registered_redirect(loc).map_err(|e| format!("cannot check the redirect target: {e}"))?;
     if registered {
         Ok(())
     } else {

@@ -341,7 +341,7 @@ impl PluginHost {
     }
 
     /// The client's connector plugin, checked to be loaded and a connector.
-    pub fn connector_of(&self, client: &gatehouse_store::Client) -> Result<&Arc<LoadedPlugin>, SetupError> {
+    pub fn connector_of(&self, client: &gatehouse_engine::model::Client) -> Result<&Arc<LoadedPlugin>, SetupError> {
         let name = client.connector.as_deref().ok_or_else(|| SetupError::NoConnector(client.client_id.clone()))?;
         let plugin = self
             .get(name)
@@ -357,7 +357,7 @@ impl PluginHost {
     /// it is never stored, so it cannot be shown later. Blocking.
     pub fn setup_instructions(
         &self,
-        client: &gatehouse_store::Client,
+        client: &gatehouse_engine::model::Client,
         issuer: &str,
         secret: Option<String>,
     ) -> Result<SetupInstructions, SetupError> {

@@ -8,6 +8,7 @@ use gatehouse_core::client::GrantType;
 use gatehouse_core::{ScopeSet, UserStatus};
 use gatehouse_engine::audit::AuditRecord;
 use gatehouse_engine::directory::{api_credential_allows, Actor, ClientInput, UserInput};
+use gatehouse_engine::sessions::LoginError;
 use gatehouse_engine::{Engine, EngineError};
 use gatehouse_plugin_api::messages::{self as msg, host_methods as m, Error, ErrorKind, Reply};
 use serde::de::DeserializeOwned;
@@ -110,38 +111,33 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         }
         m::USER_VERIFY_PASSWORD => {
             let a: msg::VerifyPassword = arg(payload, method)?;
-            let found = match e.find_user(&a.email) {
-                Ok(u) => Some(u),
-                Err(EngineError::NotFound(_)) => None,
-                Err(x) => return Err(engine_error(x)),
-            };
-            let verified = found.filter(|u| {
-                u.password_hash.as_deref().is_some_and(|h| gatehouse_core::secret::verify_password(&a.password, h))
-            });
-            ok(verified.map(user))
+            // Without an address the plugin counts as one caller.
+            let ip = if a.ip.is_empty() { format!("plugin:{}", ctx.name) } else { a.ip };
+            match e.check_password(&a.email, &a.password, &ip) {
+                Ok(u) => ok(Some(user(u))),
+                Err(LoginError::BadCredentials | LoginError::Closed) => ok(None::<msg::User>),
+                Err(LoginError::RateLimited) => {
+                    Err(Error::new(ErrorKind::Forbidden, "too many failed sign-in attempts; try again later"))
+                }
+                Err(LoginError::Engine(x)) => Err(engine_error(x)),
+            }
         }
         m::ACCOUNT_GET => {
             let a: msg::IdArg = arg(payload, method)?;
-            let acc = e.store.account_by_id(a.id).map_err(|x| engine_error(x.into()))?;
-            ok(account(acc.ok_or_else(|| Error::not_found(format!("account {} not found", a.id)))?))
+            ok(account(e.account(a.id).map_err(engine_error)?))
         }
         m::ACCOUNTS_OF_USER => {
             let a: msg::IdArg = arg(payload, method)?;
-            let list = e.store.accounts_of_user(a.id).map_err(|x| engine_error(x.into()))?;
+            let list = e.accounts_of_user(a.id).map_err(engine_error)?;
             ok(list.into_iter().map(account).collect::<Vec<_>>())
         }
         m::ACCOUNT_CREATE => {
             let a: msg::NewAccount = arg(payload, method)?;
-            e.find_user(&a.owner_user_id.to_string()).map_err(engine_error)?;
-            let acc = e
-                .store
-                .insert_account(&a.name, a.owner_user_id, gatehouse_core::time::now())
-                .map_err(|x| engine_error(x.into()))?;
-            ok(account(acc))
+            ok(account(e.create_account(a.owner_user_id, &a.name).map_err(engine_error)?))
         }
         m::ACCOUNT_ADD_MEMBER => {
             let a: msg::AccountMember = arg(payload, method)?;
-            e.store.add_account_member(a.account_id, a.user_id).map_err(|x| engine_error(x.into()))?;
+            e.add_account_member(a.account_id, a.user_id).map_err(engine_error)?;
             ok(())
         }
         m::CLIENT_CREATE => {
@@ -180,7 +176,7 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         }
         m::CLIENT_UPDATE => {
             let a: msg::ClientUpdate = arg(payload, method)?;
-            let changes = gatehouse_store::ClientChanges {
+            let changes = gatehouse_engine::model::ClientChanges {
                 secret_digest: None,
                 name: a.name,
                 description: a.description,
@@ -244,18 +240,16 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         }
         m::KV_GET => {
             let a: msg::KvKey = arg(payload, method)?;
-            ok(e.store.kv_get(&ctx.name, &a.key).map_err(|x| engine_error(x.into()))?)
+            ok(e.plugin_value(&ctx.name, &a.key).map_err(engine_error)?)
         }
         m::KV_SET => {
             let a: msg::KvEntry = arg(payload, method)?;
-            e.store
-                .kv_set(&ctx.name, &a.key, &a.value, gatehouse_core::time::now())
-                .map_err(|x| engine_error(x.into()))?;
+            e.set_plugin_value(&ctx.name, &a.key, &a.value).map_err(engine_error)?;
             ok(())
         }
         m::KV_DELETE => {
             let a: msg::KvKey = arg(payload, method)?;
-            ok(e.store.kv_delete(&ctx.name, &a.key).map_err(|x| engine_error(x.into()))?)
+            ok(e.delete_plugin_value(&ctx.name, &a.key).map_err(engine_error)?)
         }
         other => Err(Error::unsupported(format!("unknown host method {other:?}"))),
     }
@@ -287,7 +281,7 @@ fn grants(names: &[String]) -> Result<Vec<GrantType>, Error> {
 }
 
 /// A store user as plugins see it.
-pub fn user(u: gatehouse_store::User) -> msg::User {
+pub fn user(u: gatehouse_engine::model::User) -> msg::User {
     msg::User {
         id: u.id,
         uuid: u.uuid,
@@ -304,7 +298,7 @@ pub fn user(u: gatehouse_store::User) -> msg::User {
     }
 }
 
-fn account(a: gatehouse_store::Account) -> msg::Account {
+fn account(a: gatehouse_engine::model::Account) -> msg::Account {
     msg::Account {
         id: a.id,
         name: a.name,
@@ -315,7 +309,7 @@ fn account(a: gatehouse_store::Account) -> msg::Account {
 }
 
 /// A store client as plugins see it (never the secret digest).
-pub fn client(c: gatehouse_store::Client) -> msg::Client {
+pub fn client(c: gatehouse_engine::model::Client) -> msg::Client {
     msg::Client {
         id: c.id,
         client_id: c.client_id,

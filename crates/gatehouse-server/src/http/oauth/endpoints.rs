@@ -8,6 +8,7 @@ use gatehouse_core::{Dialect, OAuthErrorCode};
 use gatehouse_engine::keys::JWKS_MAX_AGE;
 use gatehouse_engine::oauth::tokens::BearerSources;
 use gatehouse_engine::oauth::{OAuthError, Params};
+use gatehouse_engine::sessions::BrowserContext;
 use gatehouse_engine::sso::SsoError;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
@@ -84,18 +85,13 @@ pub async fn sso(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     let params = Params::parse(&sources);
     let token = params.get("access_token").unwrap_or("").to_string();
     let previous = match current_session(&req, &state).await {
-        Ok(s) => s,
+        Ok(s) => s.map(|(s, _)| s),
         Err(e) => return crate::http::internal_error(e),
     };
     let (ip, ua) = (peer_ip(&req), user_agent(&req));
     let engine = state.engine.clone();
     let result = blocking(move || {
-        let login = engine.redeem_sso_token(&token, &ip, &ua)?;
-        // One browser, one signed-in user: the SSO user replaces any other.
-        if let Some((s, u)) = previous {
-            engine.end_session(u.id, s.id)?;
-        }
-        Ok::<_, SsoError>(login)
+        engine.redeem_sso_token(&token, &BrowserContext { ip: &ip, user_agent: &ua, previous: previous.as_ref() })
     })
     .await;
     match result {
@@ -136,7 +132,7 @@ pub async fn logout(req: HttpRequest, body: Bytes, state: State) -> HttpResponse
     };
     let confirmed = is_post && params.get("confirm") == Some("yes") && csrf_ok(&req, params.get(CSRF_FIELD));
     let hint_matches =
-        |u: &gatehouse_store::User| validated.hinted_sub.as_deref().is_some_and(|s| s == u.uuid.as_str());
+        |u: &gatehouse_engine::model::User| validated.hinted_sub.as_deref().is_some_and(|s| s == u.uuid.as_str());
     match &session {
         Some((s, u)) if confirmed || hint_matches(u) => {
             let engine = state.engine.clone();

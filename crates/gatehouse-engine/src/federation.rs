@@ -1,0 +1,246 @@
+//! Sign-in through an upstream identity provider: who an upstream identity
+//! is here. Identity links (plugin, upstream subject) → user decide, never
+//! the e-mail alone:
+//! - a known link signs in its user (the upstream's address may change);
+//! - no link and no local user with the upstream-verified e-mail: a new
+//!   user and a link;
+//! - no link but a local user with that e-mail: linked only when the
+//!   operator opted in (`[federation] link_verified_email`, the upstream is
+//!   trusted to prove address ownership), refused otherwise (the user signs
+//!   in with their password).
+//!
+//! Closed users are refused in every case, before any link is made. Every
+//! outcome is audited (`login.federated`, `login.federated.failed`,
+//! `federation.linked`).
+
+use gatehouse_store::{IdentityLink, StoreError, User};
+
+use crate::audit::AuditRecord;
+use crate::directory::UserInput;
+use crate::sessions::{BrowserContext, SignedIn};
+use crate::{Engine, EngineError};
+
+/// What an upstream provider asserted about the person signing in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamIdentity {
+    /// The upstream's stable subject (required).
+    pub subject: String,
+    pub email: Option<String>,
+    /// Whether the upstream vouches for the e-mail.
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub locale: Option<String>,
+}
+
+/// How the upstream identity was resolved to a local user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FederatedOutcome {
+    /// Through an existing link.
+    Linked,
+    /// A new user (and link) was created.
+    Created,
+    /// Linked to the local user with the same verified e-mail (opt-in).
+    LinkedByEmail,
+}
+
+impl FederatedOutcome {
+    /// The outcome's name in audit details.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FederatedOutcome::Linked => "linked",
+            FederatedOutcome::Created => "created",
+            FederatedOutcome::LinkedByEmail => "linked_by_email",
+        }
+    }
+}
+
+/// Why the engine refused an upstream identity.
+#[derive(Debug, thiserror::Error)]
+pub enum FederationRefusal {
+    #[error("the identity has no subject")]
+    NoSubject,
+    #[error("the provider asserted no verified e-mail address")]
+    NoVerifiedEmail,
+    #[error("a local user already has e-mail {0} and linking by e-mail is off")]
+    EmailTaken(String),
+    #[error("user {0} may not sign in")]
+    Closed(i64),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<StoreError> for FederationRefusal {
+    fn from(e: StoreError) -> Self {
+        FederationRefusal::Engine(e.into())
+    }
+}
+
+impl FederationRefusal {
+    /// The user the refusal is about, when known.
+    pub fn user_id(&self) -> Option<i64> {
+        match self {
+            FederationRefusal::Closed(id) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// A completed federated sign-in.
+#[derive(Debug, Clone)]
+pub struct FederatedSignIn {
+    pub signed_in: SignedIn,
+    pub user: User,
+    pub outcome: FederatedOutcome,
+}
+
+impl Engine {
+    /// Resolves the identity to a local user ([module docs](self)), signs
+    /// them in to this browser and audits the outcome either way.
+    pub fn federated_sign_in(
+        &self,
+        provider: &str,
+        id: &UpstreamIdentity,
+        ctx: &BrowserContext<'_>,
+    ) -> Result<FederatedSignIn, FederationRefusal> {
+        let out = self.resolve_upstream_identity(provider, id).and_then(|(user, outcome)| {
+            let signed_in = self.sign_in(user.id, provider, ctx)?;
+            Ok(FederatedSignIn { signed_in, user, outcome })
+        });
+        match &out {
+            Ok(done) => self.audit(AuditRecord {
+                kind: "login.federated",
+                message: format!(
+                    "User ID: {} signed in through {provider} (subject {}, {})",
+                    done.user.id,
+                    id.subject,
+                    done.outcome.as_str()
+                ),
+                user_id: Some(done.user.id),
+                ip: Some(ctx.ip),
+                details: serde_json::json!({
+                    "plugin": provider, "subject": id.subject, "outcome": done.outcome.as_str()
+                }),
+                ..Default::default()
+            })?,
+            Err(r) => self.federation_refused(provider, &r.to_string(), r.user_id(), ctx.ip)?,
+        }
+        out
+    }
+
+    /// Audits a federated sign-in that failed before or inside the engine
+    /// (the upstream refused, the callback did not verify…).
+    pub fn federation_refused(
+        &self,
+        provider: &str,
+        reason: &str,
+        user_id: Option<i64>,
+        ip: &str,
+    ) -> Result<(), EngineError> {
+        tracing::warn!(plugin = provider, reason, "federated sign-in refused");
+        self.audit(AuditRecord {
+            kind: "login.federated.failed",
+            message: format!("Sign-in through {provider} refused: {reason}"),
+            user_id,
+            ip: Some(ip),
+            details: serde_json::json!({ "plugin": provider }),
+            ..Default::default()
+        })
+    }
+
+    /// The local user an upstream identity is, by the policy in the
+    /// [module docs](self); makes the user and the link where due.
+    pub fn resolve_upstream_identity(
+        &self,
+        provider: &str,
+        id: &UpstreamIdentity,
+    ) -> Result<(User, FederatedOutcome), FederationRefusal> {
+        if id.subject.is_empty() {
+            return Err(FederationRefusal::NoSubject);
+        }
+        let now = self.now();
+        let email = id.email.as_deref().map(str::trim).filter(|m| id.email_verified && !m.is_empty());
+        if let Some(link) = self.store.identity_link(provider, &id.subject)? {
+            let user = self.find_user(&link.user_id.to_string())?;
+            ensure_open(&user)?;
+            self.store.touch_identity_link(provider, &id.subject, email, now)?;
+            return Ok((user, FederatedOutcome::Linked));
+        }
+        let email = email.ok_or(FederationRefusal::NoVerifiedEmail)?;
+        let (user, outcome) = match self.find_user(email) {
+            Ok(user) => {
+                ensure_open(&user)?;
+                if !self.config.federation_link_verified_email {
+                    return Err(FederationRefusal::EmailTaken(user.email));
+                }
+                (user, FederatedOutcome::LinkedByEmail)
+            }
+            Err(EngineError::NotFound(_)) => {
+                let name = id.name.clone().unwrap_or_else(|| {
+                    format!("{} {}", id.given_name.as_deref().unwrap_or(""), id.family_name.as_deref().unwrap_or(""))
+                        .trim()
+                        .to_string()
+                });
+                let input = UserInput {
+                    email: email.to_string(),
+                    name,
+                    locale: id.locale.clone(),
+                    email_verified: true,
+                    ..Default::default()
+                };
+                match self.create_user(input) {
+                    Ok(user) => (user, FederatedOutcome::Created),
+                    // A concurrent callback for the same identity won the race.
+                    Err(EngineError::Conflict(_)) => return self.linked_after_race(provider, &id.subject),
+                    Err(x) => return Err(x.into()),
+                }
+            }
+            Err(x) => return Err(x.into()),
+        };
+        let link = IdentityLink {
+            plugin: provider.to_string(),
+            subject: id.subject.clone(),
+            user_id: user.id,
+            email: Some(email.to_string()),
+            created_at: now,
+            last_login_at: now,
+        };
+        match self.store.insert_identity_link(&link) {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return self.linked_after_race(provider, &id.subject),
+            Err(x) => return Err(x.into()),
+        }
+        self.audit(AuditRecord {
+            kind: "federation.linked",
+            message: format!(
+                "User ID: {} linked to subject {} of {provider} ({})",
+                user.id,
+                id.subject,
+                outcome.as_str()
+            ),
+            user_id: Some(user.id),
+            details: serde_json::json!({ "plugin": provider, "subject": id.subject, "outcome": outcome.as_str() }),
+            ..Default::default()
+        })?;
+        Ok((user, outcome))
+    }
+
+    fn linked_after_race(&self, provider: &str, subject: &str) -> Result<(User, FederatedOutcome), FederationRefusal> {
+        let link = self
+            .store
+            .identity_link(provider, subject)?
+            .ok_or_else(|| EngineError::Conflict("a concurrent sign-in".into()))?;
+        let user = self.find_user(&link.user_id.to_string())?;
+        ensure_open(&user)?;
+        Ok((user, FederatedOutcome::Linked))
+    }
+}
+
+fn ensure_open(user: &User) -> Result<(), FederationRefusal> {
+    if user.status().may_sign_in() {
+        Ok(())
+    } else {
+        Err(FederationRefusal::Closed(user.id))
+    }
+}
