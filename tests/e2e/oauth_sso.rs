@@ -187,7 +187,7 @@ fn closed_users_are_refused_everywhere() {
         // Closed behind the engine's back (sessions left alive): the next
         // authorization request is refused with the documented line.
         let store = gatehouse_store::Store::open(&server.db.url).unwrap();
-        store.set_user_status(uid, "Closed", 0).unwrap();
+        store.set_user_status(uid, gatehouse_core::UserStatus::Closed, 0).unwrap();
         let r = b
             .get(authorize_url(&server, &[("client_id", &client.id), ("response_type", "code"), ("state", "z")]))
             .send()

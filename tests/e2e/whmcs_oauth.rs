@@ -475,7 +475,7 @@ fn a_closed_user_with_an_active_session_is_refused_at_authorize() {
         // The status changes behind Gatehouse's back (a replica, a sync job):
         // the session stays, so authorize must refuse it.
         let store = gatehouse_store::Store::open(&s.db.url).unwrap();
-        store.set_user_status(f.user_id, "Closed", 1).unwrap();
+        store.set_user_status(f.user_id, gatehouse_core::UserStatus::Closed, 1).unwrap();
         let start = authorize_url(
             &f,
             &[

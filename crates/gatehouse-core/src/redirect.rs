@@ -38,6 +38,10 @@ pub fn matches_registered<'a>(requested: &str, registered: &'a [String]) -> Opti
 
 /// Appends query parameters to a redirect URI, keeping its own query.
 pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    // Nothing to add: the registered URI exactly, not with a stray `?`.
+    if params.is_empty() {
+        return base.to_string();
+    }
     match Url::parse(base) {
         Ok(mut url) => {
             {

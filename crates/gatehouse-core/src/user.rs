@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// A user's status, as WHMCS defines it. Only `Closed` blocks sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "sql", derive(diesel::AsExpression, diesel::FromSqlRow))]
+#[cfg_attr(feature = "sql", diesel(sql_type = diesel::sql_types::Text))]
 pub enum UserStatus {
     Active,
     Inactive,

@@ -5,7 +5,7 @@ use gatehouse_core::client::GrantType;
 use gatehouse_core::redirect::validate_for_registration;
 use gatehouse_core::secret::{self, generate_token};
 use gatehouse_core::user::{normalize_email, split_name};
-use gatehouse_core::{ScopeSet, UserStatus};
+use gatehouse_core::{ScopeSet, SigningAlg, UserEvent, UserStatus};
 use gatehouse_store::{ApiCredential, Client, ClientChanges, NewApiCredential, NewClient, NewUser, User};
 
 use crate::audit::AuditRecord;
@@ -111,7 +111,7 @@ impl Engine {
             family_name: family,
             locale: input.locale.unwrap_or_default(),
             password_hash,
-            status: input.status.unwrap_or(UserStatus::Active).to_string(),
+            status: input.status.unwrap_or(UserStatus::Active),
             allow_sso: input.allow_sso.unwrap_or(true),
             created_at: ts,
             updated_at: ts,
@@ -122,12 +122,12 @@ impl Engine {
             user_id: Some(user.id),
             ..Default::default()
         })?;
-        self.notify_user_event("created", &user);
+        self.notify_user_event(UserEvent::Created, &user);
         Ok(user)
     }
 
     /// Tells connector plugins about a change to a user (provisioning).
-    pub fn notify_user_event(&self, event: &str, user: &User) {
+    pub fn notify_user_event(&self, event: UserEvent, user: &User) {
         if let Some(hooks) = self.hooks() {
             hooks.user_event(event, user);
         }
@@ -173,7 +173,7 @@ impl Engine {
     /// revokes every token they hold.
     pub fn set_user_status(&self, user_id: i64, status: UserStatus) -> Result<User, EngineError> {
         let ts = self.now();
-        if !self.store.set_user_status(user_id, status.as_str(), ts)? {
+        if !self.store.set_user_status(user_id, status, ts)? {
             return Err(EngineError::NotFound(format!("user {user_id}")));
         }
         if status == UserStatus::Closed {
@@ -187,7 +187,7 @@ impl Engine {
             ..Default::default()
         })?;
         let user = self.store.user_by_id(user_id)?.ok_or_else(|| EngineError::NotFound(format!("user {user_id}")))?;
-        self.notify_user_event("status_changed", &user);
+        self.notify_user_event(UserEvent::StatusChanged, &user);
         Ok(user)
     }
 
@@ -304,12 +304,10 @@ impl Engine {
                 "--may-name-users is for single_sign_on clients bound to no account".into(),
             ));
         }
-        let alg = input.id_token_alg.clone().unwrap_or_else(|| "RS256".into());
-        if !matches!(alg.as_str(), "RS256" | "ES256" | "EdDSA") {
-            return Err(EngineError::Invalid(format!(
-                "unsupported ID token algorithm {alg:?}: use RS256, ES256 or EdDSA"
-            )));
-        }
+        let alg = match input.id_token_alg.as_deref() {
+            None | Some("") => SigningAlg::default(),
+            Some(a) => a.parse::<SigningAlg>().map_err(|e| EngineError::Invalid(e.to_string()))?,
+        };
         // Client ids stay URL-safe and never contain ':' (HTTP Basic splits on it).
         let client_id = match &input.client_id_prefix {
             Some(p) => format!("{}.{}", sanitize_prefix(p), secret::generate_hex(16)),

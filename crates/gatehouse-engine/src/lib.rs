@@ -5,6 +5,7 @@
 //!
 //! Every method blocks (it talks to the database): call it from a blocking
 //! thread pool, never on the async executor.
+#![forbid(unsafe_code)]
 
 pub mod accounts;
 pub mod audit;
@@ -171,7 +172,6 @@ pub trait ConnectorHooks: Send + Sync {
         claims: serde_json::Value,
     ) -> Result<serde_json::Value, String>;
 
-    /// Tells connectors that something happened to a user
-    /// (`created`, `updated`, `status_changed`, `deleted`).
-    fn user_event(&self, event: &str, user: &gatehouse_store::User);
+    /// Tells connectors that something happened to a user.
+    fn user_event(&self, event: gatehouse_core::UserEvent, user: &gatehouse_store::User);
 }

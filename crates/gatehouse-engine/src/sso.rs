@@ -88,7 +88,7 @@ impl Engine {
         let ts = self.now();
         let ttl = self.config.sso_ttl.min(60);
         self.store.insert_grant(&NewGrant {
-            kind: GrantKind::Sso.as_str().into(),
+            kind: GrantKind::Sso,
             digest: digest(&token),
             client_id: client.client_id.clone(),
             user_id: Some(user_id),
@@ -96,7 +96,7 @@ impl Engine {
             data: serde_json::json!({ "params": params }).to_string(),
             created_at: ts,
             expires_at: ts + ttl,
-            ..Default::default()
+            ..NewGrant::of(GrantKind::Sso)
         })?;
         Ok(IssuedSsoToken { token, expires_in: ttl, scope })
     }

@@ -41,15 +41,20 @@ pub const RUSTC_VERSION: &str = env!("GATEHOUSE_RUSTC_VERSION");
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct RSlice {
+    /// The first byte; may be null (or dangling) when `len` is 0.
     pub ptr: *const u8,
+    /// The number of bytes.
     pub len: usize,
 }
 
 impl RSlice {
+    /// Borrows `bytes`; the slice is valid only while `bytes` is.
     pub fn new(bytes: &[u8]) -> RSlice {
         RSlice { ptr: bytes.as_ptr(), len: bytes.len() }
     }
 
+    /// The bytes; empty when `len` is 0 or `ptr` is null.
+    ///
     /// # Safety
     /// `ptr` must point to `len` readable bytes that outlive `'a` (the
     /// caller's contract for every `RSlice` argument), or `len` must be 0.
@@ -66,11 +71,14 @@ impl RSlice {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct RStr {
+    /// The first byte of the UTF-8 text.
     pub ptr: *const u8,
+    /// The length in bytes.
     pub len: usize,
 }
 
 impl RStr {
+    /// Points at a static string (usable in a `static` initialiser).
     pub const fn new(s: &'static str) -> RStr {
         RStr { ptr: s.as_ptr(), len: s.len() }
     }
@@ -90,7 +98,9 @@ impl RStr {
 #[repr(C)]
 #[derive(Debug)]
 pub struct RBuffer {
+    /// The start of the allocation (dangling or null when `len` is 0).
     pub ptr: *mut u8,
+    /// The number of bytes (the allocation is exactly this long).
     pub len: usize,
 }
 
@@ -147,11 +157,15 @@ pub struct DeclarationHeader {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CompatRecord {
+    /// The plugin's [`SCHEMA_VERSION`]; the host refuses one newer than its own.
     pub schema_version: u32,
+    /// `usize::BITS` of the plugin; must equal the host's.
     pub pointer_width: u32,
     /// 1 when built with `panic = "unwind"`.
     pub panic_unwind: u32,
+    /// The [`SDK_VERSION`] the plugin was built with (for diagnostics).
     pub sdk_version: RStr,
+    /// The [`RUSTC_VERSION`] the plugin was built with (for diagnostics).
     pub rustc_version: RStr,
 }
 
@@ -181,14 +195,22 @@ pub type HostCallFn = unsafe extern "C" fn(ctx: *const c_void, method: RSlice, p
 /// pointer is a value the host can check instead of undefined behaviour.
 #[repr(C)]
 pub struct PluginDeclaration {
+    /// Magic, ABI version and size, checked before anything else is read.
     pub header: DeclarationHeader,
+    /// Checked after the header; a mismatch refuses the plugin at load.
     pub compat: CompatRecord,
     /// The plugin's short name (`whmcs`): clients' `connector`, kv scope, logs.
     pub name: RStr,
+    /// The plugin's version (`export_plugin!` uses its crate's version).
     pub version: RStr,
+    /// See [`DescribeFn`]. Null: refused at load.
     pub describe: Option<DescribeFn>,
+    /// See [`InitFn`]. Null: refused at load.
     pub init: Option<InitFn>,
+    /// See [`CallFn`]. Null: refused at load.
     pub call: Option<CallFn>,
+    /// Frees the buffers `describe`, `init` and `call` return. Null: refused
+    /// at load.
     pub free_buffer: Option<FreeFn>,
 }
 
@@ -197,6 +219,7 @@ pub struct PluginDeclaration {
 unsafe impl Sync for PluginDeclaration {}
 
 impl PluginDeclaration {
+    /// The header of the binary being compiled.
     pub const HEADER: DeclarationHeader = DeclarationHeader {
         magic: MAGIC,
         abi_version: ABI_VERSION,
@@ -208,9 +231,12 @@ impl PluginDeclaration {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct HostVtable {
+    /// The host's [`ABI_VERSION`] (equal to the plugin's, checked at load).
     pub abi_version: u32,
     /// The host's context for this plugin; pass it back on every call.
     pub ctx: *const c_void,
+    /// Calls a host service (method names in
+    /// [`host_methods`](crate::messages::host_methods)); see [`HostCallFn`].
     pub call: HostCallFn,
     /// Frees a buffer `call` returned.
     pub free_buffer: FreeFn,

@@ -82,19 +82,26 @@ impl Host {
         self.call(m::USER_GET, &Lookup { key: id_or_email.into() })
     }
 
+    /// Creates a user (`conflict` when the e-mail is taken). Every
+    /// `client_connector` plugin then gets a `created` [`UserEvent`],
+    /// possibly this one, on this thread, before this call returns.
     pub fn create_user(&self, new: &NewUser) -> Result<User, Error> {
         self.call(m::USER_CREATE, new)
     }
 
+    /// Sets a user's status: `Active`, `Inactive` or `Closed` (any case).
+    /// Closing ends the user's sessions and revokes their tokens. Sends a
+    /// `status_changed` [`UserEvent`] as [`Host::create_user`] does.
     pub fn set_user_status(&self, user_id: i64, status: &str) -> Result<User, Error> {
         self.call(m::USER_SET_STATUS, &SetUserStatus { user_id, status: status.into() })
     }
 
+    /// Switches the user's "Allow Single Sign-On" setting
+    /// ([`User::allow_sso`]).
     pub fn set_user_allow_sso(&self, user_id: i64, allow: bool) -> Result<User, Error> {
         self.call(m::USER_SET_ALLOW_SSO, &SetUserAllowSso { user_id, allow })
     }
 
-    /// Checks a password; `None` for a wrong one or an unknown user.
     /// Checks a user's password with the login page's rules: rate limits
     /// per account and per caller, every failure audited, the same time
     /// for an unknown e-mail. `None`: wrong e-mail or password, or a user
@@ -103,7 +110,7 @@ impl Host {
         self.verify_password_from(email, password, "")
     }
 
-    /// [`HostApi::verify_password`] for a caller at `ip` (the rate limit
+    /// [`Host::verify_password`] for a caller at `ip` (the rate limit
     /// per address counts by it).
     pub fn verify_password_from(&self, email: &str, password: &str, ip: &str) -> Result<Option<User>, Error> {
         self.call(
@@ -112,18 +119,23 @@ impl Host {
         )
     }
 
+    /// An account by numeric id.
     pub fn account(&self, id: i64) -> Result<Account, Error> {
         self.call(m::ACCOUNT_GET, &IdArg { id })
     }
 
+    /// The accounts the user owns or is a member of.
     pub fn accounts_of_user(&self, user_id: i64) -> Result<Vec<Account>, Error> {
         self.call(m::ACCOUNTS_OF_USER, &IdArg { id: user_id })
     }
 
+    /// Creates an account owned by an existing user.
     pub fn create_account(&self, name: &str, owner_user_id: i64) -> Result<Account, Error> {
         self.call(m::ACCOUNT_CREATE, &NewAccount { name: name.into(), owner_user_id })
     }
 
+    /// Adds an existing user to an existing account; `conflict` when the user
+    /// already belongs to it (as a member or its owner).
     pub fn add_account_member(&self, account_id: i64, user_id: i64) -> Result<(), Error> {
         self.call(m::ACCOUNT_ADD_MEMBER, &AccountMember { account_id, user_id })
     }
@@ -135,11 +147,14 @@ impl Host {
         self.call(m::CLIENT_CREATE, new)
     }
 
+    /// The clients this plugin created. A plugin reaches no other client
+    /// through the host (they are `not_found`), except in
+    /// [`Host::authenticate_client`].
     pub fn clients(&self) -> Result<Vec<Client>, Error> {
         self.call(m::CLIENT_LIST, &())
     }
 
-    /// A client by numeric id or `client_id`.
+    /// One of this plugin's clients, by numeric id or `client_id`.
     pub fn client(&self, key: &str) -> Result<Client, Error> {
         self.call(m::CLIENT_GET, &Lookup { key: key.into() })
     }
@@ -211,6 +226,8 @@ impl Host {
         self.call(m::KV_GET, &KvKey { key: key.into() })
     }
 
+    /// Stores a value in this plugin's key-value store, replacing any
+    /// previous one.
     pub fn kv_set(&self, key: &str, value: &str) -> Result<(), Error> {
         self.call(m::KV_SET, &KvEntry { key: key.into(), value: value.into() })
     }

@@ -39,6 +39,7 @@
 //! ```
 //!
 //! The author's guide is `plugins/README.md` in the Gatehouse repository.
+#![deny(missing_docs)]
 
 pub mod abi;
 pub mod form;

@@ -34,31 +34,57 @@ pub mod plugin_methods {
 
 /// Method names of `host_call` (plugin → host).
 pub mod host_methods {
+    /// `null` → `HostInfo`.
     pub const INFO: &str = "host.info";
+    /// `null` → the plugin's `[plugins.config]` table as JSON.
     pub const CONFIG: &str = "host.config";
+    /// `LogLine` → `null`.
     pub const LOG: &str = "host.log";
+    /// `null` → `[ScopeInfo]`, the whole scope catalog.
     pub const SCOPES: &str = "scopes.list";
+    /// `Lookup` (numeric id or e-mail) → `User`.
     pub const USER_GET: &str = "users.get";
+    /// `NewUser` → `User`.
     pub const USER_CREATE: &str = "users.create";
+    /// `SetUserStatus` → `User`.
     pub const USER_SET_STATUS: &str = "users.set_status";
+    /// `SetUserAllowSso` → `User`.
     pub const USER_SET_ALLOW_SSO: &str = "users.set_allow_sso";
+    /// `VerifyPassword` → `User`, or `null` when the check fails.
     pub const USER_VERIFY_PASSWORD: &str = "users.verify_password";
+    /// `IdArg` (account id) → `Account`.
     pub const ACCOUNT_GET: &str = "accounts.get";
+    /// `IdArg` (user id) → `[Account]`.
     pub const ACCOUNTS_OF_USER: &str = "accounts.of_user";
+    /// `NewAccount` → `Account`.
     pub const ACCOUNT_CREATE: &str = "accounts.create";
+    /// `AccountMember` → `null`.
     pub const ACCOUNT_ADD_MEMBER: &str = "accounts.add_member";
+    /// `NewClient` → `ClientWithSecret`.
     pub const CLIENT_CREATE: &str = "clients.create";
+    /// `null` → `[Client]`, the clients this plugin created.
     pub const CLIENT_LIST: &str = "clients.list";
+    /// `Lookup` (numeric id or `client_id`) → `Client`.
     pub const CLIENT_GET: &str = "clients.get";
+    /// `ClientUpdate` → `ClientWithSecret`.
     pub const CLIENT_UPDATE: &str = "clients.update";
+    /// `IdArg` (client's numeric id) → `Client`, as it was.
     pub const CLIENT_DELETE: &str = "clients.delete";
+    /// `ClientCredentials` → `Client`, or `null` when unknown or wrong.
     pub const CLIENT_AUTHENTICATE: &str = "clients.authenticate";
+    /// `ApiCredentialCheck` → `ApiCredentialVerdict`.
     pub const API_CREDENTIAL_CHECK: &str = "api_credentials.check";
+    /// `IssueSsoToken` → `SsoToken`.
     pub const SSO_TOKEN_ISSUE: &str = "tokens.issue_sso";
+    /// `StartSession` → `Session`.
     pub const SESSION_START: &str = "sessions.start";
+    /// `AuditLine` → `null`.
     pub const AUDIT: &str = "audit.write";
+    /// `KvKey` → the value as a string, or `null` when unset.
     pub const KV_GET: &str = "kv.get";
+    /// `KvEntry` → `null`.
     pub const KV_SET: &str = "kv.set";
+    /// `KvKey` → `true` when the key existed.
     pub const KV_DELETE: &str = "kv.delete";
 }
 
@@ -69,7 +95,9 @@ pub mod host_methods {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply<T> {
+    /// Success: `{"ok": …}`.
     Ok(T),
+    /// Failure: `{"error": {"kind": …, "message": …}}`.
     Error(Error),
 }
 
@@ -83,6 +111,7 @@ impl<T> From<Result<T, Error>> for Reply<T> {
 }
 
 impl<T> Reply<T> {
+    /// `Ok` → `Ok`, `Error` → `Err`.
     pub fn into_result(self) -> Result<T, Error> {
         match self {
             Reply::Ok(v) => Ok(v),
@@ -97,7 +126,9 @@ impl<T> Reply<T> {
 pub enum ErrorKind {
     /// The input was refused (a message fit to show the caller).
     Invalid,
+    /// No such user, account, client…, or one out of the plugin's reach.
     NotFound,
+    /// Clashes with what exists (an e-mail already taken, a member added twice).
     Conflict,
     /// Not allowed (e.g. a kv key outside the plugin's scope).
     Forbidden,
@@ -112,23 +143,30 @@ pub enum ErrorKind {
 /// An error crossing the boundary in either direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Error {
+    /// What went wrong, for the receiving side to act on.
     pub kind: ErrorKind,
+    /// A human-readable explanation, for logs and operators.
     pub message: String,
 }
 
 impl Error {
+    /// An error of any kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error { kind, message: message.into() }
     }
+    /// An [`ErrorKind::Invalid`] error.
     pub fn invalid(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Invalid, message)
     }
+    /// An [`ErrorKind::NotFound`] error.
     pub fn not_found(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::NotFound, message)
     }
+    /// An [`ErrorKind::Internal`] error.
     pub fn internal(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Internal, message)
     }
+    /// An [`ErrorKind::Unsupported`] error.
     pub fn unsupported(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Unsupported, message)
     }
@@ -149,9 +187,17 @@ impl std::error::Error for Error {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
+    /// Serves its own HTTP paths: [`Manifest::routes`], `Plugin::route`.
     Routes,
+    /// Serves engine endpoints under other paths: [`Manifest::aliases`] and
+    /// [`Manifest::dialect`].
     Dialect,
+    /// Signs users in from an upstream provider: `Plugin::begin_login` and
+    /// `Plugin::complete_login`; the host serves
+    /// `/federation/<name>/start` and `/federation/<name>/callback`.
     IdentityProvider,
+    /// Shapes what the clients whose `connector` is this plugin receive, and
+    /// gets every [`UserEvent`].
     ClientConnector,
 }
 
@@ -162,8 +208,13 @@ pub enum Capability {
 pub struct Manifest {
     /// Short name, `[a-z0-9_-]+` (`whmcs`).
     pub name: String,
+    /// The plugin's version; empty: `export_plugin!` fills in the plugin
+    /// crate's version.
     pub version: String,
+    /// One line on what the plugin does, for `gatehouse plugin check`.
     pub description: String,
+    /// What the plugin does. Routes without [`Capability::Routes`], or
+    /// aliases without [`Capability::Dialect`], refuse the plugin at load.
     pub capabilities: Vec<Capability>,
     /// `routes`: paths the plugin serves itself.
     pub routes: Vec<RouteDecl>,
@@ -182,6 +233,8 @@ pub struct RouteDecl {
     /// `GET`, `POST`…; empty: every method.
     #[serde(default)]
     pub methods: Vec<String>,
+    /// The exact path or `/prefix/*` (see above); checked at load, and must
+    /// not overlap the core's paths or another plugin's.
     pub path: String,
     /// When a plugin call fails (error or panic), answer with this JSON
     /// object (plus `request_id`) and status 500 instead of the host's
@@ -191,6 +244,8 @@ pub struct RouteDecl {
 }
 
 impl RouteDecl {
+    /// `methods` (empty: every method) on `path`, failing in the host's
+    /// error format.
     pub fn new(methods: &[&str], path: &str) -> RouteDecl {
         RouteDecl { methods: methods.iter().map(|m| m.to_string()).collect(), path: path.into(), error_body: None }
     }
@@ -200,24 +255,37 @@ impl RouteDecl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineEndpoint {
+    /// OpenID Connect discovery (`/.well-known/openid-configuration`).
     Discovery,
+    /// The signing keys (`/jwks.json`).
     Jwks,
+    /// The authorization endpoint (`/oauth2/authorize`).
     Authorize,
+    /// The token endpoint (`/oauth2/token`).
     Token,
+    /// The userinfo endpoint (`/oauth2/userinfo`).
     Userinfo,
+    /// Single sign-on token redemption (`/oauth2/sso`).
     Sso,
+    /// Token revocation (`/oauth2/revoke`).
     Revoke,
+    /// Token introspection (`/oauth2/introspect`).
     Introspect,
+    /// RP-initiated logout (`/oauth2/logout`).
     Logout,
 }
 
 /// An engine endpoint under another path (`/oauth/token.php` → `token`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasDecl {
+    /// The exact path to serve it under (no `/*` prefixes); must not
+    /// overlap the core's paths or another plugin's.
     pub path: String,
     /// Allowed methods; others get 405. Empty: the endpoint's own.
     #[serde(default)]
     pub methods: Vec<String>,
+    /// The endpoint served there. The first alias of an endpoint is the
+    /// path the dialect's discovery and SSO redirects advertise.
     pub endpoint: EngineEndpoint,
 }
 
@@ -247,6 +315,7 @@ pub struct DialectTable {
     pub pre_redirect_errors_as_json: Option<bool>,
 }
 
+/// How an `identity_provider` plugin appears to users.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IdentityProviderInfo {
@@ -263,6 +332,7 @@ pub struct IdentityProviderInfo {
 pub struct InitRequest {
     /// The `[plugins.config]` table, as JSON.
     pub config: Value,
+    /// Facts about the host.
     pub host: HostInfo,
 }
 
@@ -276,8 +346,12 @@ pub struct HostInfo {
     pub client_area_url: String,
     /// The name the host knows this plugin by.
     pub plugin_name: String,
+    /// The Gatehouse server's version (`0.1.0`).
     pub host_version: String,
+    /// The host's [`ABI_VERSION`](crate::abi::ABI_VERSION) (always the plugin's).
     pub abi_version: u32,
+    /// The host's [`SCHEMA_VERSION`](crate::abi::SCHEMA_VERSION): the
+    /// plugin's or newer.
     pub schema_version: u32,
 }
 
@@ -288,6 +362,7 @@ pub struct HostInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpRequest {
+    /// The method as sent, upper-case (`GET`, `POST`…).
     pub method: String,
     /// The path, percent-decoding not applied.
     pub path: String,
@@ -297,9 +372,13 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The body: UTF-8 text, or base64 when `body_base64`.
     pub body: String,
+    /// Set by the host when the body is not valid UTF-8: `body` is then its
+    /// base64 (use [`HttpRequest::body_bytes`]).
     pub body_base64: bool,
-    /// The TCP peer's IP address.
+    /// The caller's IP address: the TCP peer, or the client behind a
+    /// configured trusted proxy (`X-Forwarded-For`). `None`: unknown.
     pub peer_addr: Option<String>,
+    /// The id the host gave the request, as its logs show it.
     pub request_id: String,
 }
 
@@ -339,9 +418,14 @@ impl HttpRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpResponse {
+    /// The HTTP status, 200..=599 (default 200).
     pub status: u16,
+    /// `(name, value)` pairs, sent in this order.
     pub headers: Vec<(String, String)>,
+    /// The body: UTF-8 text, or base64 when `body_base64`.
     pub body: String,
+    /// `body` is base64 and the host sends the decoded bytes (see
+    /// [`HttpResponse::binary_body`]).
     pub body_base64: bool,
     /// Sign the browser in: the host starts a session and sets its cookie.
     pub start_session: Option<SessionStart>,
@@ -354,6 +438,7 @@ impl Default for HttpResponse {
 }
 
 impl HttpResponse {
+    /// An empty answer with this status.
     pub fn new(status: u16) -> HttpResponse {
         HttpResponse { status, ..Default::default() }
     }
@@ -371,20 +456,25 @@ impl HttpResponse {
     pub fn redirect(location: &str) -> HttpResponse {
         HttpResponse::new(302).header("Location", location)
     }
+    /// Adds a header (a name given twice is sent twice).
     pub fn header(mut self, name: &str, value: &str) -> HttpResponse {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
+    /// Sets a text body.
     pub fn body(mut self, body: impl Into<String>) -> HttpResponse {
         self.body = body.into();
         self.body_base64 = false;
         self
     }
+    /// Sets a binary body (carried as base64, sent as the bytes).
     pub fn binary_body(mut self, body: &[u8]) -> HttpResponse {
         self.body = crate::form::base64_encode(body);
         self.body_base64 = true;
         self
     }
+    /// Signs the browser in with this answer (sets
+    /// [`HttpResponse::start_session`]).
     pub fn with_session(mut self, session: SessionStart) -> HttpResponse {
         self.start_session = Some(session);
         self
@@ -394,6 +484,8 @@ impl HttpResponse {
 /// Asks the host to sign the browser in as `user_id` with this response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionStart {
+    /// The user to sign in; one who may not sign in (`Closed`) fails the
+    /// request with a 500.
     pub user_id: i64,
     /// How the user arrived (`sso`, `whmcs-sso`…), for the session and audit.
     pub via: String,
@@ -416,6 +508,8 @@ pub struct BeginLogin {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LoginRedirect {
+    /// The provider's login URL, absolute `http` or `https`; anything else
+    /// fails the sign-in.
     pub redirect_url: String,
     /// Opaque to the host; handed back in [`CompleteLogin::state`].
     pub state: String,
@@ -425,6 +519,8 @@ pub struct LoginRedirect {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CompleteLogin {
+    /// The callback URL [`BeginLogin::callback_url`] gave (for the code
+    /// exchange).
     pub callback_url: String,
     /// The callback's query parameters.
     pub params: BTreeMap<String, String>,
@@ -436,7 +532,9 @@ pub struct CompleteLogin {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RefreshIdentity {
+    /// The [`ExternalIdentity::subject`] to refresh.
     pub subject: String,
+    /// The [`ExternalIdentity::refresh_token`] the plugin returned for it.
     pub refresh_token: String,
 }
 
@@ -446,11 +544,20 @@ pub struct RefreshIdentity {
 pub struct ExternalIdentity {
     /// The provider's stable id for the user.
     pub subject: String,
+    /// The user's e-mail address, when the provider gave one.
     pub email: Option<String>,
+    /// Whether the provider vouches that `email` is the user's. Without a
+    /// verified e-mail, a first sign-in (no link to a local user yet) is
+    /// refused.
     pub email_verified: bool,
+    /// The full name, for a user created at first sign-in; `None`:
+    /// `given_name` and `family_name` joined.
     pub name: Option<String>,
+    /// The given (first) name.
     pub given_name: Option<String>,
+    /// The family (last) name.
     pub family_name: Option<String>,
+    /// The preferred locale, for a user created at first sign-in.
     pub locale: Option<String>,
     /// Every other claim, as the provider sent it.
     pub claims: Value,
@@ -464,41 +571,52 @@ pub struct ExternalIdentity {
 /// Reshape the claims a client attached to this connector receives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShapeClaims {
+    /// The client's `client_id`.
     pub client_id: String,
     /// The granted scope, space separated.
     pub scope: String,
+    /// The user the claims are about.
     pub user: User,
     /// The engine's standard claims for the scope; return the replacement
     /// (the engine keeps `sub`).
     pub claims: Value,
 }
 
+/// Map the scope a client of this connector requested to the hub's scopes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TranslateScopes {
+    /// The client's `client_id`.
     pub client_id: String,
+    /// The requested scope, space separated.
     pub scope: String,
 }
 
+/// The answer to [`TranslateScopes`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TranslatedScopes {
+    /// The hub's scope to use instead, space separated.
     pub scope: String,
 }
 
 /// Produce setup instructions for a client (e.g. the forum's form values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetupRequest {
+    /// The client to connect (its `connector` is this plugin).
     pub client: Client,
     /// Present right after creation or a secret reset only.
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// The issuer, no trailing slash.
     pub issuer: String,
 }
 
+/// What the app's administrator must enter to connect a client.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SetupInstructions {
+    /// A heading (`Invision Community settings for Forum`).
     pub title: String,
     /// `(label, value)` pairs, ready to paste.
     pub fields: Vec<(String, String)>,
@@ -509,7 +627,9 @@ pub struct SetupInstructions {
 /// Something happened to a user: `created`, `updated`, `status_changed`, `deleted`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEvent {
+    /// What happened: `created`, `updated`, `status_changed` or `deleted`.
     pub event: String,
+    /// The user it happened to.
     pub user: User,
 }
 
@@ -520,42 +640,65 @@ pub struct UserEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct User {
+    /// The numeric id (the `user_id` of other messages).
     pub id: i64,
     /// Stable opaque id (the `sub`).
     pub uuid: String,
+    /// The e-mail address, lower-cased; unique.
     pub email: String,
+    /// Whether the address is known to be the user's.
     pub email_verified: bool,
+    /// The full name.
     pub display_name: String,
+    /// The given (first) name; may be empty.
     pub given_name: String,
+    /// The family (last) name; may be empty.
     pub family_name: String,
+    /// The preferred locale; empty when unknown.
     pub locale: String,
     /// `Active`, `Inactive` or `Closed`.
     pub status: String,
+    /// "Allow Single Sign-On": whether SSO tokens may be issued for the user.
     pub allow_sso: bool,
+    /// Seconds since the Unix epoch.
     pub created_at: i64,
+    /// The last change, in seconds since the Unix epoch.
     pub updated_at: i64,
 }
 
+/// A user to create (`users.create`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NewUser {
+    /// The e-mail address; stored trimmed and lower-cased, must be unique.
     pub email: String,
     /// "First Last".
     pub name: String,
+    /// The password in clear (the host stores a hash); `None`: none.
     pub password: Option<String>,
+    /// `Active`, `Inactive` or `Closed`; `None`: `Active`.
     pub status: Option<String>,
+    /// "Allow Single Sign-On"; `None`: allowed.
     pub allow_sso: Option<bool>,
+    /// The preferred locale; `None`: empty.
     pub locale: Option<String>,
+    /// Whether the address is known to be the user's.
     pub email_verified: bool,
 }
 
+/// An account (a WHMCS "client"): an owner and its members.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Account {
+    /// The numeric id.
     pub id: i64,
+    /// The account's name.
     pub name: String,
+    /// The user who owns it.
     pub owner_user_id: i64,
+    /// Seconds since the Unix epoch.
     pub created_at: i64,
+    /// The last change, in seconds since the Unix epoch.
     pub updated_at: i64,
 }
 
@@ -565,20 +708,37 @@ pub struct Account {
 pub struct Client {
     /// Numeric id (WHMCS's `credentialId`).
     pub id: i64,
+    /// The OAuth `client_id`.
     pub client_id: String,
+    /// The display name.
     pub name: String,
+    /// Free text; may be empty.
     pub description: String,
+    /// A logo URL; may be empty.
     pub logo_uri: String,
+    /// `authorization_code`, `refresh_token`, `client_credentials`,
+    /// `single_sign_on`.
     pub grant_types: Vec<String>,
+    /// The scopes it may request.
     pub scopes: Vec<String>,
+    /// The registered redirect URIs.
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser.
     pub post_logout_redirect_uris: Vec<String>,
+    /// A public client: no secret, PKCE required.
     pub is_public: bool,
+    /// Trusted: users are not asked for consent.
     pub first_party: bool,
+    /// For `single_sign_on`: the account whose owner (or, named by
+    /// `user_id`, member) its tokens sign in; `None`: bound to none.
     pub bound_account_id: Option<i64>,
+    /// The ID token signing algorithm: `RS256`, `ES256` or `EdDSA`.
     pub id_token_alg: String,
+    /// The name of its connector plugin; `None`: none.
     pub connector: Option<String>,
+    /// Seconds since the Unix epoch.
     pub created_at: i64,
+    /// The last change, in seconds since the Unix epoch.
     pub updated_at: i64,
 }
 
@@ -586,19 +746,30 @@ pub struct Client {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NewClient {
+    /// The display name; required.
     pub name: String,
+    /// Free text; may be empty.
     pub description: String,
+    /// A logo URL; may be empty.
     pub logo_uri: String,
+    /// The redirect URIs; at least one with `authorization_code`.
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser.
     pub post_logout_redirect_uris: Vec<String>,
     /// Empty: `authorization_code refresh_token`.
     pub grant_types: Vec<String>,
+    /// The scopes it may request; each must be in the scope catalog.
     pub scopes: Vec<String>,
+    /// No secret, PKCE required; not allowed with `client_credentials` or
+    /// `single_sign_on`.
     pub is_public: bool,
+    /// Trusted: users are not asked for consent.
     pub first_party: bool,
+    /// See [`Client::bound_account_id`].
     pub bound_account_id: Option<i64>,
     /// A prefix for the generated client id (`COMPANY-NAME.`).
     pub client_id_prefix: Option<String>,
+    /// `RS256`, `ES256` or `EdDSA`; `None`: `RS256`.
     pub id_token_alg: Option<String>,
     /// Attach the client to a connector plugin (usually this one).
     pub connector: Option<String>,
@@ -609,7 +780,9 @@ pub struct NewClient {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClientWithSecret {
+    /// The client as stored.
     pub client: Client,
+    /// The secret in clear; the host keeps only a digest.
     pub secret: Option<String>,
 }
 
@@ -617,66 +790,93 @@ pub struct ClientWithSecret {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClientUpdate {
+    /// The numeric id of a client this plugin created.
     pub id: i64,
+    /// The new display name.
     pub name: Option<String>,
+    /// The new description.
     pub description: Option<String>,
+    /// The new logo URL.
     pub logo_uri: Option<String>,
+    /// The new grant types (replaces the list).
     pub grant_types: Option<Vec<String>>,
+    /// The new scopes (replaces the list).
     pub scopes: Option<Vec<String>>,
+    /// The new redirect URIs (replaces the list).
     pub redirect_uris: Option<Vec<String>>,
     /// `Some(None)` unbinds.
     pub bound_account_id: Option<Option<i64>>,
+    /// Generate a new secret, returned in [`ClientWithSecret::secret`]; the
+    /// old one stops working.
     pub reset_secret: bool,
 }
 
-/// `clients.get`, `users.get`, `accounts.get`…: a numeric id or a natural key.
+/// `clients.get`, `users.get`: a numeric id or a natural key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Lookup {
+    /// A numeric id, or the e-mail (users) or `client_id` (clients).
     pub key: String,
 }
 
+/// A numeric id: `accounts.get`, `accounts.of_user`, `clients.delete`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IdArg {
+    /// The account's, user's or client's numeric id, as the method says.
     pub id: i64,
 }
 
+/// `users.set_status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SetUserStatus {
+    /// The user's numeric id.
     pub user_id: i64,
+    /// `Active`, `Inactive` or `Closed` (any case).
     pub status: String,
 }
 
+/// `users.set_allow_sso`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SetUserAllowSso {
+    /// The user's numeric id.
     pub user_id: i64,
+    /// The new "Allow Single Sign-On" setting.
     pub allow: bool,
 }
 
+/// `users.verify_password`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VerifyPassword {
+    /// The e-mail address tried.
     pub email: String,
+    /// The password tried, in clear.
     pub password: String,
     /// The address of whoever asks (the rate limits count by it); empty:
     /// the plugin counts as one caller.
     pub ip: String,
 }
 
+/// `accounts.create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NewAccount {
+    /// The account's name.
     pub name: String,
+    /// The owner, an existing user.
     pub owner_user_id: i64,
 }
 
+/// `accounts.add_member`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AccountMember {
+    /// The account's numeric id.
     pub account_id: i64,
+    /// The numeric id of the user to add.
     pub user_id: i64,
 }
 
@@ -684,7 +884,9 @@ pub struct AccountMember {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClientCredentials {
+    /// The `client_id` (not the numeric id).
     pub client_id: String,
+    /// The secret tried.
     pub secret: String,
 }
 
@@ -692,8 +894,11 @@ pub struct ClientCredentials {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApiCredentialCheck {
+    /// The credential's identifier.
     pub identifier: String,
+    /// The secret tried.
     pub secret: String,
+    /// The admin API action asked for (`CreateSsoToken`); any case.
     pub action: String,
 }
 
@@ -701,20 +906,28 @@ pub struct ApiCredentialCheck {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApiCredentialVerdict {
+    /// The credential, when identifier and secret are right.
     pub credential: Option<ApiCredential>,
     /// Whether its role or action list allows the action.
     pub allowed: bool,
 }
 
+/// An admin API credential (never its secret).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApiCredential {
+    /// The numeric id.
     pub id: i64,
+    /// The public identifier.
     pub identifier: String,
+    /// Free text; may be empty.
     pub description: String,
+    /// `authentication` (WHMCS's "Authentication" role); `None`: no role.
     pub role: Option<String>,
+    /// Actions allowed besides the role's.
     pub actions: Vec<String>,
-    /// Empty: any IP.
+    /// Empty: any IP. The host does not check it: `allowed` ignores the
+    /// caller's address.
     pub allowed_ips: Vec<String>,
 }
 
@@ -724,6 +937,8 @@ pub struct ApiCredential {
 pub struct IssueSsoToken {
     /// The client's `client_id` or numeric id.
     pub client_id: String,
+    /// The user to sign in; one who is `Closed` or does not allow SSO is
+    /// refused (`invalid`).
     pub user_id: i64,
     /// A destination scope (`clientarea:invoices`); None: the home.
     pub destination: Option<String>,
@@ -731,20 +946,30 @@ pub struct IssueSsoToken {
     pub params: BTreeMap<String, String>,
 }
 
+/// A single-use SSO token (shown once; the host keeps only a digest).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SsoToken {
+    /// The token; the browser redeems it once at the `sso` endpoint.
     pub token: String,
+    /// Seconds until it expires (at most 60).
     pub expires_in: i64,
+    /// `clientarea:sso`, then the destination scope if any; space separated.
     pub scope: String,
 }
 
+/// `sessions.start`: a browser session for a user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StartSession {
+    /// The user; one who may not sign in (`Closed`) is `forbidden`.
     pub user_id: i64,
+    /// How the user signed in (`sso`, `whmcs-sso`…), kept with the session
+    /// (first 32 bytes).
     pub via: String,
+    /// The browser's IP address, kept with the session (first 64 bytes).
     pub ip: String,
+    /// The browser's `User-Agent`, kept with the session (first 256 bytes).
     pub user_agent: String,
 }
 
@@ -753,8 +978,12 @@ pub struct StartSession {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Session {
+    /// The cookie's name (`gatehouse_session`).
     pub cookie_name: String,
+    /// The cookie's value, the session's secret: shown once, the host keeps
+    /// only a digest.
     pub cookie_value: String,
+    /// When the session ends, in seconds since the Unix epoch.
     pub expires_at: i64,
 }
 
@@ -765,40 +994,58 @@ pub struct AuditLine {
     /// A short machine name; the host prefixes it with `plugin.<name>.` unless
     /// it already starts with a core kind such as `sso.`.
     pub kind: String,
+    /// The human-readable line.
     pub message: String,
+    /// The user concerned, if any.
     pub user_id: Option<i64>,
+    /// The `client_id` of the client concerned, if any.
     pub client_id: Option<String>,
+    /// The caller's IP address, if any.
     pub ip: Option<String>,
+    /// Extra JSON kept with the event; `null`: `{}`.
     pub details: Value,
 }
 
+/// `kv.get`, `kv.delete`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KvKey {
+    /// The key, in this plugin's own store.
     pub key: String,
 }
 
+/// `kv.set`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KvEntry {
+    /// The key, in this plugin's own store.
     pub key: String,
+    /// The value; replaces any previous one.
     pub value: String,
 }
 
+/// How severe a [`LogLine`] is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
+    /// Something failed.
     Error,
+    /// Something looks wrong.
     Warn,
+    /// Normal operation (the default).
     #[default]
     Info,
+    /// Detail for troubleshooting.
     Debug,
 }
 
+/// `host.log`: a line in the server's log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LogLine {
+    /// The level.
     pub level: LogLevel,
+    /// The text; the host tags it with the plugin's name.
     pub message: String,
 }
 
@@ -806,10 +1053,15 @@ pub struct LogLine {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScopeInfo {
+    /// The scope (`openid`, `clientarea:invoices`).
     pub name: String,
+    /// What granting it means, in words for a consent screen.
     pub description: String,
+    /// The claims it releases at userinfo and in ID tokens.
     pub claims: Vec<String>,
     /// The destination path template (`/clientarea.php?action=productdetails&id={service_id}`).
     pub destination: Option<String>,
+    /// The parameters the destination needs (its `{name}` placeholders);
+    /// pass them in [`IssueSsoToken::params`].
     pub params: Vec<String>,
 }

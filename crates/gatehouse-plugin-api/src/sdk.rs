@@ -15,7 +15,10 @@ use crate::messages::*;
 pub struct InitContext {
     /// The `[plugins.config]` table as JSON (`{}` when absent).
     pub config: Value,
+    /// The host's services; keep it, or call [`Host::get`] later.
     pub host: Host,
+    /// Facts about the host (issuer, client-area URL, this plugin's name);
+    /// the same as [`Host::info`].
     pub info: HostInfo,
 }
 

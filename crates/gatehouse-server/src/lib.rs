@@ -4,6 +4,7 @@
 //! Start at [`main`]: it parses the command line ([`cli`]), loads the
 //! configuration ([`config`]) and runs a command — `serve` builds the HTTP
 //! application in [`http`].
+#![deny(unsafe_code)] // allowed only in `plugin_host::loader`, where the host crosses the plugin ABI
 
 pub mod cli;
 pub mod config;

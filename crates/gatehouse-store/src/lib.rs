@@ -9,6 +9,7 @@
 //!
 //! Every method is blocking: callers on an async executor must run them on a
 //! blocking thread pool.
+#![forbid(unsafe_code)]
 
 mod db;
 pub mod models;

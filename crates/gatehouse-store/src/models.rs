@@ -4,7 +4,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::*;
-use gatehouse_core::{client::GrantType, ScopeSet, UserStatus};
+pub use gatehouse_core::GrantKind;
+use gatehouse_core::{client::GrantType, ScopeSet, SigningAlg, UserStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
 #[diesel(table_name = users)]
@@ -19,16 +20,16 @@ pub struct User {
     pub locale: String,
     #[serde(skip_serializing)]
     pub password_hash: Option<String>,
-    pub status: String,
+    pub status: UserStatus,
     pub allow_sso: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl User {
-    /// The user's status; an unreadable value counts as Closed (fail safe).
+    /// The user's status.
     pub fn status(&self) -> UserStatus {
-        self.status.parse().unwrap_or(UserStatus::Closed)
+        self.status
     }
 }
 
@@ -43,7 +44,7 @@ pub struct NewUser {
     pub family_name: String,
     pub locale: String,
     pub password_hash: Option<String>,
-    pub status: String,
+    pub status: UserStatus,
     pub allow_sso: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -75,7 +76,7 @@ pub struct ClientRow {
     pub is_public: bool,
     pub first_party: bool,
     pub bound_account_id: Option<i64>,
-    pub id_token_alg: String,
+    pub id_token_alg: SigningAlg,
     pub connector: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -100,7 +101,7 @@ pub struct Client {
     pub is_public: bool,
     pub first_party: bool,
     pub bound_account_id: Option<i64>,
-    pub id_token_alg: String,
+    pub id_token_alg: SigningAlg,
     pub connector: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -159,7 +160,7 @@ pub struct NewClient {
     pub is_public: bool,
     pub first_party: bool,
     pub bound_account_id: Option<i64>,
-    pub id_token_alg: String,
+    pub id_token_alg: SigningAlg,
     pub connector: Option<String>,
     pub may_name_users: bool,
     pub managed_by: Option<String>,
@@ -271,31 +272,11 @@ pub struct NewSession {
     pub via: String,
 }
 
-/// The kinds of opaque credential kept in `grants`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GrantKind {
-    Code,
-    Access,
-    Refresh,
-    Sso,
-}
-
-impl GrantKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantKind::Code => "code",
-            GrantKind::Access => "access",
-            GrantKind::Refresh => "refresh",
-            GrantKind::Sso => "sso",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
 #[diesel(table_name = grants)]
 pub struct Grant {
     pub id: i64,
-    pub kind: String,
+    pub kind: GrantKind,
     #[serde(skip)]
     pub digest: String,
     pub client_id: String,
@@ -315,10 +296,10 @@ pub struct Grant {
     pub revoked_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Insertable)]
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = grants)]
 pub struct NewGrant {
-    pub kind: String,
+    pub kind: GrantKind,
     pub digest: String,
     pub client_id: String,
     pub user_id: Option<i64>,
@@ -333,6 +314,30 @@ pub struct NewGrant {
     pub data: String,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+impl NewGrant {
+    /// A grant of `kind` with every optional field empty (fill in the rest
+    /// with struct update syntax). No `Default`: a kind is always chosen.
+    pub fn of(kind: GrantKind) -> NewGrant {
+        NewGrant {
+            kind,
+            digest: String::new(),
+            client_id: String::new(),
+            user_id: None,
+            session_id: None,
+            scope: String::new(),
+            redirect_uri: None,
+            nonce: None,
+            code_challenge: None,
+            code_challenge_method: None,
+            auth_time: None,
+            family: None,
+            data: "{}".into(),
+            created_at: 0,
+            expires_at: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! - `GET /example/hello` greets with the configured `greeting`;
 //! - `POST /example/echo` answers the request body back;
 //! - `GET /example/visits` counts its calls in the plugin's key-value store.
+#![forbid(unsafe_code)]
 
 use gatehouse_plugin_api::prelude::*;
 use serde::Deserialize;

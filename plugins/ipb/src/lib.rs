@@ -7,6 +7,7 @@
 //! - [`setup`]: the exact value of every field of the forum's settings form.
 //! - [`provision`]: optional member provisioning through the forum's REST
 //!   API, careful never to retry a rejected key (the forum bans the IP).
+#![forbid(unsafe_code)]
 
 pub mod provision;
 pub mod setup;

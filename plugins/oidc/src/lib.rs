@@ -7,6 +7,7 @@
 //! The host keeps the opaque state this plugin returns from `begin_login`
 //! in an HttpOnly cookie scoped to the callback path and hands it back at
 //! the callback: it carries the CSRF token, the nonce and the PKCE verifier.
+#![forbid(unsafe_code)]
 
 use std::sync::Mutex;
 

@@ -11,6 +11,7 @@
 //!   access-key bypass, the `json`/`xml`/`nvp` envelope ([`envelope`]) and
 //!   the OAuth-credential and SSO actions.
 //! - Claims: WHMCS answers `preferred_username` with the e-mail address.
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod envelope;

@@ -300,7 +300,7 @@ impl Engine {
         let code = generate_token();
         let ts = self.now();
         self.store.insert_grant(&NewGrant {
-            kind: GrantKind::Code.as_str().into(),
+            kind: GrantKind::Code,
             digest: digest(&code),
             client_id: req.client.client_id.clone(),
             user_id: Some(user.id),

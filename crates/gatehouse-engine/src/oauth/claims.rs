@@ -86,7 +86,7 @@ impl Engine {
     /// Builds and signs an ID token with the client's algorithm.
     pub fn id_token(&self, input: IdTokenInput<'_>) -> Result<String, OAuthError> {
         let ts = self.now();
-        let alg = if input.client.id_token_alg.is_empty() { "RS256" } else { input.client.id_token_alg.as_str() };
+        let alg = input.client.id_token_alg.as_str();
         let mut claims = self.client_claims(input.client, input.user, input.scope);
         claims.insert("iss".into(), json!(self.config.issuer));
         claims.insert("sub".into(), json!(input.user.uuid));

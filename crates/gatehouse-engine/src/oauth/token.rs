@@ -30,6 +30,9 @@ struct AccessGrant<'a> {
     auth_time: Option<i64>,
     nonce: Option<&'a str>,
     with_refresh: bool,
+    /// The refresh token's scope when it differs from the access token's
+    /// (a narrowed refresh); `None`: the same.
+    refresh_scope: Option<&'a ScopeSet>,
     access_ttl: i64,
 }
 
@@ -111,12 +114,16 @@ impl Engine {
             RedeemOutcome::Redeemed(g) => g,
             RedeemOutcome::Expired(_) => return Err(OAuthError::invalid_grant("The authorization code has expired")),
             RedeemOutcome::AlreadyUsed(g) => {
-                // A code used twice is stolen or replayed: revoke what it produced.
-                self.revoke_reused_family(
-                    &g,
-                    "oauth.code_reuse",
-                    format!("Authorization code reused; tokens of its grant revoked (client {})", g.client_id),
-                )?;
+                // A code used twice is stolen or replayed: revoke what it
+                // produced. A code revoked unused (its user was closed) is
+                // no replay and is not reported as one.
+                if g.used_at.is_some() {
+                    self.revoke_reused_family(
+                        &g,
+                        "oauth.code_reuse",
+                        format!("Authorization code reused; tokens of its grant revoked (client {})", g.client_id),
+                    )?;
+                }
                 return Err(invalid());
             }
             RedeemOutcome::Unknown => return Err(invalid()),
@@ -132,6 +139,7 @@ impl Engine {
             auth_time: g.auth_time,
             nonce: g.nonce.as_deref(),
             with_refresh: client.allows_grant(GrantType::RefreshToken),
+            refresh_scope: None,
             access_ttl,
         })
     }
@@ -207,6 +215,9 @@ impl Engine {
             auth_time: g.auth_time,
             nonce: None,
             with_refresh: true,
+            // RFC 6749 §6: the new refresh token keeps the scope of the one
+            // presented, however narrow this access token is.
+            refresh_scope: Some(&original),
             access_ttl,
         })
     }
@@ -240,6 +251,7 @@ impl Engine {
             auth_time: None,
             nonce: None,
             with_refresh: false,
+            refresh_scope: None,
             access_ttl,
         })
     }
@@ -327,10 +339,10 @@ impl Engine {
             family: a.family.clone(),
             data: "{}".into(),
             created_at: ts,
-            ..Default::default()
+            ..NewGrant::of(GrantKind::Access)
         };
         self.store.insert_grant(&NewGrant {
-            kind: GrantKind::Access.as_str().into(),
+            kind: GrantKind::Access,
             digest: digest(&access),
             expires_at: ts + a.access_ttl,
             ..base.clone()
@@ -347,9 +359,10 @@ impl Engine {
         if a.with_refresh && a.user.is_some() {
             let refresh = generate_token();
             self.store.insert_grant(&NewGrant {
-                kind: GrantKind::Refresh.as_str().into(),
+                kind: GrantKind::Refresh,
                 digest: digest(&refresh),
                 expires_at: ts + self.config.refresh_ttl,
+                scope: a.refresh_scope.unwrap_or(a.scope).to_string(),
                 ..base
             })?;
             body.refresh_token = Some(refresh);

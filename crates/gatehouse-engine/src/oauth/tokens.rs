@@ -93,7 +93,7 @@ impl Engine {
             .ok_or_else(|| OAuthError::invalid_request("Missing parameter: \"token\" is required"))?;
         let inactive = Introspection::inactive();
         let Some(g) = self.store.grant_by_any_digest(&digest(token))? else { return Ok(inactive) };
-        let kind_ok = g.kind == GrantKind::Access.as_str() || g.kind == GrantKind::Refresh.as_str();
+        let kind_ok = matches!(g.kind, GrantKind::Access | GrantKind::Refresh);
         let live = g.revoked_at.is_none() && g.used_at.is_none() && g.expires_at > self.now();
         if !kind_ok || !live || g.client_id != client.client_id {
             return Ok(inactive);
@@ -108,7 +108,7 @@ impl Engine {
         let (sub, username) = user.map(|u| (u.uuid, u.email)).unzip();
         Ok(Introspection {
             active: true,
-            token_type: Some(if g.kind == GrantKind::Access.as_str() { "Bearer" } else { "refresh_token" }.into()),
+            token_type: Some(if g.kind == GrantKind::Access { "Bearer" } else { "refresh_token" }.into()),
             exp: Some(g.expires_at),
             iat: Some(g.created_at),
             iss: Some(self.config.issuer.clone()),
@@ -132,11 +132,11 @@ impl Engine {
         if g.client_id != client.client_id {
             return Ok(());
         }
-        match (g.kind.as_str(), &g.family) {
-            ("refresh", Some(f)) => {
+        match (g.kind, &g.family) {
+            (GrantKind::Refresh, Some(f)) => {
                 self.store.revoke_family(f, self.now())?;
             }
-            ("access" | "refresh", _) => {
+            (GrantKind::Access | GrantKind::Refresh, _) => {
                 self.store.revoke_grant(g.id, self.now())?;
             }
             _ => {}

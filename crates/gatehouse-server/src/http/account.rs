@@ -98,7 +98,7 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
          <p><a href=\"/logout\">Sign out</a></p>",
         name = text(&user.display_name),
         email = text(&user.email),
-        status = text(&user.status),
+        status = text(user.status.as_str()),
     );
     let mut r = HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

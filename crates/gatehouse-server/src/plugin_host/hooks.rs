@@ -41,11 +41,11 @@ impl ConnectorHooks for PluginHooks {
         Ok(shaped)
     }
 
-    fn user_event(&self, event: &str, user: &gatehouse_engine::model::User) {
-        let ev = UserEvent { event: event.to_string(), user: services::user(user.clone()) };
+    fn user_event(&self, event: gatehouse_core::UserEvent, user: &gatehouse_engine::model::User) {
+        let ev = UserEvent { event: event.as_str().to_string(), user: services::user(user.clone()) };
         for p in self.host.plugins.iter().filter(|p| p.has(Capability::ClientConnector)) {
             if let Err(e) = p.call::<_, ()>(plugin_methods::USER_EVENT, &ev) {
-                tracing::error!(error = %e, event, user_id = user.id, "plugin user event failed");
+                tracing::error!(error = %e, event = event.as_str(), user_id = user.id, "plugin user event failed");
             }
         }
     }

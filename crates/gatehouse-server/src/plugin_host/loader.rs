@@ -95,6 +95,14 @@ impl Opened {
         self.take::<Reply<Manifest>>(buf).map_err(err)?.into_result().map_err(|e| err(e.message))
     }
 
+    /// Calls the plugin's `call` with a method and a JSON payload and
+    /// decodes its reply.
+    pub fn call<T: DeserializeOwned>(&self, method: &str, payload: &[u8]) -> Result<T, String> {
+        // SAFETY: a checked declaration's `call`; both slices outlive the call.
+        let buf = unsafe { (self.call)(RSlice::new(method.as_bytes()), RSlice::new(payload)) };
+        self.take(buf)
+    }
+
     /// Decodes a buffer the plugin returned, then hands it back to be freed.
     pub fn take<T: DeserializeOwned>(&self, buf: RBuffer) -> Result<T, String> {
         // SAFETY: the plugin returned an owned buffer of `len` readable bytes.
@@ -222,4 +230,25 @@ pub fn candidates(cfg: &crate::config::Config) -> Result<Vec<(PathBuf, toml::Val
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The host side of the vtable: dispatches to [`super::services`]. Nothing unwinds
+/// out of it.
+pub(super) unsafe extern "C" fn host_call(
+    ctx: *const std::ffi::c_void,
+    method: RSlice,
+    payload: RSlice,
+) -> abi::RBuffer {
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `ctx` is the leaked `HostCtx` we put in this plugin's vtable;
+        // the slices are valid for the call (the plugin's side of the contract).
+        let (ctx, method, payload) =
+            unsafe { (&*(ctx as *const super::HostCtx), method.as_bytes(), payload.as_bytes()) };
+        super::services::dispatch(ctx, &String::from_utf8_lossy(method), payload)
+    }));
+    let bytes = out.unwrap_or_else(|_| {
+        tracing::error!("a host service panicked");
+        br#"{"error":{"kind":"internal","message":"the host failed"}}"#.to_vec()
+    });
+    abi::RBuffer::from_vec(bytes)
 }

@@ -11,6 +11,7 @@
 mod federation;
 pub mod hooks;
 pub mod http;
+#[allow(unsafe_code)] // The one audited place the host crosses the plugin ABI.
 pub mod loader;
 mod services;
 
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use gatehouse_engine::Engine;
-use gatehouse_plugin_api::abi::{self, HostVtable, RSlice};
+use gatehouse_plugin_api::abi::{self, HostVtable};
 use gatehouse_plugin_api::messages::{
     plugin_methods, Capability, Error, HostInfo, InitRequest, Manifest, Reply, SetupInstructions, SetupRequest,
 };
@@ -105,10 +106,10 @@ impl LoadedPlugin {
         let plugin = self.name().to_string();
         let payload = serde_json::to_vec(req)
             .map_err(|e| CallError::Malformed { plugin: plugin.clone(), reason: e.to_string() })?;
-        // SAFETY: a checked declaration's `call`; both slices outlive the call.
-        let buf = unsafe { (self.opened.call)(RSlice::new(method.as_bytes()), RSlice::new(&payload)) };
-        let reply: Reply<Resp> =
-            self.opened.take(buf).map_err(|reason| CallError::Malformed { plugin: plugin.clone(), reason })?;
+        let reply: Reply<Resp> = self
+            .opened
+            .call(method, &payload)
+            .map_err(|reason| CallError::Malformed { plugin: plugin.clone(), reason })?;
         reply.into_result().map_err(|error| CallError::Plugin { plugin, error })
     }
 }
@@ -204,22 +205,6 @@ fn validate_manifest(m: &Manifest, declared_name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The host side of the vtable: dispatches to [`services`]. Nothing unwinds
-/// out of it.
-unsafe extern "C" fn host_call(ctx: *const c_void, method: RSlice, payload: RSlice) -> abi::RBuffer {
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: `ctx` is the leaked `HostCtx` we put in this plugin's vtable;
-        // the slices are valid for the call (the plugin's side of the contract).
-        let (ctx, method, payload) = unsafe { (&*(ctx as *const HostCtx), method.as_bytes(), payload.as_bytes()) };
-        services::dispatch(ctx, &String::from_utf8_lossy(method), payload)
-    }));
-    let bytes = out.unwrap_or_else(|_| {
-        tracing::error!("a host service panicked");
-        br#"{"error":{"kind":"internal","message":"the host failed"}}"#.to_vec()
-    });
-    abi::RBuffer::from_vec(bytes)
-}
-
 impl PluginHost {
     /// No plugins.
     pub fn empty() -> PluginHost {
@@ -284,7 +269,7 @@ impl PluginHost {
         let vtable: &'static HostVtable = Box::leak(Box::new(HostVtable {
             abi_version: abi::ABI_VERSION,
             ctx: ctx as *const HostCtx as *const c_void,
-            call: host_call,
+            call: loader::host_call,
             free_buffer: abi::free_own_buffer,
         }));
         let manifest = opened.init(path, vtable, &InitRequest { config, host: info })?;

@@ -11,7 +11,6 @@ fn json_list(v: &[String]) -> String {
 
 impl Store {
     pub fn insert_client(&self, new: &NewClient, now: i64) -> Result<Client, StoreError> {
-        let alg = if new.id_token_alg.is_empty() { "RS256".to_string() } else { new.id_token_alg.clone() };
         let res: Result<ClientRow, diesel::result::Error> = with_conn!(self, |c| diesel::insert_into(clients::table)
             .values((
                 clients::client_id.eq(&new.client_id),
@@ -26,7 +25,7 @@ impl Store {
                 clients::is_public.eq(new.is_public),
                 clients::first_party.eq(new.first_party),
                 clients::bound_account_id.eq(new.bound_account_id),
-                clients::id_token_alg.eq(&alg),
+                clients::id_token_alg.eq(new.id_token_alg),
                 clients::connector.eq(&new.connector),
                 clients::may_name_users.eq(new.may_name_users),
                 clients::managed_by.eq(&new.managed_by),

@@ -58,7 +58,7 @@ impl Store {
             .load(c)?))
     }
 
-    pub fn set_user_status(&self, id: i64, status: &str, now: i64) -> Result<bool, StoreError> {
+    pub fn set_user_status(&self, id: i64, status: gatehouse_core::UserStatus, now: i64) -> Result<bool, StoreError> {
         with_conn!(self, |c| Ok(diesel::update(users::table.find(id))
             .set((users::status.eq(status), users::updated_at.eq(now)))
             .execute(c)?
