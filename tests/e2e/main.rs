@@ -11,6 +11,7 @@ mod oauth_support;
 
 mod federation;
 mod foundation;
+mod hardening;
 mod ipb;
 mod keys;
 mod oauth_flow;

@@ -126,6 +126,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    revoked_families (family) {
+        family -> Text,
+        revoked_at -> BigInt,
+    }
+}
+
+diesel::table! {
     consents (user_id, client_id) {
         user_id -> BigInt,
         client_id -> Text,
@@ -180,4 +187,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     plugin_kv,
     identity_links,
+    revoked_families,
 );

@@ -346,3 +346,37 @@ fn identity_links_map_upstream_subjects_to_users() {
         assert!(s.identity_link("oidc", "sub-1").unwrap().is_none());
     }
 }
+
+/// Hardening #3: a family revoked as a whole stays revoked for tokens
+/// inserted into it afterwards (the legitimate refresh that lost the race
+/// to a thief's replay), on both backends.
+#[test]
+fn a_token_inserted_into_a_revoked_family_is_born_revoked() {
+    for db in databases() {
+        let s = &db.store;
+        let grant = |kind, d: &str| NewGrant {
+            digest: d.into(),
+            client_id: "c".into(),
+            family: Some("fam".into()),
+            created_at: 1,
+            expires_at: 1000,
+            ..NewGrant::of(kind)
+        };
+        s.insert_grant(&grant(GrantKind::Refresh, "old")).unwrap();
+        assert_eq!(s.revoke_family("fam", 5).unwrap(), 1);
+        // Inserted after the revocation, as a concurrent refresh would.
+        s.insert_grant(&grant(GrantKind::Access, "late-access")).unwrap();
+        s.insert_grant(&grant(GrantKind::Refresh, "late-refresh")).unwrap();
+        let late = s.grant_by_digest(GrantKind::Access, "late-access").unwrap().unwrap();
+        assert_eq!(late.revoked_at, Some(5), "{:?}", s.backend());
+        assert_eq!(s.grant_by_any_digest("late-access").unwrap().unwrap().revoked_at, Some(5));
+        assert!(matches!(
+            s.redeem_once(GrantKind::Refresh, "late-refresh", 10).unwrap(),
+            RedeemOutcome::AlreadyUsed(_)
+        ));
+        // Revoking twice is harmless; other families are untouched.
+        s.revoke_family("fam", 6).unwrap();
+        s.insert_grant(&NewGrant { family: Some("other".into()), ..grant(GrantKind::Refresh, "other") }).unwrap();
+        assert!(matches!(s.redeem_once(GrantKind::Refresh, "other", 10).unwrap(), RedeemOutcome::Redeemed(_)));
+    }
+}

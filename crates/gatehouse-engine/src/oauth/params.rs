@@ -7,25 +7,39 @@ use super::OAuthError;
 /// The longest value any single parameter may have.
 pub const MAX_PARAM_LEN: usize = 4096;
 
+/// The most parameters a request may carry; no protocol here needs a
+/// tenth of it. Beyond it nothing more is kept and the request is refused.
+pub const MAX_PARAMS: usize = 256;
+
 /// Parsed `application/x-www-form-urlencoded` parameters.
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     pairs: Vec<(String, String)>,
     duplicated: Option<String>,
     oversized: Option<String>,
+    too_many: bool,
 }
 
 impl Params {
     /// Parses one or more encoded sources (query string, form body) as one
     /// set of parameters; a name in two sources counts as duplicated.
+    ///
+    /// Linear in the input: names seen are kept in a set (hostile requests
+    /// with thousands of fields must not cost quadratic time), and parsing
+    /// stops after [`MAX_PARAMS`].
     pub fn parse(sources: &[&[u8]]) -> Params {
         let mut p = Params::default();
+        let mut seen = std::collections::HashSet::new();
         for src in sources {
             for (k, v) in url::form_urlencoded::parse(src) {
                 if v.is_empty() {
                     continue;
                 }
-                if p.duplicated.is_none() && p.pairs.iter().any(|(n, _)| *n == k) {
+                if p.pairs.len() >= MAX_PARAMS {
+                    p.too_many = true;
+                    return p;
+                }
+                if !seen.insert(k.clone()) && p.duplicated.is_none() {
                     p.duplicated = Some(k.chars().take(64).collect());
                 }
                 if p.oversized.is_none() && (v.len() > MAX_PARAM_LEN || k.len() > 128) {
@@ -53,6 +67,9 @@ impl Params {
 
     /// The first parameter sent twice or too long, as an `invalid_request`.
     pub fn check(&self) -> Result<(), OAuthError> {
+        if self.too_many {
+            return Err(OAuthError::invalid_request(format!("More than {MAX_PARAMS} parameters were sent")));
+        }
         if let Some(d) = &self.duplicated {
             return Err(OAuthError::invalid_request(format!("Parameter \"{d}\" was sent more than once")));
         }

@@ -718,3 +718,45 @@ fn a_duplicated_parameter_is_invalid_request() {
     let err = hub.token(&client, &secret, "grant_type=client_credentials&grant_type=client_credentials").unwrap_err();
     assert_eq!(err.code, OAuthErrorCode::InvalidRequest);
 }
+
+/// Hardening #3: a thief replays a spent refresh token at the same moment
+/// as the legitimate client refreshes; whoever wins, nothing issued to the
+/// family survives the replay.
+#[test]
+fn a_replay_racing_a_legitimate_refresh_leaves_no_live_token() {
+    use std::sync::{Arc, Barrier};
+    let hub = Arc::new(Hub::new());
+    let (c, secret) = hub.client(ClientInput { scopes: ScopeSet::parse("profile"), ..web_client_input() });
+    let user = hub.user("race@example.com");
+    for round in 0..20 {
+        let code = hub.code(&c, &user, "&scope=profile");
+        let first = hub
+            .token(&c, &secret, &format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}"))
+            .unwrap();
+        let spent = first.refresh_token.unwrap();
+        let current = hub
+            .token(&c, &secret, &format!("grant_type=refresh_token&refresh_token={spent}"))
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let run = |token: String| {
+            let (hub, c, secret, barrier) = (hub.clone(), c.clone(), secret.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                hub.token(&c, &secret, &format!("grant_type=refresh_token&refresh_token={token}"))
+            })
+        };
+        let (legit, thief) = (run(current), run(spent));
+        let (legit, thief) = (legit.join().unwrap(), thief.join().unwrap());
+        assert!(thief.is_err(), "round {round}: a spent token never works");
+        if let Ok(t) = legit {
+            let q = format!("token={}", t.access_token);
+            let seen = hub.engine.introspect(&params(&q), &basic(&c.client_id, &secret)).unwrap();
+            assert!(!seen.active, "round {round}: the access token issued in the race is revoked");
+            let again =
+                hub.token(&c, &secret, &format!("grant_type=refresh_token&refresh_token={}", t.refresh_token.unwrap()));
+            assert_eq!(again.unwrap_err().code, OAuthErrorCode::InvalidGrant, "round {round}");
+        }
+    }
+}

@@ -55,6 +55,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
                 .app_data(data.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
+                .wrap(middleware::from_fn(crate::http::guard::middleware))
                 .wrap(middleware::from_fn(crate::http::request_id::middleware))
                 .configure(crate::http::configure)
                 .configure(|c| crate::plugin_host::http::mount(c, &plugins))

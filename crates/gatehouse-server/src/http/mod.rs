@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod browser;
+pub mod guard;
 pub mod health;
 pub mod login;
 pub mod oauth;

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 
 use crate::db::{with_conn, Store, StoreError};
 use crate::models::{Grant, GrantKind, NewGrant};
-use crate::schema::{consents, grants};
+use crate::schema::{consents, grants, revoked_families};
 
 /// What an attempt to redeem a single-use credential found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,10 @@ impl Store {
                 .filter(grants::used_at.is_null())
                 .filter(grants::revoked_at.is_null())
                 .filter(grants::expires_at.gt(now))
+                // Not of a family revoked as a whole (even after it was inserted).
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    revoked_families::table.filter(revoked_families::family.nullable().eq(grants::family)),
+                )))
         )
         .set(grants::used_at.eq(now))
         .returning(Grant::as_returning())
@@ -50,22 +54,29 @@ impl Store {
         })
     }
 
+    /// The credential of `kind` with this digest; `revoked_at` is set when
+    /// the credential or its whole family was revoked.
     pub fn grant_by_digest(&self, kind: GrantKind, digest: &str) -> Result<Option<Grant>, StoreError> {
-        with_conn!(self, |c| Ok(grants::table
+        let row: Option<(Grant, Option<i64>)> = with_conn!(self, |c| grants::table
+            .left_join(revoked_families::table.on(revoked_families::family.nullable().eq(grants::family)))
             .filter(grants::digest.eq(digest))
             .filter(grants::kind.eq(kind.as_str()))
-            .select(Grant::as_select())
+            .select((Grant::as_select(), revoked_families::revoked_at.nullable()))
             .first(c)
-            .optional()?))
+            .optional()?);
+        Ok(row.map(with_family_revocation))
     }
 
-    /// Any credential with this digest, whatever its kind.
+    /// Any credential with this digest, whatever its kind (`revoked_at` as
+    /// in [`Store::grant_by_digest`]).
     pub fn grant_by_any_digest(&self, digest: &str) -> Result<Option<Grant>, StoreError> {
-        with_conn!(self, |c| Ok(grants::table
+        let row: Option<(Grant, Option<i64>)> = with_conn!(self, |c| grants::table
+            .left_join(revoked_families::table.on(revoked_families::family.nullable().eq(grants::family)))
             .filter(grants::digest.eq(digest))
-            .select(Grant::as_select())
+            .select((Grant::as_select(), revoked_families::revoked_at.nullable()))
             .first(c)
-            .optional()?))
+            .optional()?);
+        Ok(row.map(with_family_revocation))
     }
 
     pub fn revoke_grant(&self, id: i64, now: i64) -> Result<bool, StoreError> {
@@ -76,13 +87,20 @@ impl Store {
     }
 
     /// Revokes every credential of a family (a code and all the access and
-    /// refresh tokens descended from it).
+    /// refresh tokens descended from it), including ones inserted into it
+    /// later: the family itself is recorded as revoked.
     pub fn revoke_family(&self, family: &str, now: i64) -> Result<usize, StoreError> {
-        with_conn!(self, |c| Ok(diesel::update(
-            grants::table.filter(grants::family.eq(family)).filter(grants::revoked_at.is_null())
-        )
-        .set(grants::revoked_at.eq(now))
-        .execute(c)?))
+        with_conn!(self, |c| c.transaction(|c| {
+            diesel::insert_into(revoked_families::table)
+                .values((revoked_families::family.eq(family), revoked_families::revoked_at.eq(now)))
+                .on_conflict_do_nothing()
+                .execute(c)?;
+            Ok::<_, StoreError>(
+                diesel::update(grants::table.filter(grants::family.eq(family)).filter(grants::revoked_at.is_null()))
+                    .set(grants::revoked_at.eq(now))
+                    .execute(c)?,
+            )
+        }))
     }
 
     /// Revokes every live credential of a user (e.g. when they are Closed).
@@ -127,4 +145,12 @@ impl Store {
             Ok::<_, StoreError>(())
         }))
     }
+}
+
+/// A grant as its family's revocation leaves it.
+fn with_family_revocation((mut g, family_revoked): (Grant, Option<i64>)) -> Grant {
+    if g.revoked_at.is_none() {
+        g.revoked_at = family_revoked;
+    }
+    g
 }

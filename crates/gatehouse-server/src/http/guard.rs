@@ -1,0 +1,89 @@
+//! One middleware for what every response needs whatever its handler:
+//! - HTML responses get anti-framing and referrer headers and a strict
+//!   Content-Security-Policy (clickjacking: a framed "Sign out" or consent
+//!   button must not be clickable through someone else's page);
+//! - `CONNECT` is answered 405 at once (the framework would otherwise read
+//!   the tunnel as a body that never ends, and the connection hangs);
+//! - the framework's own plain-text refusals (a body over the limit) are
+//!   rewritten in the format of the surface that was asked: OAuth JSON on
+//!   the protocol endpoints, an HTML page with a way back elsewhere.
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::HttpResponse;
+
+/// The policy of every HTML page: no scripts, nothing loaded from
+/// elsewhere except images over https, never framed.
+pub const HTML_CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; \
+                            frame-ancestors 'none'; base-uri 'none'";
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if req.method() == Method::CONNECT {
+        let res = HttpResponse::MethodNotAllowed()
+            .insert_header((header::CONNECTION, "close"))
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({
+                "error": "invalid_request",
+                "error_description": "The CONNECT method is not supported"
+            }));
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    let path = req.path().to_string();
+    let mut res = next.call(req).await?;
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_ours(&res) {
+        let (req, _) = res.into_parts();
+        let body = too_large(&path);
+        let mut res = ServiceResponse::new(req, body).map_into_right_body();
+        harden(&mut res);
+        return Ok(res);
+    }
+    harden(&mut res);
+    Ok(res.map_into_left_body())
+}
+
+/// A response we built ourselves carries a content type the framework's
+/// plain-text refusals do not.
+fn is_ours<B>(res: &ServiceResponse<B>) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"))
+}
+
+/// Whether `path` is one of the JSON protocol surfaces.
+fn speaks_json(path: &str) -> bool {
+    path.starts_with("/oauth2/") || path.starts_with("/.well-known/") || path == "/jwks.json"
+}
+
+fn too_large(path: &str) -> HttpResponse<BoxBody> {
+    if speaks_json(path) {
+        super::json_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request is too large")
+    } else {
+        super::pages::error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request too large",
+            "The request was larger than this server accepts. Go back and try again with less.",
+        )
+    }
+}
+
+fn harden<B>(res: &mut ServiceResponse<B>) {
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if is_html {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    }
+}
