@@ -110,3 +110,187 @@ fn oversized_requests_are_refused_in_the_protocols_format() {
     assert_unframeable(&r, "413 page");
     assert!(r.text().unwrap().contains("too large"));
 }
+
+/// Hardening #11: a replica whose master key opens no signing key refuses
+/// to start, with one line saying why.
+#[test]
+fn a_wrong_master_key_refuses_to_start() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("gatehouse.toml");
+        std::fs::write(&config, "").unwrap();
+        let run = |key: &str, args: &[&str]| {
+            std::process::Command::new(BIN)
+                .args(args)
+                .env("GATEHOUSE_CONFIG", &config)
+                .env("GATEHOUSE_DATABASE_URL", &db.url)
+                .env("GATEHOUSE_DATA_DIR", dir.path())
+                .env("GATEHOUSE_MASTER_KEY", key)
+                .output()
+                .unwrap()
+        };
+        assert!(run("the-right-key", &["keys", "list"]).status.success());
+        let out = run("another-key", &["serve", "--bind", &format!("127.0.0.1:{}", free_port())]);
+        assert!(!out.status.success(), "serve must not start");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot be decrypted with this master key"), "{err}");
+        assert!(err.contains("master key"), "{err}");
+    }
+}
+
+/// Hardening #12: replicas (or CLI commands) starting together on an empty
+/// database create one signing key per algorithm, not one set each.
+#[test]
+fn concurrent_first_starts_create_one_key_per_algorithm() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("gatehouse.toml");
+        std::fs::write(&config, "").unwrap();
+        std::process::Command::new(BIN)
+            .args(["migrate"])
+            .env("GATEHOUSE_CONFIG", &config)
+            .env("GATEHOUSE_DATABASE_URL", &db.url)
+            .env("GATEHOUSE_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                std::process::Command::new(BIN)
+                    .args(["keys", "list"])
+                    .env("GATEHOUSE_CONFIG", &config)
+                    .env("GATEHOUSE_DATABASE_URL", &db.url)
+                    .env("GATEHOUSE_DATA_DIR", dir.path())
+                    .env("GATEHOUSE_MASTER_KEY", "shared")
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().unwrap().success());
+        }
+        let out = std::process::Command::new(BIN)
+            .args(["--json", "keys", "list"])
+            .env("GATEHOUSE_CONFIG", &config)
+            .env("GATEHOUSE_DATABASE_URL", &db.url)
+            .env("GATEHOUSE_DATA_DIR", dir.path())
+            .env("GATEHOUSE_MASTER_KEY", "shared")
+            .output()
+            .unwrap();
+        let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut algs: Vec<&str> = keys.as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+        algs.sort();
+        assert_eq!(algs, vec!["ES256", "EdDSA", "RS256"], "{backend:?}");
+    }
+}
+
+/// A TCP forwarder between the server and PostgreSQL that can be cut.
+struct Cuttable {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Cuttable {
+    fn to(target: &str) -> Cuttable {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (up2, target) = (up.clone(), target.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else { continue };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    let up3 = up2.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || !up3.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Cuttable { port, up }
+    }
+
+    fn set(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Hardening #10: with PostgreSQL out of reach, /readyz says so within
+/// 2 s, token requests fail within a few seconds with a 503 in OAuth JSON,
+/// and service comes back without a restart.
+#[test]
+fn a_database_outage_is_a_quick_503_and_recovers() {
+    let Some(_) = postgres_admin_url() else {
+        eprintln!("SKIPPED on SQLite: the outage is of a PostgreSQL server (set GATEHOUSE_TEST_POSTGRES_URL)");
+        return;
+    };
+    let db = TestDb::new(Backend::Postgres);
+    let mut url = url::Url::parse(&db.url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = Cuttable::to(&target);
+    url.set_port(Some(proxy.port)).unwrap();
+    let s = Server::start_with(
+        Backend::Sqlite,
+        ServerOptions { env: vec![("GATEHOUSE_DATABASE_URL".into(), url.to_string())], ..Default::default() },
+    );
+    let out = cli_on(
+        url.as_str(),
+        s.data_dir.path(),
+        &s.config_path,
+        &["--json", "client", "add", "--name", "M2M", "--grant", "client_credentials", "--scope", ""],
+    );
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id, secret) = (c["client_id"].as_str().unwrap().to_string(), c["client_secret"].as_str().unwrap().to_string());
+    let token = || {
+        http()
+            .post(s.url("/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .timeout(Duration::from_secs(15))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(token().status(), 200);
+
+    proxy.set(false);
+    let started = std::time::Instant::now();
+    let r = http().get(s.url("/readyz")).timeout(Duration::from_secs(15)).send().unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(2), "readyz took {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let r = token();
+    assert_eq!(r.status(), 503, "an outage is not a 500");
+    let v: serde_json::Value = r.json().unwrap();
+    assert_eq!(v["error"], "temporarily_unavailable", "{v}");
+    assert!(started.elapsed() < Duration::from_secs(6), "token took {:?}", started.elapsed());
+
+    proxy.set(true);
+    let back = std::time::Instant::now();
+    let mut ok = false;
+    while back.elapsed() < Duration::from_secs(10) {
+        if token().status() == 200 {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok, "service came back without a restart");
+    eprintln!("recovered {:?} after the database came back", back.elapsed());
+}

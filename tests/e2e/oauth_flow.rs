@@ -319,9 +319,25 @@ fn client_credentials_and_token_endpoint_client_authentication() {
         assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
         assert_eq!(e["error_description"], "Authorization code doesn't exist or is invalid for the client");
         let bad = TestClient { id: m2m.id.clone(), secret: Some("wrong".into()), redirect: CB.into() };
-        let (s, e) = token(&server, &bad, &[("grant_type", "authorization_code"), ("code", "xxx")]);
-        assert_eq!((s, e["error"].as_str()), (400, Some("invalid_client")));
+        // RFC 6749 §5.2: HTTP Basic that fails is a 401 with a challenge.
+        let r = http()
+            .post(server.url("/oauth2/token"))
+            .header("Authorization", basic(&bad.id, "wrong"))
+            .form(&[("grant_type", "authorization_code"), ("code", "xxx")])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic realm="));
+        let e: Value = r.json().unwrap();
+        assert_eq!(e["error"], "invalid_client");
         assert_eq!(e["error_description"], "The client credentials are invalid");
+        // A wrong secret in the body stays a 400.
+        let r = http()
+            .post(server.url("/oauth2/token"))
+            .form(&[("grant_type", "client_credentials"), ("client_id", &m2m.id), ("client_secret", "wrong")])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400);
         let unknown = TestClient { id: "nobody".into(), secret: Some("x".into()), redirect: CB.into() };
         assert_eq!(token(&server, &unknown, &[("grant_type", "client_credentials")]).1["error"], "invalid_client");
         let r = http().post(server.url("/oauth2/token")).form(&[("grant_type", "client_credentials")]).send().unwrap();

@@ -27,6 +27,13 @@ pub struct Dialect {
     /// Errors before the redirect URI is trusted are JSON (WHMCS) rather
     /// than an HTML page.
     pub pre_redirect_errors_as_json: bool,
+    /// The status of `invalid_client` when the client authenticated with
+    /// HTTP Basic: 401 with a `WWW-Authenticate` challenge (RFC 6749 §5.2);
+    /// WHMCS answers 400.
+    pub basic_auth_failure_status: u16,
+    /// Refuse scope values the catalog does not know (`invalid_scope`, as
+    /// WHMCS does) rather than ignore them (OpenID Connect Core §3.1.2.1).
+    pub refuse_unknown_scopes: bool,
     /// The dialect's own path for an endpoint, keyed by the endpoint's
     /// snake_case name (`token` → `/oauth/token.php`). Discovery and the
     /// SSO `redirect_url` advertise these so that a client stays on its
@@ -51,6 +58,8 @@ impl Dialect {
             access_ttl: None,
             consent_denied_error: OAuthErrorCode::AccessDenied,
             pre_redirect_errors_as_json: false,
+            basic_auth_failure_status: 401,
+            refuse_unknown_scopes: false,
             endpoint_paths: BTreeMap::new(),
         }
     }

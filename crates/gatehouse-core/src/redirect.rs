@@ -30,6 +30,23 @@ pub fn validate_for_registration(uri: &str) -> Result<(), RedirectUriError> {
     Ok(())
 }
 
+/// Why a URL shown to people (a client's logo) cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an https URL (http is accepted only for 127.0.0.1, [::1] and localhost)")]
+pub struct WebUrlError(pub String);
+
+/// Validates a URL pages will show or load: `https`, or `http` on the
+/// loopback host only. Never `javascript:`, `data:` or a relative path.
+pub fn validate_web_url(url: &str) -> Result<(), WebUrlError> {
+    let bad = || WebUrlError(url.chars().take(200).collect());
+    let parsed = Url::parse(url).map_err(|_| bad())?;
+    match (parsed.scheme(), parsed.host_str()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some("127.0.0.1" | "[::1]" | "localhost")) => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
 /// Exact, byte-for-byte matching of a requested redirect URI against the
 /// registered ones. No prefix, case or normalisation tricks.
 pub fn matches_registered<'a>(requested: &str, registered: &'a [String]) -> Option<&'a str> {

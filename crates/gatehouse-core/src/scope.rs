@@ -10,6 +10,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// OpenID Connect Core §11: asks for a refresh token that outlives the
+/// user's presence. For a client registered with it, refresh tokens are
+/// issued only when it was requested (and consented).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 /// The scope every SSO token carries.
 pub const SSO_SCOPE: &str = "clientarea:sso";
 /// The destination used when an SSO token names none.
@@ -77,6 +82,7 @@ impl ScopeCatalog {
                 None,
             ),
             s("email", "See your e-mail address", &["email", "email_verified"], None),
+            s(OFFLINE_ACCESS, "Stay connected to the app while you are away (refresh tokens)", &[], None),
             s(SSO_SCOPE, "Sign you in to the client area without a password", &[], None),
             s("clientarea:homepage", "Open your client area home", &[], Some(("/clientarea.php", &[]))),
             s("clientarea:profile", "Open My Details", &[], Some(("/clientarea.php?action=details", &[]))),

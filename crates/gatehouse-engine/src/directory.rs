@@ -281,6 +281,7 @@ impl Engine {
             return Err(EngineError::Invalid("a client needs a name".into()));
         }
         self.validate_client(&grant_types, &input.scopes, &input.redirect_uris)?;
+        validate_logo(&input.logo_uri)?;
         for uri in &input.post_logout_redirect_uris {
             validate_for_registration(uri).map_err(|e| EngineError::Invalid(e.to_string()))?;
         }
@@ -368,6 +369,9 @@ impl Engine {
         let scopes = changes.scopes.clone().unwrap_or(current.scopes.clone());
         let uris = changes.redirect_uris.clone().unwrap_or(current.redirect_uris.clone());
         self.validate_client(&grants, &scopes, &uris)?;
+        if let Some(logo) = &changes.logo_uri {
+            validate_logo(logo)?;
+        }
         let new_secret = reset_secret.then(secret::generate_base64_secret);
         if let Some(s) = &new_secret {
             changes.secret_digest = Some(secret::digest(s));
@@ -530,6 +534,14 @@ pub fn api_credential_allows(cred: &ApiCredential, action: &str) -> bool {
     let by_role = cred.role.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("authentication"))
         && AUTHENTICATION_ROLE_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(action));
     by_role || cred.action_list().iter().any(|a| a.eq_ignore_ascii_case(action))
+}
+
+/// A logo is shown on pages: empty, or an https URL.
+fn validate_logo(uri: &str) -> Result<(), EngineError> {
+    if uri.trim().is_empty() {
+        return Ok(());
+    }
+    gatehouse_core::redirect::validate_web_url(uri).map_err(|e| EngineError::Invalid(format!("logo URI: {e}")))
 }
 
 fn sanitize_prefix(p: &str) -> String {

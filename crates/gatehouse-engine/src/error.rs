@@ -2,6 +2,10 @@
 
 use gatehouse_store::StoreError;
 
+/// How an [`EngineError::Unavailable`] starts when displayed: surfaces that
+/// only see a message (logs, the HTML fallback) tell an outage by it.
+pub const UNAVAILABLE: &str = "the database is unavailable";
+
 /// Why an engine operation did not happen. Variants that are the caller's
 /// fault carry a message fit to show them; `Store` is the server's fault.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +16,10 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0} already exists")]
     Conflict(String),
+    /// The database cannot be reached right now (the pool found no
+    /// connection in time, or the server went away): try again later.
+    #[error("{UNAVAILABLE}: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -21,6 +29,7 @@ impl From<StoreError> for EngineError {
         match e {
             StoreError::Conflict(what) => EngineError::Conflict(what),
             StoreError::NotFound(what) => EngineError::NotFound(what),
+            other if other.is_unavailable() => EngineError::Unavailable(other.to_string()),
             other => EngineError::Store(other),
         }
     }
@@ -29,6 +38,11 @@ impl From<StoreError> for EngineError {
 impl EngineError {
     /// Whether the caller caused it (so it is never a 500).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, EngineError::Store(_))
+        !matches!(self, EngineError::Store(_) | EngineError::Unavailable(_))
+    }
+
+    /// Whether the database is out of reach (a 503, not a 500).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, EngineError::Unavailable(_))
     }
 }

@@ -24,7 +24,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use gatehouse_core::secret::generate_hex;
-use gatehouse_store::{NewSigningKey, SigningKeyRow};
+use gatehouse_store::{KeyInstall, NewSigningKey, SigningKeyRow};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use rand::RngCore;
 use ring::signature::KeyPair;
@@ -204,30 +204,46 @@ impl Engine {
         self.keys.master.as_ref().ok_or(KeyError::NoMasterKey)
     }
 
-    fn create_signing_key(&self, alg: &str) -> Result<SigningKeyRow, KeyError> {
+    /// A new key, encrypted under the master key, not stored yet (key
+    /// generation is slow: it happens outside any transaction).
+    fn new_signing_key(&self, alg: &str) -> Result<NewSigningKey, KeyError> {
         let kid = format!("{}-{}", alg.to_ascii_lowercase(), generate_hex(8));
         let (der, jwk) = generate(alg, &kid)?;
         let private_enc = encrypt(self.master()?, &kid, &der)?;
-        Ok(self.store.insert_signing_key(&NewSigningKey {
+        Ok(NewSigningKey {
             kid,
             alg: alg.to_string(),
             public_jwk: jwk.to_string(),
             private_enc,
             created_at: self.now(),
-        })?)
+        })
     }
 
     /// Creates a signing key for every algorithm that has no active one
-    /// (first start). Returns the kids created.
+    /// (first start). Replicas starting together take turns in one
+    /// transaction, so exactly one key per algorithm results. Returns the
+    /// kids created.
     pub fn ensure_signing_keys(&self) -> Result<Vec<String>, KeyError> {
         let keys = self.store.published_signing_keys(self.now())?;
-        let mut created = Vec::new();
-        for alg in ALGORITHMS {
-            if !keys.iter().any(|k| k.alg == alg && k.retired_at.is_none()) {
-                created.push(self.create_signing_key(alg)?.kid);
-            }
+        let missing: Vec<&str> = ALGORITHMS
+            .into_iter()
+            .filter(|alg| !keys.iter().any(|k| k.alg == *alg && k.retired_at.is_none()))
+            .collect();
+        if missing.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(created)
+        let fresh = missing.iter().map(|alg| self.new_signing_key(alg)).collect::<Result<Vec<_>, _>>()?;
+        let inserted = self.store.install_signing_keys(&fresh, KeyInstall::Missing)?;
+        Ok(inserted.into_iter().map(|k| k.kid).collect())
+    }
+
+    /// Checks that the master key opens every published signing key: a
+    /// replica with the wrong key must not start (it would sign nothing).
+    pub fn check_signing_keys(&self) -> Result<(), KeyError> {
+        for row in self.store.published_signing_keys(self.now())? {
+            self.encoding_key(&row)?;
+        }
+        Ok(())
     }
 
     /// Adds a new key per algorithm, published at once. The current keys
@@ -239,12 +255,14 @@ impl Engine {
         let ts = self.now();
         let retire_at = ts + activation_delay.max(0);
         let publish_until = retire_at + self.config.id_token_ttl + PUBLISH_MARGIN;
+        let fresh = ALGORITHMS.into_iter().map(|alg| self.new_signing_key(alg)).collect::<Result<Vec<_>, _>>()?;
+        // One transaction: killed half-way, no new key exists (and none signs early).
+        let inserted = self.store.install_signing_keys(&fresh, KeyInstall::Rotate { retire_at, publish_until })?;
+        let keys = self.store.published_signing_keys(ts)?;
         let mut out = Vec::new();
-        for alg in ALGORITHMS {
-            let key = self.create_signing_key(alg)?;
-            self.store.retire_signing_keys(alg, &key.kid, retire_at, publish_until)?;
+        for key in inserted {
+            let alg = key.alg.clone();
             // Keys already retiring from an earlier rotation hand over first.
-            let keys = self.store.published_signing_keys(ts)?;
             let signs_from = keys
                 .iter()
                 .filter(|k| k.alg == alg && k.kid != key.kid)
@@ -257,12 +275,12 @@ impl Engine {
         Ok(out)
     }
 
-    /// The published public keys as a JWKS document.
     /// Every published signing key (public parts and schedule), oldest first.
     pub fn published_keys(&self) -> Result<Vec<SigningKeyRow>, EngineError> {
         Ok(self.store.published_signing_keys(self.now())?)
     }
 
+    /// The published public keys as a JWKS document.
     pub fn jwks(&self) -> Result<Value, EngineError> {
         let keys: Vec<Value> = self
             .store

@@ -313,6 +313,13 @@ pub struct DialectTable {
     /// Errors before the redirect URI is trusted are JSON rather than an
     /// HTML page (standard: no).
     pub pre_redirect_errors_as_json: Option<bool>,
+    /// The HTTP status of `invalid_client` when the client used HTTP Basic
+    /// (standard: 401 with a `WWW-Authenticate` challenge, RFC 6749 §5.2);
+    /// 400 or 401.
+    pub basic_auth_failure_status: Option<u16>,
+    /// Refuse scope values nobody defined with `invalid_scope` (standard:
+    /// ignore them, OpenID Connect Core §3.1.2.1).
+    pub refuse_unknown_scopes: Option<bool>,
 }
 
 /// How an `identity_provider` plugin appears to users.

@@ -52,6 +52,11 @@ pub fn open_engine(cfg: &Config) -> Result<Engine, String> {
     engine.set_master_key(load_master_key(cfg)?);
     // First start: every algorithm gets a signing key.
     engine.ensure_signing_keys().map_err(|e| e.to_string())?;
+    // A replica whose master key opens no signing key would answer every
+    // token request with a 500: refuse to start instead.
+    engine.check_signing_keys().map_err(|e| {
+        format!("{e}: this replica's master key (GATEHOUSE_MASTER_KEY or <data_dir>/master.key) differs from the one the keys were made with")
+    })?;
     Ok(engine)
 }
 

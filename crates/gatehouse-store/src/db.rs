@@ -119,6 +119,23 @@ pub enum StoreError {
     Query(diesel::result::Error),
 }
 
+impl StoreError {
+    /// Whether the database is out of reach rather than the request wrong:
+    /// no pooled connection in time, or the connection went away.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Pool(_) | StoreError::Connect { .. } => true,
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            StoreError::Query(Error::DatabaseError(_, info)) => {
+                let m = info.message();
+                m.contains("terminating connection") || m.contains("server closed the connection")
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<diesel::result::Error> for StoreError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
@@ -219,9 +236,13 @@ impl Store {
             }
             DatabaseUrl::Postgres(u) => {
                 PgConnection::establish(u).map_err(|e| connect_err(first_line(&e.to_string())))?;
+                // Connections open when needed (replicas and CLI commands
+                // do not hold 16 each), and a request waits at most 3 s for
+                // one before it is told the database is unavailable.
                 let pool = Pool::builder()
                     .max_size(16)
-                    .connection_timeout(Duration::from_secs(10))
+                    .min_idle(Some(1))
+                    .connection_timeout(Duration::from_secs(3))
                     .build(ConnectionManager::<PgConnection>::new(u.clone()))
                     .map_err(|e| connect_err(e.to_string()))?;
                 Pools::Postgres(pool)
@@ -277,11 +298,15 @@ impl Store {
     }
 
     /// Whether the database answers a trivial query (for `/readyz`).
+    /// Waits at most 1.5 s for a connection, so readiness answers in time
+    /// during an outage.
     pub fn ping(&self) -> Result<(), StoreError> {
-        with_conn!(self, |c| {
-            c.batch_execute("SELECT 1")?;
-            Ok(())
-        })
+        let wait = Duration::from_millis(1500);
+        match &self.pools {
+            Pools::Sqlite(pool) => pool.get_timeout(wait)?.batch_execute("SELECT 1")?,
+            Pools::Postgres(pool) => pool.get_timeout(wait)?.batch_execute("SELECT 1")?,
+        }
+        Ok(())
     }
 }
 

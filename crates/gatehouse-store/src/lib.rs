@@ -20,4 +20,5 @@ pub mod testing;
 pub use db::{mask_url, Backend, DatabaseUrl, Store, StoreError};
 pub use models::*;
 pub use repo::grants::RedeemOutcome;
+pub use repo::keys::KeyInstall;
 pub use repo::users::UserChanges;

@@ -380,3 +380,34 @@ fn a_token_inserted_into_a_revoked_family_is_born_revoked() {
         assert!(matches!(s.redeem_once(GrantKind::Refresh, "other", 10).unwrap(), RedeemOutcome::Redeemed(_)));
     }
 }
+
+fn signing_key(kid: &str, alg: &str) -> NewSigningKey {
+    NewSigningKey { kid: kid.into(), alg: alg.into(), public_jwk: "{}".into(), private_enc: "x".into(), created_at: 1 }
+}
+
+/// Hardening #13: a rotation is one transaction. When any part fails (here
+/// a kid that already exists), no new key is stored and no old key retires,
+/// so nothing signs early.
+#[test]
+fn a_rotation_that_fails_half_way_changes_nothing() {
+    for db in databases() {
+        let s = &db.store;
+        let first =
+            s.install_signing_keys(&[signing_key("r1", "RS256"), signing_key("e1", "ES256")], KeyInstall::Missing);
+        assert_eq!(first.unwrap().len(), 2);
+        let rotate = KeyInstall::Rotate { retire_at: 300, publish_until: 1000 };
+        let r = s.install_signing_keys(&[signing_key("r2", "RS256"), signing_key("e1", "ES256")], rotate);
+        assert!(r.is_err(), "{:?}", s.backend());
+        let keys = s.published_signing_keys(10).unwrap();
+        let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, vec!["r1", "e1"], "{:?}: nothing inserted", s.backend());
+        assert!(keys.iter().all(|k| k.retired_at.is_none()), "{:?}: nothing retired", s.backend());
+        // The whole rotation, when it succeeds, retires the old keys.
+        let done = s.install_signing_keys(&[signing_key("r2", "RS256"), signing_key("e2", "ES256")], rotate).unwrap();
+        assert_eq!(done.len(), 2);
+        let keys = s.published_signing_keys(10).unwrap();
+        assert_eq!(keys.iter().filter(|k| k.retired_at == Some(300)).count(), 2);
+        // First-start installation adds nothing where a key is active.
+        assert!(s.install_signing_keys(&[signing_key("r3", "RS256")], KeyInstall::Missing).unwrap().is_empty());
+    }
+}

@@ -97,6 +97,10 @@ fn dialect(config: &Config) -> DialectTable {
         access_ttl: Some(config.access_ttl),
         consent_denied_error: Some(config.consent_denied_error.clone()),
         pre_redirect_errors_as_json: Some(true),
+        // WHMCS answers a wrong Basic secret with 400, as clients expect.
+        basic_auth_failure_status: Some(400),
+        // bshaffer's server refuses scopes it does not know.
+        refuse_unknown_scopes: Some(true),
     }
 }
 

@@ -160,7 +160,13 @@ impl Engine {
                 None => client.scopes.clone(),
             },
         };
-        if !scope.is_subset_of(&client.scopes) || self.unknown_scope(&scope).is_some() {
+        if dialect.refuse_unknown_scopes && self.unknown_scope(&scope).is_some() {
+            return Err(fail(OAuthError::invalid_scope()));
+        }
+        // OpenID Connect Core §3.1.2.1: scope values nobody defined are
+        // ignored; what is left must be registered for the client.
+        let scope = ScopeSet::from_vec(scope.iter().filter(|s| self.catalog.contains(s)).map(str::to_string).collect());
+        if scope.is_empty() || !scope.is_subset_of(&client.scopes) {
             return Err(fail(OAuthError::invalid_scope()));
         }
         let code_challenge = match p.get("code_challenge") {

@@ -80,7 +80,7 @@ impl OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        OAuthError::server(&e)
+        OAuthError::from(EngineError::from(e))
     }
 }
 
@@ -90,6 +90,13 @@ impl From<EngineError> for OAuthError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Store(cause) => OAuthError::server(&cause),
+            EngineError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "oauth: database unavailable");
+                OAuthError::new(
+                    OAuthErrorCode::TemporarilyUnavailable,
+                    "The service is temporarily unavailable; try again shortly",
+                )
+            }
             other => OAuthError::invalid_request(other.to_string()),
         }
     }
@@ -97,7 +104,10 @@ impl From<EngineError> for OAuthError {
 
 impl From<KeyError> for OAuthError {
     fn from(e: KeyError) -> Self {
-        OAuthError::server(&e)
+        match e {
+            KeyError::Engine(e) => e.into(),
+            other => OAuthError::server(&other),
+        }
     }
 }
 
@@ -116,7 +126,24 @@ impl Engine {
     /// Authenticates the client at the token, revocation and introspection
     /// endpoints: HTTP Basic (raw or URL-encoded halves) or `client_id` +
     /// `client_secret` in the body; a public client presents only its id.
-    /// Checked before anything else in the request.
+    /// Checked before anything else in the request. A failure with HTTP
+    /// Basic is sent with the dialect's status (401 unless WHMCS).
+    pub fn authenticate_client_for(
+        &self,
+        dialect: &gatehouse_core::Dialect,
+        params: &Params,
+        creds: &ClientCredentials,
+    ) -> Result<Client, OAuthError> {
+        self.authenticate_request_client(params, creds).map_err(|e| {
+            if e.code == OAuthErrorCode::InvalidClient && creds.basic.is_some() {
+                e.with_status(dialect.basic_auth_failure_status)
+            } else {
+                e
+            }
+        })
+    }
+
+    /// [`Engine::authenticate_client_for`] without the dialect's status.
     pub fn authenticate_request_client(
         &self,
         params: &Params,

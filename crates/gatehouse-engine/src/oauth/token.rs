@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use gatehouse_core::client::GrantType;
 use gatehouse_core::pkce::{self, ChallengeMethod};
-use gatehouse_core::scope::SSO_SCOPE;
+use gatehouse_core::scope::{OFFLINE_ACCESS, SSO_SCOPE};
 use gatehouse_core::secret::{digest, generate_hex, generate_token};
 use gatehouse_core::{Dialect, ScopeSet};
 use gatehouse_store::{Client, Grant, GrantKind, NewGrant, RedeemOutcome, User};
@@ -44,7 +44,7 @@ impl Engine {
         params: &Params,
         creds: &ClientCredentials,
     ) -> Result<TokenResponse, OAuthError> {
-        let client = self.authenticate_request_client(params, creds)?;
+        let client = self.authenticate_client_for(dialect, params, creds)?;
         params.check()?;
         let grant_type = params
             .get("grant_type")
@@ -138,7 +138,10 @@ impl Engine {
             session_id: g.session_id,
             auth_time: g.auth_time,
             nonce: g.nonce.as_deref(),
-            with_refresh: client.allows_grant(GrantType::RefreshToken),
+            // A client registered with offline_access gets refresh tokens
+            // only when the user granted it (OIDC Core §11).
+            with_refresh: client.allows_grant(GrantType::RefreshToken)
+                && (!client.scopes.contains(OFFLINE_ACCESS) || scope.contains(OFFLINE_ACCESS)),
             refresh_scope: None,
             access_ttl,
         })

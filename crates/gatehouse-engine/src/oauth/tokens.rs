@@ -86,7 +86,7 @@ impl Engine {
 
     /// Introspection (RFC 7662): a client learns about its own tokens only.
     pub fn introspect(&self, params: &Params, creds: &ClientCredentials) -> Result<Introspection, OAuthError> {
-        let client = self.authenticate_request_client(params, creds)?;
+        let client = self.authenticate_client_for(&gatehouse_core::Dialect::standard(), params, creds)?;
         params.check()?;
         let token = params
             .get("token")
@@ -123,7 +123,7 @@ impl Engine {
     /// Revocation (RFC 7009): unknown tokens and other clients' tokens are
     /// answered like success. Revoking a refresh token ends its family.
     pub fn revoke(&self, params: &Params, creds: &ClientCredentials) -> Result<(), OAuthError> {
-        let client = self.authenticate_request_client(params, creds)?;
+        let client = self.authenticate_client_for(&gatehouse_core::Dialect::standard(), params, creds)?;
         params.check()?;
         let token = params
             .get("token")

@@ -357,3 +357,47 @@ fn a_dialect_code_lifetime_applies_to_the_code() {
 fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// Hardening #14: scope values nobody defined are ignored (OIDC Core
+/// §3.1.2.1); the rest must still be registered for the client.
+#[test]
+fn unknown_scope_values_are_ignored() {
+    let hub = Hub::new();
+    let (c, _) = hub.web_client();
+    let req = validate(&hub, &request(&c, "&scope=openid%20email%20https%3A%2F%2Funknown%2Fscope%20phone")).unwrap();
+    assert_eq!(req.scope.to_string(), "openid email");
+    assert_eq!(redirected(validate(&hub, &request(&c, "&scope=nothing%20known"))).1, OAuthErrorCode::InvalidScope);
+}
+
+#[test]
+fn a_dialect_may_refuse_unknown_scope_values() {
+    let hub = Hub::new();
+    let (c, _) = hub.web_client();
+    let dialect = Dialect { refuse_unknown_scopes: true, ..Dialect::standard() };
+    let r = hub.engine.validate_authorize(&dialect, &params(&request(&c, "&scope=openid%20phone")));
+    assert_eq!(redirected(r).1, OAuthErrorCode::InvalidScope);
+}
+
+/// Hardening #14: a client registered with offline_access gets a refresh
+/// token only when the user granted offline_access.
+#[test]
+fn offline_access_decides_refresh_tokens_for_clients_registered_with_it() {
+    let hub = Hub::new();
+    let (c, secret) =
+        hub.client(ClientInput { scopes: ScopeSet::parse("profile offline_access"), ..web_client_input() });
+    let user = hub.user("a@example.com");
+    let redeem = |code: String| {
+        hub.token(&c, &secret, &format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}")).unwrap()
+    };
+    let without = redeem(hub.code(&c, &user, "&scope=profile"));
+    assert!(without.refresh_token.is_none());
+    let with = redeem(hub.code(&c, &user, "&scope=profile%20offline_access"));
+    assert!(with.refresh_token.is_some());
+    // A client not registered with it keeps getting refresh tokens.
+    let (plain, plain_secret) = hub.client(ClientInput { scopes: ScopeSet::parse("profile"), ..web_client_input() });
+    let code = hub.code(&plain, &user, "&scope=profile");
+    let t = hub
+        .token(&plain, &plain_secret, &format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}"))
+        .unwrap();
+    assert!(t.refresh_token.is_some());
+}

@@ -245,3 +245,28 @@ fn the_sso_switch_is_stored_and_audited() {
     assert_eq!(hub.engine.audit_events(Some("user.sso"), 10).unwrap().len(), 1);
     assert!(matches!(hub.engine.set_user_allow_sso(9999, true), Err(EngineError::NotFound(_))));
 }
+
+/// Hardening #9: a logo URL is shown on pages, so only https (http on the
+/// loopback host) is stored; `javascript:` never.
+#[test]
+fn a_logo_must_be_an_https_url() {
+    let hub = Hub::new();
+    for bad in
+        ["javascript:alert(1)", "data:image/png;base64,AAAA", "/logo.png", "http://evil.example/logo.png", "ftp://x/y"]
+    {
+        invalid(hub.engine.register_client(ClientInput { logo_uri: bad.into(), ..web_client_input() }));
+    }
+    for good in ["", "https://cdn.example.com/logo.png", "http://127.0.0.1:8080/logo.png"] {
+        assert!(
+            hub.engine.register_client(ClientInput { logo_uri: good.into(), ..web_client_input() }).is_ok(),
+            "{good}"
+        );
+    }
+    let (c, _) = hub.web_client();
+    let r = hub.engine.update_client(
+        c.id,
+        ClientChanges { logo_uri: Some("javascript:alert(1)".into()), ..Default::default() },
+        false,
+    );
+    invalid(r);
+}

@@ -760,3 +760,47 @@ fn a_replay_racing_a_legitimate_refresh_leaves_no_live_token() {
         }
     }
 }
+
+/// Hardening #15: HTTP Basic that fails is 401 (RFC 6749 §5.2) on the
+/// standard endpoints; a dialect (WHMCS) may keep 400; body credentials
+/// that fail stay 400.
+#[test]
+fn a_failed_basic_authentication_is_401_unless_the_dialect_says_400() {
+    let hub = Hub::new();
+    let (c, _) = hub.service_client();
+    let e = hub.token(&c, "wrong", "grant_type=client_credentials").unwrap_err();
+    assert_eq!((e.code, e.status), (OAuthErrorCode::InvalidClient, 401));
+    let whmcs = Dialect { basic_auth_failure_status: 400, ..Dialect::standard() };
+    let e =
+        hub.engine.token(&whmcs, &params("grant_type=client_credentials"), &basic(&c.client_id, "wrong")).unwrap_err();
+    assert_eq!((e.code, e.status), (OAuthErrorCode::InvalidClient, 400));
+    let body = format!("grant_type=client_credentials&client_id={}&client_secret=wrong", c.client_id);
+    let e = hub.engine.token(&Dialect::standard(), &params(&body), &ClientCredentials::default()).unwrap_err();
+    assert_eq!((e.code, e.status), (OAuthErrorCode::InvalidClient, 400));
+    let e = hub.engine.introspect(&params("token=x"), &basic(&c.client_id, "wrong")).unwrap_err();
+    assert_eq!(e.status, 401);
+}
+
+/// Hardening #13: two rotations in a row never hand signing back to an
+/// older key: the signer's id only grows as time passes.
+#[test]
+fn two_rotations_in_a_row_never_hand_signing_back() {
+    use gatehouse_engine::keys::signing_key_at;
+    let hub = Hub::new().with_keys();
+    hub.engine.rotate_signing_keys(300).unwrap();
+    hub.clock.advance(100);
+    hub.engine.rotate_signing_keys(300).unwrap();
+    let keys = hub.engine.published_keys().unwrap();
+    let start = hub.engine.now() - 100;
+    let mut last = 0;
+    for t in (start..start + 900).step_by(10) {
+        let signer = signing_key_at(&keys, "RS256", t).expect("a key signs");
+        assert!(signer.id >= last, "at {t}: key {} after key {last}", signer.id);
+        last = signer.id;
+    }
+    assert_eq!(
+        last,
+        keys.iter().filter(|k| k.alg == "RS256").map(|k| k.id).max().unwrap(),
+        "the newest signs in the end"
+    );
+}

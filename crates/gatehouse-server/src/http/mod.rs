@@ -38,11 +38,21 @@ pub fn json_error(status: actix_web::http::StatusCode, error: &str, description:
         .json(serde_json::json!({ "error": error, "error_description": description }))
 }
 
-/// The server's own failure (a database outage, a bug): a 500 that names
-/// the request id so an operator can find the log lines.
+/// The server's own failure (a bug, a broken database): a 500 that names
+/// the request id so an operator can find the log lines. A database that
+/// is out of reach is a 503 the client may retry.
 pub fn internal_error(err: impl std::fmt::Display) -> HttpResponse {
     let rid = request_id::current();
-    tracing::error!(error = %err, "internal error");
+    let text = err.to_string();
+    if text.starts_with(gatehouse_engine::error::UNAVAILABLE) {
+        tracing::warn!(error = %text, "database unavailable");
+        return HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "5")).json(serde_json::json!({
+            "error": "temporarily_unavailable",
+            "error_description": "The service is temporarily unavailable; try again shortly",
+            "request_id": rid,
+        }));
+    }
+    tracing::error!(error = %text, "internal error");
     HttpResponse::InternalServerError().json(serde_json::json!({
         "error": "server_error",
         "error_description": "The server failed to handle the request",

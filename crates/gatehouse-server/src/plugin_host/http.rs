@@ -123,6 +123,8 @@ pub fn dialect_from_table(plugin: &str, t: &DialectTable) -> Result<Dialect, Str
         access_ttl,
         consent_denied_error,
         pre_redirect_errors_as_json,
+        basic_auth_failure_status,
+        refuse_unknown_scopes,
     } = t;
     let std = Dialect::standard();
     let consent_denied_error = match consent_denied_error.as_deref() {
@@ -134,6 +136,9 @@ pub fn dialect_from_table(plugin: &str, t: &DialectTable) -> Result<Dialect, Str
             return Err(format!("dialect {what}: must be a positive number of seconds"));
         }
     }
+    if basic_auth_failure_status.is_some_and(|s| s != 400 && s != 401) {
+        return Err("dialect basic_auth_failure_status: must be 400 or 401".into());
+    }
     Ok(Dialect {
         name: name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| plugin.to_string()),
         require_state: require_state.unwrap_or(std.require_state),
@@ -142,6 +147,8 @@ pub fn dialect_from_table(plugin: &str, t: &DialectTable) -> Result<Dialect, Str
         access_ttl: access_ttl.or(std.access_ttl),
         consent_denied_error,
         pre_redirect_errors_as_json: pre_redirect_errors_as_json.unwrap_or(std.pre_redirect_errors_as_json),
+        basic_auth_failure_status: basic_auth_failure_status.unwrap_or(std.basic_auth_failure_status),
+        refuse_unknown_scopes: refuse_unknown_scopes.unwrap_or(std.refuse_unknown_scopes),
         endpoint_paths: std.endpoint_paths,
     })
 }

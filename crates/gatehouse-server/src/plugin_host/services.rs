@@ -38,6 +38,10 @@ fn engine_error(e: EngineError) -> Error {
         EngineError::Invalid(s) => Error::invalid(s),
         EngineError::NotFound(_) => Error::new(ErrorKind::NotFound, e.to_string()),
         EngineError::Conflict(_) => Error::new(ErrorKind::Conflict, e.to_string()),
+        EngineError::Unavailable(err) => {
+            tracing::warn!(error = %err, "host service: database unavailable");
+            Error::internal("the host's database is unavailable; try again shortly")
+        }
         EngineError::Store(err) => {
             tracing::error!(error = %err, "host service: database error");
             Error::internal("the host's database failed")

@@ -101,6 +101,13 @@ pub fn oauth_error_response(e: &OAuthError) -> HttpResponse {
     let mut r = crate::http::json_error(status, e.code.as_str(), &e.description);
     r.headers_mut()
         .insert(actix_web::http::header::PRAGMA, actix_web::http::header::HeaderValue::from_static("no-cache"));
+    // RFC 6749 §5.2: a 401 for client authentication carries the challenge.
+    if status == StatusCode::UNAUTHORIZED && e.code == OAuthErrorCode::InvalidClient {
+        r.headers_mut().insert(
+            actix_web::http::header::WWW_AUTHENTICATE,
+            actix_web::http::header::HeaderValue::from_static("Basic realm=\"gatehouse\", charset=\"UTF-8\""),
+        );
+    }
     r
 }
 
