@@ -118,6 +118,25 @@ pub struct ClientCredentials {
     pub basic: Option<(String, String)>,
 }
 
+impl ClientCredentials {
+    /// Reads an `Authorization` header value. Another scheme is no
+    /// credentials; a `Basic` value that is not base64 of `id:secret`
+    /// counts as wrong credentials (empty halves), never as absent.
+    pub fn from_authorization(header: &str) -> ClientCredentials {
+        use base64::Engine as _;
+        let Some((scheme, rest)) = header.trim().split_once(' ') else { return ClientCredentials::default() };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return ClientCredentials::default();
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())));
+        ClientCredentials { basic: Some(decoded.unwrap_or_default()) }
+    }
+}
+
 fn form_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use base64::Engine as _;
 use gatehouse_core::Dialect;
 pub use gatehouse_core::Endpoint;
 use gatehouse_engine::oauth::{ClientCredentials, OAuthError, Params};
@@ -119,19 +118,10 @@ pub fn no_store_json(body: &impl serde::Serialize) -> HttpResponse {
 /// Reads `Authorization: Basic` as the client's credentials. A malformed
 /// header counts as wrong credentials.
 pub fn basic_credentials(req: &HttpRequest) -> ClientCredentials {
-    let Some(h) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) else {
-        return ClientCredentials::default();
-    };
-    let Some((scheme, rest)) = h.trim().split_once(' ') else { return ClientCredentials::default() };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return ClientCredentials::default();
+    match req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+        Some(h) => ClientCredentials::from_authorization(h),
+        None => ClientCredentials::default(),
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())));
-    ClientCredentials { basic: Some(decoded.unwrap_or_default()) }
 }
 
 /// Parses a form body (the content type must say so).
