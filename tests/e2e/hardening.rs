@@ -294,3 +294,34 @@ fn a_database_outage_is_a_quick_503_and_recovers() {
     assert!(ok, "service came back without a restart");
     eprintln!("recovered {:?} after the database came back", back.elapsed());
 }
+
+/// Hardening #17: the authorization endpoint refuses an oversized request
+/// as a page (its other errors are pages too), not as JSON.
+#[test]
+fn an_oversized_authorization_request_is_a_page() {
+    let s = Server::start(Backend::Sqlite);
+    let r = browser()
+        .post(s.url("/oauth2/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("client_id=x&state={}", "s".repeat(100_000)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+}
+
+/// Hardening #17: a plugin route refuses an oversized body in its own
+/// declared format (the WHMCS API: its envelope), not the framework's text.
+#[test]
+fn an_oversized_api_call_gets_the_whmcs_envelope() {
+    let w = crate::common::whmcs::start(Backend::Sqlite, "");
+    let r = http()
+        .post(w.server.url("/includes/api.php"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("action=ListOAuthCredentials&x={}", "a".repeat(1_200_000)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: serde_json::Value = r.json().unwrap();
+    assert_eq!((v["result"].as_str(), v["message"].as_str()), (Some("error"), Some("Request body too large")));
+}

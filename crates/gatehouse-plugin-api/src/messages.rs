@@ -241,13 +241,27 @@ pub struct RouteDecl {
     /// `{"error":"server_error",…}`: the protocol's own error format.
     #[serde(default)]
     pub error_body: Option<Value>,
+    /// When a request's body is over the host's limit for plugin routes
+    /// ([`MAX_ROUTE_BODY`] bytes), answer with this JSON object (plus
+    /// `request_id`) and status 413, in the protocol's own format; absent:
+    /// the host's own JSON error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub too_large_body: Option<Value>,
 }
+
+/// The largest request body the host reads for a plugin route.
+pub const MAX_ROUTE_BODY: usize = 1 << 20;
 
 impl RouteDecl {
     /// `methods` (empty: every method) on `path`, failing in the host's
     /// error format.
     pub fn new(methods: &[&str], path: &str) -> RouteDecl {
-        RouteDecl { methods: methods.iter().map(|m| m.to_string()).collect(), path: path.into(), error_body: None }
+        RouteDecl {
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            path: path.into(),
+            error_body: None,
+            too_large_body: None,
+        }
     }
 }
 

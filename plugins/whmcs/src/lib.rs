@@ -115,6 +115,9 @@ fn manifest(config: &Config) -> Manifest {
             path: API_PATH.into(),
             // A failing call still answers in the API's own envelope.
             error_body: Some(json!({ "result": "error", "message": "An internal error occurred" })),
+            // An oversized call is refused in the envelope too (JSON, the
+            // format the host can write for every responsetype's readers).
+            too_large_body: Some(json!({ "result": "error", "message": "Request body too large" })),
         }],
         aliases: aliases(),
         dialect: Some(dialect(config)),

@@ -35,7 +35,7 @@ pub fn mount(cfg: &mut web::ServiceConfig, host: &PluginHost) {
         for r in &p.manifest.routes {
             let target = Arc::new(RouteTarget { plugin: p.clone(), decl: r.clone() });
             let handler =
-                move |req: HttpRequest, body: Bytes, state: State| serve_route(target.clone(), req, body, state);
+                move |req: HttpRequest, body: web::Payload, state: State| serve_route(target.clone(), req, body, state);
             let mut res = web::resource(actix_pattern(&r.path));
             if r.methods.is_empty() {
                 res = res.route(web::route().to(handler));
@@ -227,7 +227,26 @@ pub enum RouteFailure {
     Session { plugin: String, reason: String },
 }
 
-async fn serve_route(t: Arc<RouteTarget>, req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+/// Reads a route's body up to [`msg::MAX_ROUTE_BODY`]; `None` when larger.
+async fn read_body(mut payload: web::Payload) -> Result<Option<Vec<u8>>, actix_web::Error> {
+    use futures_util::StreamExt;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > msg::MAX_ROUTE_BODY {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+async fn serve_route(t: Arc<RouteTarget>, req: HttpRequest, payload: web::Payload, state: State) -> HttpResponse {
+    let body = match read_body(payload).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return too_large(&t.decl),
+        Err(e) => return crate::http::json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+    };
     let message = to_message(&req, &body);
     let span = tracing::Span::current();
     let (t2, st) = (t.clone(), state.clone());
@@ -241,6 +260,21 @@ async fn serve_route(t: Arc<RouteTarget>, req: HttpRequest, body: Bytes, state: 
         Ok(Err(e)) => failure(&t.decl, e),
         Err(e) => crate::http::internal_error(format!("plugin {} route {}: {e}", t.plugin.name(), t.decl.path)),
     }
+}
+
+/// The 413 for a body over the limit: the route's declared format, else
+/// the host's JSON.
+fn too_large(decl: &RouteDecl) -> HttpResponse {
+    let mut r = match &decl.too_large_body {
+        Some(serde_json::Value::Object(obj)) => {
+            let mut body = obj.clone();
+            body.insert("request_id".into(), crate::http::request_id::current().into());
+            HttpResponse::PayloadTooLarge().json(body)
+        }
+        _ => crate::http::json_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request body is too large"),
+    };
+    r.headers_mut().insert(actix_web::http::header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// The 500 for a failed plugin route: the route's own error format when it

@@ -62,7 +62,16 @@ pub async fn serve_endpoint(
         return r;
     }
     if body.len() > MAX_BODY || req.query_string().len() > MAX_BODY {
-        return oauth_error_response(&OAuthError::invalid_request("The request is too large"));
+        // The authorization endpoint speaks HTML to browsers (unless the
+        // dialect says JSON); the others speak OAuth JSON.
+        if endpoint == Endpoint::Authorize && !dialect.pre_redirect_errors_as_json {
+            return crate::http::pages::error_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Sign-in request rejected",
+                "The sign-in request was too large. Go back to the app and try again.",
+            );
+        }
+        return oauth_error_response(&OAuthError::invalid_request("The request is too large").with_status(413));
     }
     match endpoint {
         Endpoint::Discovery => endpoints::discovery(&dialect, &state),
