@@ -13,6 +13,7 @@ pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod federation;
+pub mod janitor;
 pub mod keys;
 pub mod oauth;
 pub mod sessions;
@@ -51,6 +52,10 @@ pub struct EngineConfig {
     /// Link an upstream identity to the local user with the same
     /// (upstream-verified) e-mail on first sign-in; off: refuse.
     pub federation_link_verified_email: bool,
+    /// How long audit events are kept (seconds).
+    pub audit_retention_secs: i64,
+    /// The most PostgreSQL connections the engine opens (as needed).
+    pub db_max_connections: u32,
 }
 
 impl EngineConfig {
@@ -69,6 +74,8 @@ impl EngineConfig {
             max_failures_per_ip: 20,
             failure_window_secs: 900,
             federation_link_verified_email: false,
+            audit_retention_secs: 90 * 86_400,
+            db_max_connections: 16,
         }
     }
 }
@@ -110,7 +117,8 @@ impl Engine {
     /// Opens (and migrates) the database `url` names and builds the engine
     /// on it: `postgres://…` or a SQLite path / `sqlite://…`.
     pub fn open(url: &str, config: EngineConfig, catalog: ScopeCatalog) -> Result<Engine, EngineError> {
-        Ok(Engine::new(Store::open_and_migrate(url)?, config, catalog))
+        let store = Store::open_and_migrate_with(url, config.db_max_connections)?;
+        Ok(Engine::new(store, config, catalog))
     }
 
     fn new(store: Store, config: EngineConfig, catalog: ScopeCatalog) -> Engine {

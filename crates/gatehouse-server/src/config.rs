@@ -38,6 +38,10 @@ pub struct Config {
     pub login: LoginConfig,
     /// Sign-in through upstream identity providers (plugins).
     pub federation: FederationConfig,
+    /// Deleting expired rows in the background.
+    pub janitor: JanitorConfig,
+    /// The database connection pool.
+    pub database: DatabaseConfig,
     /// Extra scopes for the catalog.
     pub scopes: Vec<gatehouse_core::Scope>,
     /// Plugins to load, each with its own configuration table.
@@ -100,6 +104,40 @@ pub struct FederationConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JanitorConfig {
+    /// Seconds between sweeps; 0 switches the janitor off (another replica
+    /// or a cron'd `gatehouse janitor` may do it).
+    pub interval_secs: u64,
+    /// Rows deleted per statement (small batches never stall token traffic).
+    pub batch_size: i64,
+    /// Batches per kind of row per sweep (a backlog drains over sweeps).
+    pub max_batches: usize,
+    /// How long audit events are kept, in days.
+    pub audit_retention_days: i64,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        JanitorConfig { interval_secs: 60, batch_size: 500, max_batches: 20, audit_retention_days: 90 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The most connections this process opens to PostgreSQL (opened as
+    /// needed, not at start). SQLite uses a small fixed pool.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { max_connections: 16 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     pub path: PathBuf,
@@ -125,6 +163,8 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             login: LoginConfig::default(),
             federation: FederationConfig::default(),
+            janitor: JanitorConfig::default(),
+            database: DatabaseConfig::default(),
             scopes: Vec::new(),
             plugins: Vec::new(),
         }

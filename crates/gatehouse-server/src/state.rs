@@ -32,6 +32,8 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         max_failures_per_ip: cfg.login.max_failures_per_ip,
         failure_window_secs: cfg.login.window_secs,
         federation_link_verified_email: cfg.federation.link_verified_email,
+        audit_retention_secs: cfg.janitor.audit_retention_days.saturating_mul(86_400),
+        db_max_connections: cfg.database.max_connections,
     }
 }
 

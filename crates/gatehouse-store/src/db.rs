@@ -211,6 +211,12 @@ impl Store {
     /// Opens (creating a SQLite file and its directory if needed) and checks
     /// the database. Does not migrate.
     pub fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, 16)
+    }
+
+    /// [`Store::open`] with at most `max_connections` PostgreSQL
+    /// connections, opened as they are needed.
+    pub fn open_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         let parsed = DatabaseUrl::parse(url)?;
         let masked = parsed.masked();
         let connect_err = |reason: String| StoreError::Connect { url: masked.clone(), reason };
@@ -240,7 +246,7 @@ impl Store {
                 // do not hold 16 each), and a request waits at most 3 s for
                 // one before it is told the database is unavailable.
                 let pool = Pool::builder()
-                    .max_size(16)
+                    .max_size(max_connections.max(1))
                     .min_idle(Some(1))
                     .connection_timeout(Duration::from_secs(3))
                     .build(ConnectionManager::<PgConnection>::new(u.clone()))
@@ -253,7 +259,12 @@ impl Store {
 
     /// Opens the database and applies pending migrations.
     pub fn open_and_migrate(url: &str) -> Result<Store, StoreError> {
-        let store = Store::open(url)?;
+        Store::open_and_migrate_with(url, 16)
+    }
+
+    /// [`Store::open_and_migrate`] with a connection limit (see [`Store::open_with`]).
+    pub fn open_and_migrate_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let store = Store::open_with(url, max_connections)?;
         store.migrate()?;
         Ok(store)
     }

@@ -411,3 +411,103 @@ fn a_rotation_that_fails_half_way_changes_nothing() {
         assert!(s.install_signing_keys(&[signing_key("r3", "RS256")], KeyInstall::Missing).unwrap().is_empty());
     }
 }
+
+/// The janitor's deletes on both backends: expired rows go in batches,
+/// live rows stay, a revoked family's record goes only with its last
+/// credential.
+#[test]
+fn janitor_deletes_expired_rows_in_batches_and_keeps_live_ones() {
+    for db in databases() {
+        let s = &db.store;
+        let grant = |d: &str, family: &str, expires_at: i64| NewGrant {
+            digest: d.into(),
+            client_id: "c".into(),
+            family: Some(family.into()),
+            created_at: 1,
+            expires_at,
+            ..NewGrant::of(GrantKind::Access)
+        };
+        for i in 0..5 {
+            s.insert_grant(&grant(&format!("old{i}"), "f-old", 100)).unwrap();
+        }
+        s.insert_grant(&grant("live", "f-live", 1000)).unwrap();
+        s.revoke_family("f-old", 50).unwrap();
+        s.revoke_family("f-live", 50).unwrap();
+        assert_eq!(s.delete_spent_families(500, 10).unwrap(), 0, "families with credentials stay");
+        assert_eq!(s.delete_expired_grants(500, 2).unwrap(), 2, "{:?}", s.backend());
+        assert_eq!(s.delete_expired_grants(500, 10).unwrap(), 3);
+        assert_eq!(s.delete_expired_grants(500, 10).unwrap(), 0);
+        assert!(s.grant_by_any_digest("live").unwrap().is_some());
+        assert_eq!(s.delete_spent_families(500, 10).unwrap(), 1, "only the emptied family");
+
+        let u = s.insert_user(&new_user("j@example.com")).unwrap();
+        for (d, expires) in [("s-old", 100), ("s-live", 1000)] {
+            s.insert_session(&NewSession {
+                digest: d.into(),
+                user_id: u.id,
+                auth_time: 1,
+                created_at: 1,
+                last_seen_at: 1,
+                expires_at: expires,
+                ip: String::new(),
+                user_agent: String::new(),
+                via: "password".into(),
+            })
+            .unwrap();
+        }
+        assert_eq!(s.delete_ended_sessions(500, 10).unwrap(), 1);
+        assert!(s.live_session_by_digest("s-live", 500).unwrap().is_some());
+
+        for at in [10, 20, 900] {
+            s.insert_audit(&NewAuditEvent {
+                at,
+                kind: "x".into(),
+                message: "m".into(),
+                details: "{}".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        assert_eq!(s.delete_audit_before(500, 1).unwrap(), 1);
+        assert_eq!(s.delete_audit_before(500, 10).unwrap(), 1);
+        assert_eq!(s.list_audit(Some("x"), 10).unwrap().len(), 1);
+    }
+}
+
+/// Token traffic and the janitor at once, on both backends: every insert
+/// succeeds, every live row survives, every expired row goes.
+#[test]
+fn janitor_and_token_traffic_run_side_by_side() {
+    for db in databases() {
+        let s = db.store.clone();
+        let mk = |d: String, expires_at: i64| NewGrant {
+            digest: d,
+            client_id: "c".into(),
+            created_at: 1,
+            expires_at,
+            ..NewGrant::of(GrantKind::Access)
+        };
+        for i in 0..300 {
+            s.insert_grant(&mk(format!("x{i}"), 100)).unwrap();
+        }
+        let writer = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    s.insert_grant(&mk(format!("live{i}"), 10_000)).unwrap();
+                }
+            })
+        };
+        let mut deleted = 0;
+        loop {
+            let n = s.delete_expired_grants(500, 25).unwrap();
+            deleted += n;
+            if n == 0 && writer.is_finished() {
+                break;
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(deleted, 300, "{:?}", s.backend());
+        assert!((0..200).all(|i| s.grant_by_any_digest(&format!("live{i}")).unwrap().is_some()));
+    }
+}

@@ -8,6 +8,7 @@ mod harness;
 mod authorize;
 mod directory;
 mod federation;
+mod janitor;
 mod sessions;
 mod sso;
 mod token;

@@ -44,6 +44,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         engine.set_hooks(std::sync::Arc::new(crate::plugin_host::hooks::PluginHooks { host: plugins.clone() }));
         plugins.set_engine(&engine);
     }
+    start_janitor(&engine, &cfg.janitor);
     let bind = cfg.bind.clone();
     tracing::info!(database = %engine.database(), issuer = %cfg.issuer(), %bind, "gatehouse starting");
     let state = AppState { engine, config: std::sync::Arc::new(cfg), plugins: plugins.clone() };
@@ -67,4 +68,23 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         }
         server.run().await.map_err(|e| Failure(format!("server stopped: {e}")))
     })
+}
+
+/// Sweeps expired rows every `interval_secs` on its own thread (never on
+/// the request threads); several replicas may all run it.
+fn start_janitor(engine: &gatehouse_engine::Engine, cfg: &crate::config::JanitorConfig) {
+    if cfg.interval_secs == 0 {
+        tracing::info!("janitor off (janitor.interval_secs = 0)");
+        return;
+    }
+    let (engine, cfg) = (engine.clone(), cfg.clone());
+    let spawned = std::thread::Builder::new().name("gatehouse-janitor".into()).spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(cfg.interval_secs));
+        if let Err(e) = engine.sweep(cfg.batch_size, cfg.max_batches) {
+            tracing::warn!(target: "gatehouse::janitor", error = %e, "janitor sweep failed; retrying next interval");
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the janitor");
+    }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clients;
 pub mod grants;
 pub mod identity_links;
+pub mod janitor;
 pub mod keys;
 pub mod kv;
 pub mod sessions;

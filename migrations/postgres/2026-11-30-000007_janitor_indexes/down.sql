@@ -1,0 +1,3 @@
+DROP INDEX grants_expires_at;
+DROP INDEX sessions_expires_at;
+DROP INDEX audit_events_at;
