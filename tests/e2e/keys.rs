@@ -18,6 +18,19 @@ fn kids(server: &Server) -> Vec<String> {
     jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
 }
 
+/// JWKS once it lists `n` keys: the server re-reads the keys at most once a
+/// second, so a key another process added appears within a second.
+fn kids_once(server: &Server, n: usize) -> Vec<String> {
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let k = kids(server);
+        if k.len() == n || std::time::Instant::now() > until {
+            return k;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn id_token_kid(server: &Server, client: &TestClient, code: &str) -> String {
     let (status, t) =
         token(server, client, &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB)]);
@@ -56,7 +69,7 @@ fn a_rotated_key_is_published_first_and_signs_after_the_delay() {
         let new = new_rsa["kid"].as_str().unwrap().to_string();
         let signs_from = new_rsa["signs_from"].as_i64().unwrap();
         assert!(signs_from >= before + DELAY && signs_from <= unix_now() + DELAY, "{out}");
-        let published = kids(&server);
+        let published = kids_once(&server, 6);
         assert!(published.contains(&old) && published.contains(&new), "{published:?}");
         assert_eq!(published.len(), 6, "{published:?}");
         assert_eq!(id_token_kid(&server, &c, &code), old, "the new key must not sign before the delay");

@@ -94,6 +94,8 @@ pub struct Engine {
     keys: std::sync::Arc<keys::KeyRing>,
     /// Where the engine reads the time (the wall clock but in tests).
     clock: std::sync::Arc<dyn clock::Clock>,
+    /// Static documents as prepared bytes (discovery per dialect, JWKS).
+    docs: std::sync::Arc<oauth::documents::Documents>,
 }
 
 /// What a migration run did.
@@ -129,6 +131,7 @@ impl Engine {
             hooks: None,
             keys: Default::default(),
             clock: std::sync::Arc::new(clock::SystemClock),
+            docs: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod authorize;
 pub mod claims;
+pub mod documents;
 pub mod params;
 pub mod responses;
 pub mod token;

@@ -25,17 +25,24 @@ use crate::http::{blocking, State};
 /// own paths; the issuer, and the endpoints a dialect has no alias for,
 /// stay standard.
 pub fn discovery(dialect: &Dialect, state: &State) -> HttpResponse {
+    static_json(state.engine.provider_metadata_bytes(dialect))
+}
+
+fn static_json(bytes: std::sync::Arc<[u8]>) -> HttpResponse {
     HttpResponse::Ok()
+        .content_type("application/json")
         .insert_header(("Cache-Control", format!("public, max-age={JWKS_MAX_AGE}")))
-        .json(state.engine.provider_metadata(dialect))
+        .body(actix_web::web::Bytes::from_owner(bytes))
 }
 
 pub async fn jwks(state: State) -> HttpResponse {
+    // Prepared bytes: no blocking hop unless the document is being rebuilt.
+    if let Some(bytes) = state.engine.fresh_jwks_bytes() {
+        return static_json(bytes);
+    }
     let engine = state.engine.clone();
-    match blocking(move || engine.jwks()).await {
-        Ok(Ok(doc)) => {
-            HttpResponse::Ok().insert_header(("Cache-Control", format!("public, max-age={JWKS_MAX_AGE}"))).json(doc)
-        }
+    match blocking(move || engine.jwks_bytes()).await {
+        Ok(Ok(bytes)) => static_json(bytes),
         Ok(Err(e)) => crate::http::internal_error(e),
         Err(e) => crate::http::internal_error(e),
     }
