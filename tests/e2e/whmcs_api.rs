@@ -54,12 +54,12 @@ fn api_authentication_ip_restriction_and_permissions() {
             ],
         );
         assert_eq!((st, v["result"].as_str().unwrap()), (200, "success"), "{v}");
-        // Wrong secret from an allowed credential's address.
+        // An unknown identifier: no credential's list admits the caller.
         let (st, v) = raw_api(
             s,
             &[
                 ("action", "ListOAuthCredentials"),
-                ("identifier", &w.identifier),
+                ("identifier", "no-such-identifier"),
                 ("secret", "nope"),
                 ("responsetype", "json"),
             ],
@@ -89,6 +89,25 @@ fn api_authentication_ip_restriction_and_permissions() {
             ],
         );
         assert_eq!((st, error_of(&v)), (403, "Invalid Permissions: API action \"createssotoken\" is not allowed"));
+        // A missing or unknown action is WHMCS's "Command Not Found", for a
+        // narrow credential too (not "Invalid Permissions")...
+        for creds in [(w.identifier.as_str(), w.secret.as_str()), (ident(&narrow), secret(&narrow))] {
+            for action in ["", "NoSuchAction", "GetClients"] {
+                let (st, v) = raw_api(
+                    s,
+                    &[("action", action), ("identifier", creds.0), ("secret", creds.1), ("responsetype", "json")],
+                );
+                assert_eq!((st, error_of(&v)), (200, "Command Not Found"), "{action:?}");
+            }
+        }
+        // ... but only once the caller is authenticated.
+        let (st, v) = raw_api(s, &[("action", "NoSuchAction"), ("responsetype", "json")]);
+        assert_eq!((st, error_of(&v)), (403, "Invalid IP 127.0.0.1"));
+        let (st, v) = raw_api(
+            s,
+            &[("action", "NoSuchAction"), ("identifier", ident(&narrow)), ("secret", "nope"), ("responsetype", "json")],
+        );
+        assert_ne!(error_of(&v), "Command Not Found", "{st}");
         // Other methods get the envelope too.
         let r = http().put(s.url("/includes/api.php")).send().unwrap();
         assert_eq!(r.status(), 405);
@@ -109,6 +128,260 @@ fn api_authentication_ip_restriction_and_permissions() {
             error_of(&v),
             "Unsupported API response type format \"yaml\". Supported formats include: json, xml, nvp"
         );
+    }
+}
+
+fn ident(cred: &Value) -> &str {
+    cred["identifier"].as_str().unwrap()
+}
+
+fn secret(cred: &Value) -> &str {
+    cred["secret"].as_str().unwrap()
+}
+
+/// Finding 16: a wrong secret for an identifier whose own allow-list admits
+/// the caller is `401 Authentication Failed`, not `Invalid IP` (an operator
+/// who mistyped a secret must not be sent to the firewall settings).
+/// Unknown identifiers, and credentials that do not admit the caller, still
+/// learn only `Invalid IP`.
+///
+/// The host says whether the identifier exists and which addresses it
+/// admits even when the secret is wrong (`ApiCredentialVerdict` field
+/// `identifier_allowed_ips`), so a mistyped secret is not a firewall hunt.
+#[test]
+fn a_wrong_secret_is_authentication_failed_where_the_credential_admits_the_caller() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let s = &w.server;
+        let call = |identifier: &str, secret: &str| {
+            raw_api(
+                s,
+                &[
+                    ("action", "ListOAuthCredentials"),
+                    ("identifier", identifier),
+                    ("secret", secret),
+                    ("responsetype", "json"),
+                ],
+            )
+        };
+        // The credential admits 127.0.0.1: the secret is what is wrong.
+        let (st, v) = call(&w.identifier, "nope");
+        assert_eq!((st, error_of(&v)), (401, "Authentication Failed"));
+        // ... even when the action is one it may not call, or none.
+        let (st, v) = raw_api(
+            s,
+            &[("action", "NoSuchAction"), ("username", &w.identifier), ("password", "nope"), ("responsetype", "json")],
+        );
+        assert_eq!((st, error_of(&v)), (401, "Authentication Failed"));
+        // A credential pinned elsewhere: the caller learns only its address is refused.
+        let other = s.cli_json(&["api-credential", "add", "--role", "authentication", "--allow-ip", "10.9.8.7"]);
+        let (st, v) = call(ident(&other), "nope");
+        assert_eq!((st, error_of(&v)), (403, "Invalid IP 127.0.0.1"));
+        // A credential with no list of its own admits no one by itself.
+        let bare = s.cli_json(&["api-credential", "add", "--role", "authentication"]);
+        let (st, v) = call(ident(&bare), "nope");
+        assert_eq!((st, error_of(&v)), (403, "Invalid IP 127.0.0.1"));
+        // Unknown identifiers get no IP exception.
+        let (st, v) = call("no-such-identifier", "nope");
+        assert_eq!((st, error_of(&v)), (403, "Invalid IP 127.0.0.1"));
+        // The right secret still works.
+        let (st, v) = call(&w.identifier, &w.secret);
+        assert_eq!((st, v["result"].as_str()), (200, Some("success")), "{v}");
+    }
+}
+
+/// Posts the form and returns the status and the body as text.
+fn raw_text(server: &Server, form: &[(&str, &str)]) -> (u16, String) {
+    let r = http().post(server.url("/includes/api.php")).form(form).send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+/// PHP's `urldecode`: `+` is a space, `%XX` a byte.
+fn urldecode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Reads an NVP body as a WHMCS client does: split on `;`, then on the
+/// first `=`, then `urldecode`.
+fn nvp_decode(body: &str) -> Vec<(String, String)> {
+    body.split(';')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (urldecode(k), urldecode(v))
+        })
+        .collect()
+}
+
+/// A JSON answer flattened as NVP keys (`client[status]`), values as text.
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}[{k}]") };
+                flatten(&key, v, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), v, out);
+            }
+        }
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        Value::Null => out.push((prefix.to_string(), String::new())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+/// The same call in json and in nvp: the decoded NVP pairs are the JSON
+/// answer's fields, one for one; returns them sorted.
+fn nvp_matches_json(w: &Whmcs, action: &str, params: &[(&str, &str)]) -> Vec<(String, String)> {
+    let (_, json) = w.api(action, params);
+    let mut want = Vec::new();
+    flatten("", &json, &mut want);
+    let mut form: Vec<(&str, &str)> = vec![("action", action), ("username", &w.identifier), ("password", &w.secret)];
+    form.extend_from_slice(params);
+    let (_, body) = raw_text(&w.server, &form);
+    let mut got = nvp_decode(&body);
+    // The order is the envelope's; compare as multisets.
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{body}");
+    got
+}
+
+/// Finding 4: NVP values are percent-encoded, so a stored value can neither
+/// add keys nor shadow real ones, and a WHMCS-style reader gets it back.
+#[test]
+fn nvp_values_cannot_add_or_shadow_keys() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let s = &w.server;
+        let name = "x;result=success;message=hijacked";
+        let (_, v) = w.api(
+            "CreateOAuthCredential",
+            &[
+                ("grantType", "authorization_code"),
+                ("name", name),
+                ("scope", "openid"),
+                ("redirectUri", "https://a/cb"),
+            ],
+        );
+        assert_eq!(v["result"], "success", "{v}");
+        let got = nvp_matches_json(&w, "GetClientsDetails", &[("clientid", "4242")]);
+        assert_eq!(got, [("message".to_string(), "Client Not Found".to_string()), ("result".into(), "error".into())]);
+        let got = nvp_matches_json(&w, "ListOAuthCredentials", &[]);
+        assert_eq!(got.iter().filter(|(k, _)| k == "result").count(), 1, "{got:?}");
+        assert!(!got.iter().any(|(k, _)| k == "message"), "{got:?}");
+        assert!(got.contains(&("clients[0][name]".into(), name.into())), "{got:?}");
+
+        // A Closed user whose name claims to be Active.
+        let evil = "Eve;client[status]=Active";
+        let u = s.cli_json(&["user", "add", "--email", "eve@example.com", "--name", evil]);
+        let acc = s.cli_json(&["account", "add", "--owner", &u["id"].to_string(), "--name", "a=b;c%20d+e\r\nf"]);
+        s.cli_json(&["user", "set-status", "eve@example.com", "Closed"]);
+        let got = nvp_matches_json(&w, "GetClientsDetails", &[("clientid", &acc["id"].to_string())]);
+        let status: Vec<&str> = got.iter().filter(|(k, _)| k == "client[status]").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(status, ["Closed"], "{got:?}");
+        assert!(got.contains(&("client[fullname]".into(), evil.into())), "{got:?}");
+        assert!(got.contains(&("client[companyname]".into(), "a=b;c%20d+e\r\nf".into())), "{got:?}");
+    }
+}
+
+/// Whether XML 1.0 can carry `c`.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// The texts of the leaf elements `<tag>…</tag>`, read as an XML 1.0
+/// parser would: every character must be one XML can carry, line ends are
+/// normalised, and the five entities and character references are decoded
+/// (anything else after `&` fails). A stand-in for a real parser, which the
+/// e2e crate does not depend on; the plugin's own tests parse the same
+/// envelope with roxmltree.
+fn xml_leaf_texts(body: &str, tag: &str) -> Vec<String> {
+    if let Some(c) = body.chars().find(|c| !xml_char(*c)) {
+        panic!("a character XML 1.0 cannot carry: {c:?} in {body:?}");
+    }
+    let body = body.replace("\r\n", "\n").replace('\r', "\n");
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = body.as_str();
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let end = after.find(&close).unwrap_or_else(|| panic!("<{tag}> not closed: {body:?}"));
+        let raw = &after[..end];
+        assert!(!raw.contains('<') && !raw.contains('>'), "markup in <{tag}>: {raw:?}");
+        let mut text = String::new();
+        let mut parts = raw.split('&');
+        text.push_str(parts.next().unwrap());
+        for part in parts {
+            let (reference, tail) = part.split_once(';').unwrap_or_else(|| panic!("bare & in {raw:?}"));
+            let c = match reference {
+                "lt" => '<',
+                "gt" => '>',
+                "amp" => '&',
+                "quot" => '"',
+                "apos" => '\'',
+                r if r.starts_with("#x") => char::from_u32(u32::from_str_radix(&r[2..], 16).unwrap()).unwrap(),
+                r if r.starts_with('#') => char::from_u32(r[1..].parse().unwrap()).unwrap(),
+                r => panic!("unknown entity &{r}; in {raw:?}"),
+            };
+            assert!(xml_char(c), "a reference to {c:?}, which XML 1.0 cannot carry");
+            text.push(c);
+            text.push_str(tail);
+        }
+        out.push(text);
+        rest = &after[end + close.len()..];
+    }
+    out
+}
+
+/// Finding 5: the XML envelope stays parseable whatever a stored value
+/// holds; what XML 1.0 cannot carry becomes U+FFFD, markup characters stay.
+#[test]
+fn xml_stays_parseable_with_any_stored_value() {
+    for backend in backends() {
+        let w = start(backend, "");
+        let name = "a\u{1}b\u{FFFE}c<>&\"'d\u{1b}]]>e";
+        let (_, v) = w.api(
+            "CreateOAuthCredential",
+            &[
+                ("grantType", "authorization_code"),
+                ("name", name),
+                ("scope", "openid"),
+                ("redirectUri", "https://a/cb"),
+            ],
+        );
+        assert_eq!(v["result"], "success", "{v}");
+        let (_, v) = w.api("ListOAuthCredentials", &[]);
+        assert_eq!(v["clients"][0]["name"], name, "stored as given");
+        let (st, body) = raw_text(
+            &w.server,
+            &[
+                ("action", "ListOAuthCredentials"),
+                ("username", &w.identifier),
+                ("password", &w.secret),
+                ("responsetype", "xml"),
+            ],
+        );
+        assert_eq!(st, 200, "{body}");
+        assert_eq!(xml_leaf_texts(&body, "result"), ["success"]);
+        assert_eq!(xml_leaf_texts(&body, "name"), ["a\u{FFFD}b\u{FFFD}c<>&\"'d\u{FFFD}]]>e"], "{body:?}");
     }
 }
 

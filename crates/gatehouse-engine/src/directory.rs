@@ -521,11 +521,23 @@ impl Engine {
         identifier: &str,
         secret_value: &str,
     ) -> Result<Option<ApiCredential>, EngineError> {
+        Ok(self.check_api_credential_secret(identifier, secret_value)?.and_then(|(c, ok)| ok.then_some(c)))
+    }
+
+    /// The API credential `identifier` names and whether `secret_value` is
+    /// its secret; `None` when no credential has that identifier. The
+    /// digest is checked either way (no timing difference).
+    pub fn check_api_credential_secret(
+        &self,
+        identifier: &str,
+        secret_value: &str,
+    ) -> Result<Option<(ApiCredential, bool)>, EngineError> {
         let Some(cred) = self.store.api_credential_by_identifier(identifier)? else {
             let _ = secret::verify_digest(secret_value, "0");
             return Ok(None);
         };
-        Ok(secret::verify_digest(secret_value, &cred.secret_digest).then_some(cred))
+        let ok = secret::verify_digest(secret_value, &cred.secret_digest);
+        Ok(Some((cred, ok)))
     }
 }
 

@@ -931,6 +931,10 @@ pub struct ApiCredentialVerdict {
     pub credential: Option<ApiCredential>,
     /// Whether its role or action list allows the action.
     pub allowed: bool,
+    /// The `allowed_ips` of the credential `identifier` names, whether or
+    /// not the secret is right (so a plugin can tell a wrong secret from a
+    /// refused address); `None` when no credential has that identifier.
+    pub identifier_allowed_ips: Option<Vec<String>>,
 }
 
 /// An admin API credential (never its secret).
@@ -947,8 +951,10 @@ pub struct ApiCredential {
     pub role: Option<String>,
     /// Actions allowed besides the role's.
     pub actions: Vec<String>,
-    /// Empty: any IP. The host does not check it: `allowed` ignores the
-    /// caller's address.
+    /// Addresses this credential may call from, on top of whatever the
+    /// plugin itself allows; empty: none beyond that (the WHMCS plugin then
+    /// refuses every call without its access key). The host does not check
+    /// it: `allowed` ignores the caller's address.
     pub allowed_ips: Vec<String>,
 }
 

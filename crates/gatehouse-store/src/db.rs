@@ -247,7 +247,10 @@ impl Store {
                 // one before it is told the database is unavailable.
                 let pool = Pool::builder()
                     .max_size(max_connections.max(1))
-                    .min_idle(Some(1))
+                    // No background connects: a connection opens when a
+                    // request needs it (nothing is left half-open when a
+                    // CLI command exits).
+                    .min_idle(Some(0))
                     .connection_timeout(Duration::from_secs(3))
                     .build(ConnectionManager::<PgConnection>::new(u.clone()))
                     .map_err(|e| connect_err(e.to_string()))?;

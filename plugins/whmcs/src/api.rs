@@ -70,8 +70,49 @@ fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// The actions this plugin answers (lower case); any other, or none, is
+/// WHMCS's `Command Not Found`.
+const ACTIONS: [&str; 7] = [
+    "createoauthcredential",
+    "listoauthcredentials",
+    "updateoauthcredential",
+    "deleteoauthcredential",
+    "createssotoken",
+    "getclientsdetails",
+    "validatelogin",
+];
+
+fn known_action(action: &str) -> bool {
+    ACTIONS.contains(&action.to_ascii_lowercase().as_str())
+}
+
+/// The host's answer to `api_credentials.check`, read with one field more
+/// than [`ApiCredentialVerdict`] has today.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+struct Verdict {
+    /// The credential, when identifier and secret are right.
+    credential: Option<ApiCredential>,
+    /// Whether its role or action list allows the action.
+    allowed: bool,
+    /// The allowed IPs of the credential the identifier names, whether or
+    /// not the secret is right; `None` when no credential has that
+    /// identifier. A host that does not send it (the current one) makes a
+    /// wrong secret look like an unknown identifier, so the caller is told
+    /// `Invalid IP` unless the global list admits it.
+    identifier_allowed_ips: Option<Vec<String>>,
+}
+
+fn check_credential(plugin: &Whmcs, identifier: &str, secret: &str, action: &str) -> Result<Verdict, Error> {
+    plugin.host.call(
+        host_methods::API_CREDENTIAL_CHECK,
+        &ApiCredentialCheck { identifier: identifier.into(), secret: secret.into(), action: action.into() },
+    )
+}
+
 /// Authentication and authorisation, in WHMCS's order: access key, IP
-/// allow-list, credentials, then the credential's permission for `action`.
+/// allow-list, credentials, the action's existence, then the credential's
+/// permission for it.
 fn authorize(plugin: &Whmcs, req: &HttpRequest, params: &Params, action: &str) -> Result<ApiCredential, Envelope> {
     let ip = req.peer_addr.clone().unwrap_or_default();
     let mut ip_allowed = plugin.config.api_allowed_ips.iter().any(|a| same_ip(a, &ip));
@@ -91,20 +132,31 @@ fn authorize(plugin: &Whmcs, req: &HttpRequest, params: &Params, action: &str) -
             Envelope::error(403, format!("Invalid IP {ip}"))
         });
     };
-    let verdict = plugin
-        .host
-        .check_api_credential(identifier, secret, action)
+    let verdict = check_credential(plugin, identifier, secret, action)
         .map_err(|e| Envelope::error(500, format!("An internal error occurred: {}", e.message)))?;
+    decide(&ip, ip_allowed, verdict, action)
+}
+
+/// The verdict on an authenticated-or-not caller at `ip` (`ip_allowed`:
+/// by the global list or the access key).
+fn decide(ip: &str, ip_allowed: bool, verdict: Verdict, action: &str) -> Result<ApiCredential, Envelope> {
+    // A credential's own IP list extends the global restriction for it.
+    let admits = |own: &[String]| ip_allowed || own.iter().any(|a| same_ip(a, ip));
+    let invalid_ip = || Envelope::error(403, format!("Invalid IP {ip}"));
     let Some(credential) = verdict.credential else {
-        return Err(if ip_allowed {
+        // A wrong secret for a credential that admits the caller is the
+        // secret's fault; an unknown identifier gets no IP exception.
+        return Err(if verdict.identifier_allowed_ips.as_deref().is_some_and(admits) || ip_allowed {
             Envelope::error(401, "Authentication Failed")
         } else {
-            Envelope::error(403, format!("Invalid IP {ip}"))
+            invalid_ip()
         });
     };
-    // A credential's own IP list extends the global restriction for it.
-    if !ip_allowed && !credential.allowed_ips.iter().any(|a| same_ip(a, &ip)) {
-        return Err(Envelope::error(403, format!("Invalid IP {ip}")));
+    if !admits(&credential.allowed_ips) {
+        return Err(invalid_ip());
+    }
+    if !known_action(action) {
+        return Err(Envelope::error(200, "Command Not Found"));
     }
     if !verdict.allowed {
         return Err(Envelope::error(
@@ -145,6 +197,7 @@ fn run_action(
         "createssotoken" => create_sso_token(plugin, params),
         "getclientsdetails" => get_clients_details(plugin, params),
         "validatelogin" => validate_login(plugin, params, req),
+        // `authorize` lets through only the actions in `ACTIONS`.
         _ => Err(ActionError::Refused("Command Not Found".into())),
     };
     match result {
@@ -637,6 +690,79 @@ mod tests {
         assert!(same_ip("127.0.0.1", "::ffff:127.0.0.1"));
         assert!(!same_ip("127.0.0.1", "127.0.0.2"));
         assert!(!same_ip("garbage", "127.0.0.1"));
+    }
+
+    fn cred(ips: &[&str]) -> ApiCredential {
+        ApiCredential {
+            id: 1,
+            identifier: "ident".into(),
+            allowed_ips: ips.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn outcome(r: Result<ApiCredential, Envelope>) -> (u16, String) {
+        match r {
+            Ok(c) => (0, c.identifier),
+            Err(e) => (e.status, e.fields[1].1.as_str().unwrap().to_string()),
+        }
+    }
+
+    const IP: &str = "127.0.0.1";
+
+    /// Finding 16: who is told `Authentication Failed` and who `Invalid IP`.
+    #[test]
+    fn a_wrong_secret_is_the_secrets_fault_where_the_credential_admits_the_caller() {
+        let wrong = |known: Option<&[&str]>| Verdict {
+            credential: None,
+            allowed: false,
+            identifier_allowed_ips: known.map(|ips| ips.iter().map(|s| s.to_string()).collect()),
+        };
+        let failed = (401, "Authentication Failed".to_string());
+        let invalid_ip = (403, "Invalid IP 127.0.0.1".to_string());
+        // The credential's own list admits the caller (mapped IPv6 too).
+        assert_eq!(outcome(decide(IP, false, wrong(Some(&["10.0.0.1", IP])), "ListOAuthCredentials")), failed);
+        assert_eq!(outcome(decide("::ffff:127.0.0.1", false, wrong(Some(&[IP])), "")), failed);
+        // It does not, or has no list: only the address is refused.
+        assert_eq!(outcome(decide(IP, false, wrong(Some(&["10.0.0.1"])), "x")), invalid_ip);
+        assert_eq!(outcome(decide(IP, false, wrong(Some(&[])), "x")), invalid_ip);
+        // Unknown identifier (or a host that does not say): no IP exception.
+        assert_eq!(outcome(decide(IP, false, wrong(None), "x")), invalid_ip);
+        // Global list or access key: the secret is at fault either way.
+        assert_eq!(outcome(decide(IP, true, wrong(None), "x")), failed);
+        assert_eq!(outcome(decide(IP, true, wrong(Some(&["10.0.0.1"])), "x")), failed);
+    }
+
+    /// WHMCS's order once the secret is right: address, action, permission.
+    #[test]
+    fn a_missing_or_unknown_action_is_command_not_found() {
+        let right = |ips: &[&str], allowed: bool| Verdict {
+            credential: Some(cred(ips)),
+            allowed,
+            identifier_allowed_ips: Some(ips.iter().map(|s| s.to_string()).collect()),
+        };
+        let not_found = (200, "Command Not Found".to_string());
+        for action in ["", "NoSuchAction", "GetClients"] {
+            assert_eq!(outcome(decide(IP, false, right(&[IP], false), action)), not_found, "{action:?}");
+            assert_eq!(outcome(decide(IP, false, right(&[IP], true), action)), not_found, "{action:?}");
+            // The address is checked first.
+            assert_eq!(outcome(decide(IP, false, right(&["10.0.0.1"], true), action)).0, 403);
+        }
+        assert_eq!(
+            outcome(decide(IP, false, right(&[IP], false), "CreateSsoToken")),
+            (403, "Invalid Permissions: API action \"createssotoken\" is not allowed".to_string())
+        );
+        assert_eq!(outcome(decide(IP, false, right(&[IP], true), "CreateSsoToken")), (0, "ident".to_string()));
+        assert_eq!(outcome(decide(IP, true, right(&[], true), "validatelogin")), (0, "ident".to_string()));
+    }
+
+    #[test]
+    fn the_verdict_reads_the_hosts_answer_with_or_without_the_new_field() {
+        // What the current host sends for a wrong secret.
+        let today = json!({ "credential": null, "allowed": false });
+        assert_eq!(serde_json::from_value::<Verdict>(today).unwrap(), Verdict::default());
+        let v: Verdict = serde_json::from_value(json!({ "credential": null, "identifier_allowed_ips": [IP] })).unwrap();
+        assert_eq!(v.identifier_allowed_ips, Some(vec![IP.to_string()]));
     }
 
     #[test]

@@ -203,10 +203,14 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         }
         m::API_CREDENTIAL_CHECK => {
             let a: msg::ApiCredentialCheck = arg(payload, method)?;
-            let cred = e.authenticate_api_credential(&a.identifier, &a.secret).map_err(engine_error)?;
+            let found = e.check_api_credential_secret(&a.identifier, &a.secret).map_err(engine_error)?;
+            let identifier_allowed_ips =
+                found.as_ref().map(|(c, _)| c.ip_list().iter().map(|s| s.to_string()).collect());
+            let cred = found.and_then(|(c, secret_ok)| secret_ok.then_some(c));
             let allowed = cred.as_ref().is_some_and(|c| api_credential_allows(c, &a.action));
             ok(msg::ApiCredentialVerdict {
                 allowed,
+                identifier_allowed_ips,
                 credential: cred.map(|c| msg::ApiCredential {
                     id: c.id,
                     identifier: c.identifier.clone(),
