@@ -170,7 +170,14 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 
 #[derive(Clone)]
 pub(crate) enum Pools {
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    /// SQLite has one writer at a time: writes queue for the single
+    /// `write` connection in the pool (a fair wait in-process) instead of
+    /// contending for the file lock and sleeping in `busy_timeout`; reads
+    /// run beside it on `read` (WAL).
+    Sqlite {
+        read: Pool<ConnectionManager<SqliteConnection>>,
+        write: Pool<ConnectionManager<SqliteConnection>>,
+    },
     Postgres(Pool<ConnectionManager<PgConnection>>),
 }
 
@@ -192,7 +199,7 @@ impl fmt::Debug for Store {
 macro_rules! with_conn {
     ($store:expr, |$conn:ident| $body:expr) => {
         match &$store.pools {
-            $crate::db::Pools::Sqlite(pool) => {
+            $crate::db::Pools::Sqlite { read: pool, .. } => {
                 let mut pooled = pool.get()?;
                 let $conn: &mut diesel::sqlite::SqliteConnection = &mut pooled;
                 $body
@@ -206,6 +213,26 @@ macro_rules! with_conn {
     };
 }
 pub(crate) use with_conn;
+
+/// [`with_conn!`] for statements that write: on SQLite through the single
+/// writer connection.
+macro_rules! with_write {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match &$store.pools {
+            $crate::db::Pools::Sqlite { write: pool, .. } => {
+                let mut pooled = pool.get()?;
+                let $conn: &mut diesel::sqlite::SqliteConnection = &mut pooled;
+                $body
+            }
+            $crate::db::Pools::Postgres(pool) => {
+                let mut pooled = pool.get()?;
+                let $conn: &mut diesel::pg::PgConnection = &mut pooled;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_write;
 
 impl Store {
     /// Opens (creating a SQLite file and its directory if needed) and checks
@@ -232,13 +259,23 @@ impl Store {
                 first
                     .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
                     .map_err(|e| connect_err(e.to_string()))?;
-                let pool = Pool::builder()
+                // A local file: connections do not go stale, so no test
+                // query on every checkout.
+                let read = Pool::builder()
                     .max_size(8)
+                    .test_on_check_out(false)
+                    .connection_timeout(Duration::from_secs(10))
+                    .connection_customizer(Box::new(SqlitePragmas))
+                    .build(ConnectionManager::<SqliteConnection>::new(path_str.clone()))
+                    .map_err(|e| connect_err(e.to_string()))?;
+                let write = Pool::builder()
+                    .max_size(1)
+                    .test_on_check_out(false)
                     .connection_timeout(Duration::from_secs(10))
                     .connection_customizer(Box::new(SqlitePragmas))
                     .build(ConnectionManager::<SqliteConnection>::new(path_str))
                     .map_err(|e| connect_err(e.to_string()))?;
-                Pools::Sqlite(pool)
+                Pools::Sqlite { read, write }
             }
             DatabaseUrl::Postgres(u) => {
                 PgConnection::establish(u).map_err(|e| connect_err(first_line(&e.to_string())))?;
@@ -288,7 +325,7 @@ impl Store {
             reason: e.to_string(),
         };
         let applied = match &self.pools {
-            Pools::Sqlite(pool) => {
+            Pools::Sqlite { write: pool, .. } => {
                 let mut c = pool.get()?;
                 c.run_pending_migrations(SQLITE_MIGRATIONS)
                     .map_err(err)?
@@ -317,7 +354,7 @@ impl Store {
     pub fn ping(&self) -> Result<(), StoreError> {
         let wait = Duration::from_millis(1500);
         match &self.pools {
-            Pools::Sqlite(pool) => pool.get_timeout(wait)?.batch_execute("SELECT 1")?,
+            Pools::Sqlite { read: pool, .. } => pool.get_timeout(wait)?.batch_execute("SELECT 1")?,
             Pools::Postgres(pool) => pool.get_timeout(wait)?.batch_execute("SELECT 1")?,
         }
         Ok(())

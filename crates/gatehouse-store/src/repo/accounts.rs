@@ -1,13 +1,13 @@
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_conn, with_write, Store, StoreError};
 use crate::models::Account;
 use crate::schema::{account_members, accounts};
 
 impl Store {
     /// Creates an account owned by `owner` (who also becomes a member).
     pub fn insert_account(&self, name: &str, owner: i64, now: i64) -> Result<Account, StoreError> {
-        with_conn!(self, |c| c.transaction(|c| {
+        with_write!(self, |c| c.transaction(|c| {
             let acc: Account = diesel::insert_into(accounts::table)
                 .values((
                     accounts::name.eq(name),
@@ -39,7 +39,7 @@ impl Store {
     }
 
     pub fn add_account_member(&self, account_id: i64, user_id: i64) -> Result<(), StoreError> {
-        with_conn!(self, |c| {
+        with_write!(self, |c| {
             diesel::insert_into(account_members::table)
                 .values((account_members::account_id.eq(account_id), account_members::user_id.eq(user_id)))
                 .execute(c)?;

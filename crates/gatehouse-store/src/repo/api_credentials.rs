@@ -1,12 +1,12 @@
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_conn, with_write, Store, StoreError};
 use crate::models::{ApiCredential, NewApiCredential};
 use crate::schema::api_credentials;
 
 impl Store {
     pub fn insert_api_credential(&self, new: &NewApiCredential) -> Result<ApiCredential, StoreError> {
-        with_conn!(self, |c| Ok(diesel::insert_into(api_credentials::table)
+        with_write!(self, |c| Ok(diesel::insert_into(api_credentials::table)
             .values(new)
             .returning(ApiCredential::as_returning())
             .get_result(c)?))
@@ -28,6 +28,6 @@ impl Store {
     }
 
     pub fn delete_api_credential(&self, id: i64) -> Result<bool, StoreError> {
-        with_conn!(self, |c| Ok(diesel::delete(api_credentials::table.find(id)).execute(c)? == 1))
+        with_write!(self, |c| Ok(diesel::delete(api_credentials::table.find(id)).execute(c)? == 1))
     }
 }

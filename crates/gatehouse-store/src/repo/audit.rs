@@ -1,12 +1,12 @@
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_conn, with_write, Store, StoreError};
 use crate::models::{AuditEvent, NewAuditEvent};
 use crate::schema::audit_events;
 
 impl Store {
     pub fn insert_audit(&self, ev: &NewAuditEvent) -> Result<(), StoreError> {
-        with_conn!(self, |c| {
+        with_write!(self, |c| {
             diesel::insert_into(audit_events::table).values(ev).execute(c)?;
             Ok(())
         })

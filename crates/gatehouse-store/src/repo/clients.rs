@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_conn, with_write, Store, StoreError};
 use crate::models::{Client, ClientChanges, ClientRow, NewClient};
 use crate::schema::clients;
 use gatehouse_core::client::join_grant_types;
@@ -11,7 +11,7 @@ fn json_list(v: &[String]) -> String {
 
 impl Store {
     pub fn insert_client(&self, new: &NewClient, now: i64) -> Result<Client, StoreError> {
-        let res: Result<ClientRow, diesel::result::Error> = with_conn!(self, |c| diesel::insert_into(clients::table)
+        let res: Result<ClientRow, diesel::result::Error> = with_write!(self, |c| diesel::insert_into(clients::table)
             .values((
                 clients::client_id.eq(&new.client_id),
                 clients::secret_digest.eq(&new.secret_digest),
@@ -63,7 +63,7 @@ impl Store {
 
     pub fn update_client(&self, id: i64, ch: &ClientChanges, now: i64) -> Result<Client, StoreError> {
         let cur = self.client_by_id(id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
-        let row: ClientRow = with_conn!(self, |c| diesel::update(clients::table.find(id))
+        let row: ClientRow = with_write!(self, |c| diesel::update(clients::table.find(id))
             .set((
                 clients::secret_digest.eq(ch.secret_digest.clone().or(cur.secret_digest.clone())),
                 clients::name.eq(ch.name.clone().unwrap_or(cur.name.clone())),
@@ -83,7 +83,7 @@ impl Store {
     /// Deletes a client and every credential issued to it.
     pub fn delete_client(&self, id: i64) -> Result<bool, StoreError> {
         use crate::schema::{consents, grants};
-        with_conn!(self, |c| c.transaction(|c| {
+        with_write!(self, |c| c.transaction(|c| {
             let Some(cid) = clients::table.find(id).select(clients::client_id).first::<String>(c).optional()? else {
                 return Ok::<_, StoreError>(false);
             };

@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_conn, with_write, Store, StoreError};
 use crate::models::{Grant, GrantKind, NewGrant};
 use crate::schema::{consents, grants, revoked_families};
 
@@ -19,7 +19,7 @@ pub enum RedeemOutcome {
 
 impl Store {
     pub fn insert_grant(&self, new: &NewGrant) -> Result<Grant, StoreError> {
-        with_conn!(self, |c| Ok(diesel::insert_into(grants::table)
+        with_write!(self, |c| Ok(diesel::insert_into(grants::table)
             .values(new)
             .returning(Grant::as_returning())
             .get_result(c)?))
@@ -28,7 +28,7 @@ impl Store {
     /// Redeems a single-use credential: one conditional UPDATE that only one
     /// caller can win, on either backend and across replicas.
     pub fn redeem_once(&self, kind: GrantKind, digest: &str, now: i64) -> Result<RedeemOutcome, StoreError> {
-        let won: Option<Grant> = with_conn!(self, |c| diesel::update(
+        let won: Option<Grant> = with_write!(self, |c| diesel::update(
             grants::table
                 .filter(grants::digest.eq(digest))
                 .filter(grants::kind.eq(kind.as_str()))
@@ -80,7 +80,7 @@ impl Store {
     }
 
     pub fn revoke_grant(&self, id: i64, now: i64) -> Result<bool, StoreError> {
-        with_conn!(self, |c| Ok(diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
+        with_write!(self, |c| Ok(diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
             .set(grants::revoked_at.eq(now))
             .execute(c)?
             == 1))
@@ -90,7 +90,7 @@ impl Store {
     /// refresh tokens descended from it), including ones inserted into it
     /// later: the family itself is recorded as revoked.
     pub fn revoke_family(&self, family: &str, now: i64) -> Result<usize, StoreError> {
-        with_conn!(self, |c| c.transaction(|c| {
+        with_write!(self, |c| c.transaction(|c| {
             diesel::insert_into(revoked_families::table)
                 .values((revoked_families::family.eq(family), revoked_families::revoked_at.eq(now)))
                 .on_conflict_do_nothing()
@@ -105,7 +105,7 @@ impl Store {
 
     /// Revokes every live credential of a user (e.g. when they are Closed).
     pub fn revoke_grants_of_user(&self, user_id: i64, now: i64) -> Result<usize, StoreError> {
-        with_conn!(self, |c| Ok(diesel::update(
+        with_write!(self, |c| Ok(diesel::update(
             grants::table.filter(grants::user_id.eq(user_id)).filter(grants::revoked_at.is_null())
         )
         .set(grants::revoked_at.eq(now))
@@ -114,7 +114,7 @@ impl Store {
 
     /// Deletes credentials that expired before `before`.
     pub fn purge_expired_grants(&self, before: i64) -> Result<usize, StoreError> {
-        with_conn!(self, |c| Ok(diesel::delete(grants::table.filter(grants::expires_at.lt(before))).execute(c)?))
+        with_write!(self, |c| Ok(diesel::delete(grants::table.filter(grants::expires_at.lt(before))).execute(c)?))
     }
 
     /// The scope a user consented to for a client, if any.
@@ -129,7 +129,7 @@ impl Store {
 
     /// Records (replacing) a user's consent for a client.
     pub fn save_consent(&self, user_id: i64, client_id: &str, scope: &str, now: i64) -> Result<(), StoreError> {
-        with_conn!(self, |c| c.transaction(|c| {
+        with_write!(self, |c| c.transaction(|c| {
             diesel::delete(
                 consents::table.filter(consents::user_id.eq(user_id)).filter(consents::client_id.eq(client_id)),
             )

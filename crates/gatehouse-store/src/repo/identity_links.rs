@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_conn, with_write, Store, StoreError};
 use crate::models::IdentityLink;
 use crate::schema::identity_links;
 
@@ -19,7 +19,7 @@ impl Store {
     /// Inserts a link; an existing (plugin, subject) is `StoreError::Conflict`.
     pub fn insert_identity_link(&self, link: &IdentityLink) -> Result<(), StoreError> {
         let res: Result<usize, diesel::result::Error> =
-            with_conn!(self, |c| diesel::insert_into(identity_links::table).values(link).execute(c));
+            with_write!(self, |c| diesel::insert_into(identity_links::table).values(link).execute(c));
         res.map(|_| ()).map_err(|e| match StoreError::from(e) {
             StoreError::Conflict(_) => {
                 StoreError::Conflict(format!("a link for subject {:?} of {}", link.subject, link.plugin))
@@ -36,7 +36,7 @@ impl Store {
         email: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        with_conn!(self, |c| Ok(diesel::update(identity_links::table.find((plugin, subject)))
+        with_write!(self, |c| Ok(diesel::update(identity_links::table.find((plugin, subject)))
             .set((identity_links::last_login_at.eq(now), identity_links::email.eq(email)))
             .execute(c)?
             == 1))
@@ -51,6 +51,6 @@ impl Store {
     }
 
     pub fn delete_identity_link(&self, plugin: &str, subject: &str) -> Result<bool, StoreError> {
-        with_conn!(self, |c| Ok(diesel::delete(identity_links::table.find((plugin, subject))).execute(c)? == 1))
+        with_write!(self, |c| Ok(diesel::delete(identity_links::table.find((plugin, subject))).execute(c)? == 1))
     }
 }

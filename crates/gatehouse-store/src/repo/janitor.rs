@@ -5,13 +5,13 @@
 
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_write, Store, StoreError};
 use crate::schema::{audit_events, grants, revoked_families, sessions};
 
 impl Store {
     /// Deletes up to `limit` credentials that expired before `before`.
     pub fn delete_expired_grants(&self, before: i64, limit: i64) -> Result<usize, StoreError> {
-        with_conn!(self, |c| {
+        with_write!(self, |c| {
             let ids: Vec<i64> =
                 grants::table.filter(grants::expires_at.lt(before)).select(grants::id).limit(limit).load(c)?;
             if ids.is_empty() {
@@ -23,7 +23,7 @@ impl Store {
 
     /// Deletes up to `limit` sessions that expired, or ended, before `before`.
     pub fn delete_ended_sessions(&self, before: i64, limit: i64) -> Result<usize, StoreError> {
-        with_conn!(self, |c| {
+        with_write!(self, |c| {
             let ids: Vec<i64> = sessions::table
                 .filter(sessions::expires_at.lt(before).or(sessions::revoked_at.lt(before)))
                 .select(sessions::id)
@@ -39,7 +39,7 @@ impl Store {
     /// Deletes up to `limit` revoked-family records older than `before`
     /// whose family has no credential left (nothing to keep dead).
     pub fn delete_spent_families(&self, before: i64, limit: i64) -> Result<usize, StoreError> {
-        with_conn!(self, |c| {
+        with_write!(self, |c| {
             let families: Vec<String> = revoked_families::table
                 .filter(revoked_families::revoked_at.lt(before))
                 .filter(diesel::dsl::not(diesel::dsl::exists(
@@ -57,7 +57,7 @@ impl Store {
 
     /// Deletes up to `limit` audit events recorded before `before`.
     pub fn delete_audit_before(&self, before: i64, limit: i64) -> Result<usize, StoreError> {
-        with_conn!(self, |c| {
+        with_write!(self, |c| {
             let ids: Vec<i64> = audit_events::table
                 .filter(audit_events::at.lt(before))
                 .select(audit_events::id)

@@ -1,12 +1,12 @@
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Pools, Store, StoreError};
+use crate::db::{with_conn, with_write, Pools, Store, StoreError};
 use crate::models::{NewSigningKey, SigningKeyRow};
 use crate::schema::signing_keys;
 
 impl Store {
     pub fn insert_signing_key(&self, new: &NewSigningKey) -> Result<SigningKeyRow, StoreError> {
-        with_conn!(self, |c| Ok(diesel::insert_into(signing_keys::table)
+        with_write!(self, |c| Ok(diesel::insert_into(signing_keys::table)
             .values(new)
             .returning(SigningKeyRow::as_returning())
             .get_result(c)?))
@@ -30,7 +30,7 @@ impl Store {
         now: i64,
         publish_until: i64,
     ) -> Result<usize, StoreError> {
-        with_conn!(self, |c| Ok(diesel::update(
+        with_write!(self, |c| Ok(diesel::update(
             signing_keys::table
                 .filter(signing_keys::alg.eq(alg))
                 .filter(signing_keys::kid.ne(keep_kid))
@@ -101,7 +101,7 @@ impl Store {
         mode: KeyInstall,
     ) -> Result<Vec<SigningKeyRow>, StoreError> {
         match &self.pools {
-            Pools::Sqlite(pool) => {
+            Pools::Sqlite { write: pool, .. } => {
                 let mut c = pool.get()?;
                 // IMMEDIATE takes the write lock first: a second writer waits
                 // (busy_timeout) and then sees the first one's keys.

@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_conn, with_write, Store, StoreError};
 use crate::schema::plugin_kv;
 
 impl Store {
@@ -15,7 +15,7 @@ impl Store {
 
     /// Sets a value (delete then insert in one transaction: portable upsert).
     pub fn kv_set(&self, plugin: &str, key: &str, value: &str, now: i64) -> Result<(), StoreError> {
-        with_conn!(self, |c| c.transaction(|c| {
+        with_write!(self, |c| c.transaction(|c| {
             diesel::delete(plugin_kv::table.filter(plugin_kv::plugin.eq(plugin)).filter(plugin_kv::k.eq(key)))
                 .execute(c)?;
             diesel::insert_into(plugin_kv::table)
@@ -31,7 +31,7 @@ impl Store {
     }
 
     pub fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError> {
-        with_conn!(self, |c| Ok(diesel::delete(
+        with_write!(self, |c| Ok(diesel::delete(
             plugin_kv::table.filter(plugin_kv::plugin.eq(plugin)).filter(plugin_kv::k.eq(key))
         )
         .execute(c)?

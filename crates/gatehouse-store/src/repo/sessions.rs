@@ -1,12 +1,12 @@
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_conn, with_write, Store, StoreError};
 use crate::models::{NewSession, Session};
 use crate::schema::sessions;
 
 impl Store {
     pub fn insert_session(&self, new: &NewSession) -> Result<Session, StoreError> {
-        with_conn!(self, |c| Ok(diesel::insert_into(sessions::table)
+        with_write!(self, |c| Ok(diesel::insert_into(sessions::table)
             .values(new)
             .returning(Session::as_returning())
             .get_result(c)?))
@@ -35,7 +35,7 @@ impl Store {
 
     /// Ends one session; `user_id` guards against ending someone else's.
     pub fn revoke_session(&self, id: i64, user_id: i64, now: i64) -> Result<bool, StoreError> {
-        with_conn!(self, |c| Ok(diesel::update(
+        with_write!(self, |c| Ok(diesel::update(
             sessions::table
                 .filter(sessions::id.eq(id))
                 .filter(sessions::user_id.eq(user_id))
@@ -47,7 +47,7 @@ impl Store {
     }
 
     pub fn revoke_sessions_of_user(&self, user_id: i64, now: i64) -> Result<usize, StoreError> {
-        with_conn!(self, |c| Ok(diesel::update(
+        with_write!(self, |c| Ok(diesel::update(
             sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null())
         )
         .set(sessions::revoked_at.eq(now))
@@ -55,7 +55,7 @@ impl Store {
     }
 
     pub fn touch_session(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        with_conn!(self, |c| {
+        with_write!(self, |c| {
             diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(c)?;
             Ok(())
         })

@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 
-use crate::db::{with_conn, Store, StoreError};
+use crate::db::{with_conn, with_write, Store, StoreError};
 use crate::models::{NewUser, User};
 use crate::schema::users;
 
@@ -19,7 +19,7 @@ pub struct UserChanges {
 impl Store {
     /// Inserts a user; a duplicate e-mail is `StoreError::Conflict`.
     pub fn insert_user(&self, new: &NewUser) -> Result<User, StoreError> {
-        let res: Result<User, diesel::result::Error> = with_conn!(self, |c| diesel::insert_into(users::table)
+        let res: Result<User, diesel::result::Error> = with_write!(self, |c| diesel::insert_into(users::table)
             .values(new)
             .returning(User::as_returning())
             .get_result(c));
@@ -59,14 +59,14 @@ impl Store {
     }
 
     pub fn set_user_status(&self, id: i64, status: gatehouse_core::UserStatus, now: i64) -> Result<bool, StoreError> {
-        with_conn!(self, |c| Ok(diesel::update(users::table.find(id))
+        with_write!(self, |c| Ok(diesel::update(users::table.find(id))
             .set((users::status.eq(status), users::updated_at.eq(now)))
             .execute(c)?
             == 1))
     }
 
     pub fn set_user_allow_sso(&self, id: i64, allow: bool, now: i64) -> Result<bool, StoreError> {
-        with_conn!(self, |c| Ok(diesel::update(users::table.find(id))
+        with_write!(self, |c| Ok(diesel::update(users::table.find(id))
             .set((users::allow_sso.eq(allow), users::updated_at.eq(now)))
             .execute(c)?
             == 1))
@@ -75,7 +75,7 @@ impl Store {
     /// Applies profile changes; returns the updated user.
     pub fn update_user(&self, id: i64, ch: &UserChanges, now: i64) -> Result<User, StoreError> {
         let current = self.user_by_id(id)?.ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
-        let res: Result<User, diesel::result::Error> = with_conn!(self, |c| diesel::update(users::table.find(id))
+        let res: Result<User, diesel::result::Error> = with_write!(self, |c| diesel::update(users::table.find(id))
             .set((
                 users::email.eq(ch.email.clone().unwrap_or(current.email.clone())),
                 users::display_name.eq(ch.display_name.clone().unwrap_or(current.display_name.clone())),
