@@ -261,21 +261,16 @@ impl Store {
                     .map_err(|e| connect_err(e.to_string()))?;
                 // A local file: connections do not go stale, so no test
                 // query on every checkout.
-                let read = Pool::builder()
-                    .max_size(8)
-                    .test_on_check_out(false)
-                    .connection_timeout(Duration::from_secs(10))
-                    .connection_customizer(Box::new(SqlitePragmas))
-                    .build(ConnectionManager::<SqliteConnection>::new(path_str.clone()))
-                    .map_err(|e| connect_err(e.to_string()))?;
-                let write = Pool::builder()
-                    .max_size(1)
-                    .test_on_check_out(false)
-                    .connection_timeout(Duration::from_secs(10))
-                    .connection_customizer(Box::new(SqlitePragmas))
-                    .build(ConnectionManager::<SqliteConnection>::new(path_str))
-                    .map_err(|e| connect_err(e.to_string()))?;
-                Pools::Sqlite { read, write }
+                let pool = |size: u32| {
+                    Pool::builder()
+                        .max_size(size)
+                        .test_on_check_out(false)
+                        .connection_timeout(Duration::from_secs(10))
+                        .connection_customizer(Box::new(SqlitePragmas))
+                        .build(ConnectionManager::<SqliteConnection>::new(path_str.clone()))
+                        .map_err(|e| connect_err(e.to_string()))
+                };
+                Pools::Sqlite { read: pool(8)?, write: pool(1)? }
             }
             DatabaseUrl::Postgres(u) => {
                 PgConnection::establish(u).map_err(|e| connect_err(first_line(&e.to_string())))?;

@@ -581,9 +581,7 @@ fn single_sign_on_for_a_client_that_may_name_users_names_any_user() {
 #[test]
 fn single_sign_on_scope_must_contain_clientarea_sso() {
     let hub = Hub::new();
-    let owner = hub.user("owner@example.com");
-    let account = hub.engine.create_account(owner.id, "Acme").unwrap();
-    let (client, secret) = sso_client(&hub, Some(account.id), false);
+    let (client, secret) = bound_sso_client(&hub);
     let err = sso_grant(&hub, &client, &secret, "&scope=clientarea:invoices").unwrap_err();
     assert_eq!(err.code, OAuthErrorCode::InvalidScope);
 }
@@ -591,9 +589,7 @@ fn single_sign_on_scope_must_contain_clientarea_sso() {
 #[test]
 fn single_sign_on_to_something_that_is_no_destination_is_invalid_scope() {
     let hub = Hub::new();
-    let owner = hub.user("owner@example.com");
-    let account = hub.engine.create_account(owner.id, "Acme").unwrap();
-    let (client, secret) = sso_client(&hub, Some(account.id), false);
+    let (client, secret) = bound_sso_client(&hub);
     // `profile` is one of the client's scopes, but leads nowhere.
     let err = sso_grant(&hub, &client, &secret, "&scope=clientarea:sso%20profile").unwrap_err();
     assert_eq!(err.code, OAuthErrorCode::InvalidScope);
@@ -604,9 +600,7 @@ fn single_sign_on_to_something_that_is_no_destination_is_invalid_scope() {
 #[test]
 fn single_sign_on_with_a_malformed_user_id_is_invalid_request() {
     let hub = Hub::new();
-    let owner = hub.user("owner@example.com");
-    let account = hub.engine.create_account(owner.id, "Acme").unwrap();
-    let (client, secret) = sso_client(&hub, Some(account.id), false);
+    let (client, secret) = bound_sso_client(&hub);
     let err = sso_grant(&hub, &client, &secret, "&user_id=ann").unwrap_err();
     assert_eq!(err.code, OAuthErrorCode::InvalidRequest);
 }
@@ -614,9 +608,7 @@ fn single_sign_on_with_a_malformed_user_id_is_invalid_request() {
 #[test]
 fn single_sign_on_carries_its_destination() {
     let hub = Hub::new();
-    let owner = hub.user("owner@example.com");
-    let account = hub.engine.create_account(owner.id, "Acme").unwrap();
-    let (client, secret) = sso_client(&hub, Some(account.id), false);
+    let (client, secret) = bound_sso_client(&hub);
     let t = sso_grant(&hub, &client, &secret, "&scope=clientarea:sso%20clientarea:invoices").unwrap();
     assert_eq!(t.scope, "clientarea:sso clientarea:invoices");
     let login = hub.engine.redeem_sso_token(&t.access_token, &ctx()).unwrap();
@@ -803,4 +795,11 @@ fn two_rotations_in_a_row_never_hand_signing_back() {
         keys.iter().filter(|k| k.alg == "RS256").map(|k| k.id).max().unwrap(),
         "the newest signs in the end"
     );
+}
+
+/// An SSO client bound to a fresh account (owner `owner@example.com`).
+fn bound_sso_client(hub: &Hub) -> (Client, String) {
+    let owner = hub.user("owner@example.com");
+    let account = hub.engine.create_account(owner.id, "Acme").unwrap();
+    sso_client(hub, Some(account.id), false)
 }
