@@ -18,6 +18,7 @@ mod oauth_flow;
 mod oauth_pages;
 mod oauth_rp;
 mod oauth_sso;
+mod operators;
 mod plugins;
 mod scopes;
 mod whmcs_api;

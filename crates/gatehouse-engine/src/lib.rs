@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod caller;
 pub mod clock;
 pub mod directory;
 pub mod error;
@@ -25,7 +26,8 @@ pub use error::EngineError;
 /// sessions…): plain data, without the store that keeps them.
 pub mod model {
     pub use gatehouse_store::{
-        Account, ApiCredential, AuditEvent, Client, ClientChanges, Grant, IdentityLink, Session, User, UserChanges,
+        Account, ApiCredential, AuditEvent, AuditFilter, Client, ClientChanges, Grant, IdentityLink, Session, User,
+        UserChanges,
     };
 }
 pub use sso::IssuedSsoToken;

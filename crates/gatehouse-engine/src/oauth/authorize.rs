@@ -104,7 +104,17 @@ fn parse_prompt(v: Option<&str>) -> Result<Prompt, OAuthError> {
 impl Engine {
     /// Validates an authorization request in the order WHMCS does: client,
     /// redirect URI (errors so far are not redirected), then the rest.
+    /// A refusal (an unknown client, a redirect URI that does not match, a
+    /// bad parameter) is audited with its reason.
     pub fn validate_authorize(&self, dialect: &Dialect, p: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
+        let out = self.validate_authorize_unaudited(dialect, p);
+        if let Err(AuthorizeError::PreRedirect(e) | AuthorizeError::Redirect { error: e, .. }) = &out {
+            self.audit_refusal("authorize", e, p, &super::ClientCredentials::default());
+        }
+        out
+    }
+
+    fn validate_authorize_unaudited(&self, dialect: &Dialect, p: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
         for name in ["client_id", "redirect_uri"] {
             if p.is_duplicated(name) {
                 return Err(OAuthError::invalid_request(format!("Parameter \"{name}\" was sent more than once")).into());

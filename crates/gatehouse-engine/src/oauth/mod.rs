@@ -246,3 +246,61 @@ impl Engine {
         }
     }
 }
+
+impl Engine {
+    /// Audits a refused protocol request so an operator can explain it:
+    /// `oauth.client_auth_failed` (and why: unknown client, wrong secret,
+    /// no or malformed credentials) or `<endpoint>_refused` with the error
+    /// code as the reason. Server failures are logged, not audited here.
+    /// The caller's address and request id come from [`crate::caller`].
+    pub(crate) fn audit_refusal(&self, endpoint: &str, e: &OAuthError, params: &Params, creds: &ClientCredentials) {
+        if e.is_server_error() {
+            return;
+        }
+        let client_id: Option<String> = creds
+            .basic
+            .as_ref()
+            .map(|(id, _)| id.clone())
+            .or_else(|| params.get("client_id").map(str::to_string))
+            .map(|id| id.chars().take(128).collect());
+        let (kind, reason) = if endpoint == "authorize" {
+            // The client id is a parameter here, never a credential.
+            let reason = if e.code == OAuthErrorCode::InvalidClient { "unknown_client" } else { e.code.as_str() };
+            ("oauth.authorize_refused", reason)
+        } else if e.code == OAuthErrorCode::InvalidClient {
+            let reason = match client_id.as_deref() {
+                None | Some("") => "no_credentials",
+                Some(id) => match self.store.client_by_client_id(id) {
+                    Ok(Some(_)) => "wrong_secret",
+                    Ok(None) => "unknown_client",
+                    Err(_) => "unknown",
+                },
+            };
+            ("oauth.client_auth_failed", reason)
+        } else {
+            let kind = match endpoint {
+                "introspect" => "oauth.introspect_refused",
+                "revoke" => "oauth.revoke_refused",
+                _ => "oauth.token_refused",
+            };
+            (kind, e.code.as_str())
+        };
+        let r = self.audit(crate::audit::AuditRecord {
+            kind,
+            message: format!(
+                "{endpoint} refused for client {}: {} ({})",
+                client_id.as_deref().unwrap_or("-"),
+                e.code,
+                e.description
+            ),
+            client_id: client_id.as_deref(),
+            details: serde_json::json!({
+                "endpoint": endpoint, "reason": reason, "error": e.code.as_str(), "description": e.description,
+            }),
+            ..Default::default()
+        });
+        if let Err(err) = r {
+            tracing::warn!(error = %err, "could not audit a refusal");
+        }
+    }
+}

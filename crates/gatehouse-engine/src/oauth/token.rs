@@ -37,8 +37,21 @@ struct AccessGrant<'a> {
 }
 
 impl Engine {
-    /// Handles a token request.
+    /// Handles a token request; a refusal is audited with its reason.
     pub fn token(
+        &self,
+        dialect: &Dialect,
+        params: &Params,
+        creds: &ClientCredentials,
+    ) -> Result<TokenResponse, OAuthError> {
+        let out = self.token_unaudited(dialect, params, creds);
+        if let Err(e) = &out {
+            self.audit_refusal("token", e, params, creds);
+        }
+        out
+    }
+
+    fn token_unaudited(
         &self,
         dialect: &Dialect,
         params: &Params,

@@ -86,6 +86,14 @@ impl Engine {
 
     /// Introspection (RFC 7662): a client learns about its own tokens only.
     pub fn introspect(&self, params: &Params, creds: &ClientCredentials) -> Result<Introspection, OAuthError> {
+        let out = self.introspect_unaudited(params, creds);
+        if let Err(e) = &out {
+            self.audit_refusal("introspect", e, params, creds);
+        }
+        out
+    }
+
+    fn introspect_unaudited(&self, params: &Params, creds: &ClientCredentials) -> Result<Introspection, OAuthError> {
         let client = self.authenticate_client_for(&gatehouse_core::Dialect::standard(), params, creds)?;
         params.check()?;
         let token = params
@@ -123,6 +131,14 @@ impl Engine {
     /// Revocation (RFC 7009): unknown tokens and other clients' tokens are
     /// answered like success. Revoking a refresh token ends its family.
     pub fn revoke(&self, params: &Params, creds: &ClientCredentials) -> Result<(), OAuthError> {
+        let out = self.revoke_unaudited(params, creds);
+        if let Err(e) = &out {
+            self.audit_refusal("revoke", e, params, creds);
+        }
+        out
+    }
+
+    fn revoke_unaudited(&self, params: &Params, creds: &ClientCredentials) -> Result<(), OAuthError> {
         let client = self.authenticate_client_for(&gatehouse_core::Dialect::standard(), params, creds)?;
         params.check()?;
         let token = params

@@ -401,3 +401,23 @@ fn offline_access_decides_refresh_tokens_for_clients_registered_with_it() {
         .unwrap();
     assert!(t.refresh_token.is_some());
 }
+
+/// Operators issue: an unknown client or a redirect URI mismatch at
+/// authorize leaves an audit event with its reason.
+#[test]
+fn authorize_refusals_are_audited_with_their_reason() {
+    let hub = Hub::new();
+    let (c, _) = hub.web_client();
+    let _ = validate(&hub, &format!("response_type=code&client_id=ghost&redirect_uri={REDIRECT}"));
+    let _ = validate(
+        &hub,
+        &format!("response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fevil.example%2F", c.client_id),
+    );
+    let ev = hub.engine.audit_events(Some("oauth.authorize_refused"), 10).unwrap();
+    let reasons: Vec<String> = ev
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.details).unwrap()["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons, vec!["redirect_uri_mismatch", "unknown_client"]);
+    assert_eq!(ev[0].client_id.as_deref(), Some(c.client_id.as_str()));
+}

@@ -803,3 +803,30 @@ fn bound_sso_client(hub: &Hub) -> (Client, String) {
     let account = hub.engine.create_account(owner.id, "Acme").unwrap();
     sso_client(hub, Some(account.id), false)
 }
+
+/// Operators issue: every refusal is audited with the client, the reason,
+/// and the caller's address and request id.
+#[test]
+fn refusals_are_audited_with_reason_address_and_request_id() {
+    use gatehouse_engine::caller::Caller;
+    let hub = Hub::new();
+    let (c, secret) = hub.service_client();
+    let caller = Caller { ip: "203.0.113.5".into(), request_id: "req-42".into() };
+    caller.clone().scope(|| {
+        let _ = hub.token(&c, "wrong", "grant_type=client_credentials");
+        let _ = hub.engine.token(&Dialect::standard(), &params("grant_type=client_credentials"), &basic("nobody", "x"));
+        let _ = hub.token(&c, &secret, "grant_type=authorization_code&code=nope");
+    });
+    let failed = hub.engine.audit_events(Some("oauth.client_auth_failed"), 10).unwrap();
+    let reasons: Vec<String> = failed
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.details).unwrap()["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons, vec!["unknown_client", "wrong_secret"], "newest first");
+    assert_eq!(failed[1].client_id.as_deref(), Some(c.client_id.as_str()));
+    assert_eq!(failed[1].ip.as_deref(), Some("203.0.113.5"));
+    assert!(failed[1].details.contains("req-42"));
+    let refused = hub.engine.audit_events(Some("oauth.token_refused"), 10).unwrap();
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].details.contains("\"reason\":\"unauthorized_client\""), "{}", refused[0].details);
+}

@@ -139,11 +139,24 @@ pub enum AccountCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// The newest audit events.
+    /// The newest audit events (time, kind, user, client, IP, reason).
     List {
-        /// Only events of this kind (e.g. sso.denied, login.failed).
+        /// Only events of this kind (e.g. sso.denied, login.failed), or of
+        /// every kind starting with a prefix ending in `.` (e.g. oauth.).
         #[arg(long)]
         kind: Option<String>,
+        /// Only events about this user (ID or e-mail).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events about this client (its client id).
+        #[arg(long)]
+        client: Option<String>,
+        /// Only events from this IP address.
+        #[arg(long)]
+        ip: Option<String>,
+        /// Only events this recent: a duration (30m, 24h, 7d) or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
@@ -402,21 +415,88 @@ pub fn account(g: &GlobalArgs, cmd: AccountCommand) -> Result<(), Failure> {
 
 pub fn audit(g: &GlobalArgs, cmd: AuditCommand) -> Result<(), Failure> {
     let engine = engine(g)?;
-    let AuditCommand::List { kind, limit } = cmd;
-    let events = engine.audit_events(kind.as_deref(), limit)?;
-    if g.json {
+    let AuditCommand::List { kind, user, client, ip, since, limit } = cmd;
+    let user_id = match user {
+        Some(u) => Some(engine.find_user(&u)?.id),
+        None => None,
+    };
+    let since = since.map(|s| parse_since(&s, gatehouse_core::time::now())).transpose()?;
+    let filter =
+        gatehouse_engine::model::AuditFilter { kind, user_id, client_id: client, ip, since, until: None, limit };
+    let events = engine.search_audit(&filter)?;
+    // Written line by line; a closed pipe (`| head`) ends the listing quietly.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let dash = |v: Option<String>| v.filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into());
+    let written = if g.json {
         let v: Vec<_> = events
             .iter()
             .map(|e| {
                 json!({ "id": e.id, "at": e.at, "kind": e.kind, "user_id": e.user_id, "client_id": e.client_id,
-                        "ip": e.ip, "message": e.message })
+                        "ip": e.ip, "message": e.message, "reason": reason_of(&e.details),
+                        "request_id": detail(&e.details, "request_id") })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        writeln!(out, "{}", serde_json::Value::Array(v))
     } else {
-        for e in &events {
-            println!("{}\t{}\t{}", format_timestamp(e.at), e.kind, e.message);
-        }
+        events.iter().try_for_each(|e| {
+            writeln!(
+                out,
+                "{}\t{}\tuser={}\tclient={}\tip={}\treason={}\t{}",
+                format_timestamp(e.at),
+                e.kind,
+                dash(e.user_id.map(|u| u.to_string())),
+                dash(e.client_id.clone()),
+                dash(e.ip.clone()),
+                dash(reason_of(&e.details)),
+                e.message
+            )
+        })
+    };
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure(e.to_string())),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// `--since`: `30m`, `24h`, `7d`, `90s`, or Unix seconds.
+fn parse_since(s: &str, now: i64) -> Result<i64, Failure> {
+    let s = s.trim();
+    let bad = || Failure(format!("--since {s:?}: expected a duration such as 30m, 24h or 7d, or Unix seconds"));
+    if let Ok(ts) = s.parse::<i64>() {
+        return Ok(ts);
+    }
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(now - secs)
+}
+
+fn detail(details: &str, key: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(details).ok()?.get(key)?.as_str().map(str::to_string)
+}
+
+/// The reason code of a refusal, when the event has one.
+fn reason_of(details: &str) -> Option<String> {
+    detail(details, "reason")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_durations_and_timestamps() {
+        assert_eq!(parse_since("24h", 100_000).ok(), Some(100_000 - 86_400));
+        assert_eq!(parse_since("30m", 10_000).ok(), Some(10_000 - 1800));
+        assert_eq!(parse_since("1700000000", 5).ok(), Some(1_700_000_000));
+        assert!(parse_since("soon", 5).is_err());
+        assert!(parse_since("", 5).is_err());
+    }
 }

@@ -28,7 +28,17 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    web::block(f).await.map_err(actix_web::error::ErrorServiceUnavailable)
+    let caller = request_id::caller();
+    web::block(move || in_request(caller, f)).await.map_err(actix_web::error::ErrorServiceUnavailable)
+}
+
+/// Runs `f` (on a blocking thread) as part of the request `caller`
+/// describes, so the engine audits with its address and id.
+pub fn in_request<T>(caller: Option<gatehouse_engine::caller::Caller>, f: impl FnOnce() -> T) -> T {
+    match caller {
+        Some(c) => c.scope(f),
+        None => f(),
+    }
 }
 
 /// A JSON error response `{"error": …, "error_description": …}`.

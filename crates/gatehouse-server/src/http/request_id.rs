@@ -12,12 +12,17 @@ use actix_web::middleware::Next;
 use tracing::Instrument;
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static REQUEST: gatehouse_engine::caller::Caller;
 }
 
 /// The current request's id (empty outside a request).
 pub fn current() -> String {
-    REQUEST_ID.try_with(|r| r.clone()).unwrap_or_default()
+    REQUEST.try_with(|r| r.request_id.clone()).unwrap_or_default()
+}
+
+/// The current request's id and client address, for the engine's audit.
+pub fn caller() -> Option<gatehouse_engine::caller::Caller> {
+    REQUEST.try_with(|r| r.clone()).ok()
 }
 
 /// A caller-supplied id is kept when it is short and plain; otherwise a new one.
@@ -41,7 +46,9 @@ pub async fn middleware(
     let path = req.path().to_string();
     let span = tracing::info_span!("request", request_id = %rid, method = %method, path = %path);
     let started = Instant::now();
-    let result = REQUEST_ID.scope(rid.clone(), next.call(req).instrument(span.clone())).await;
+    let caller =
+        gatehouse_engine::caller::Caller { ip: super::browser::peer_ip(req.request()), request_id: rid.clone() };
+    let result = REQUEST.scope(caller, next.call(req).instrument(span.clone())).await;
     let _enter = span.enter();
     match result {
         Ok(mut res) => {

@@ -126,11 +126,16 @@ async fn start(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResp
     let begin = BeginLogin { callback_url: callback_url(&state, p.name()), params };
     let span = tracing::Span::current();
     let p2 = p.clone();
-    let r = web::block(move || {
-        let _in_request = span.enter();
-        p2.call::<_, LoginRedirect>(plugin_methods::BEGIN_LOGIN, &begin)
-    })
-    .await;
+    let r = {
+        let caller = crate::http::request_id::caller();
+        web::block(move || {
+            crate::http::in_request(caller, || {
+                let _in_request = span.enter();
+                p2.call::<_, LoginRedirect>(plugin_methods::BEGIN_LOGIN, &begin)
+            })
+        })
+        .await
+    };
     let unavailable = || {
         refusal_page(
             StatusCode::BAD_GATEWAY,
@@ -224,12 +229,17 @@ async fn callback(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpR
     let previous = current_session(&req, &state).await.ok().flatten().map(|(s, _)| s);
     let (ip, ua) = (peer_ip(&req), user_agent(&req));
     let (st, p2, span) = (state.clone(), p.clone(), tracing::Span::current());
-    let r = web::block(move || {
-        let _in_request = span.enter();
-        let ctx = BrowserContext { ip: &ip, user_agent: &ua, previous: previous.as_ref() };
-        complete(&p2, &st, params, pending.map(|p| p.s), &ctx)
-    })
-    .await;
+    let r = {
+        let caller = crate::http::request_id::caller();
+        web::block(move || {
+            crate::http::in_request(caller, || {
+                let _in_request = span.enter();
+                let ctx = BrowserContext { ip: &ip, user_agent: &ua, previous: previous.as_ref() };
+                complete(&p2, &st, params, pending.map(|p| p.s), &ctx)
+            })
+        })
+        .await
+    };
     let clear = clear_state_cookie(&state, p.name());
     match r {
         Ok(Ok(value)) => HttpResponse::Found()

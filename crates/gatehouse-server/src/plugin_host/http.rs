@@ -250,11 +250,16 @@ async fn serve_route(t: Arc<RouteTarget>, req: HttpRequest, payload: web::Payloa
     let message = to_message(&req, &body);
     let span = tracing::Span::current();
     let (t2, st) = (t.clone(), state.clone());
-    let result = web::block(move || {
-        let _in_request = span.enter();
-        route_blocking(&t2.plugin, &st.engine, &st.config, message)
-    })
-    .await;
+    let result = {
+        let caller = crate::http::request_id::caller();
+        web::block(move || {
+            crate::http::in_request(caller, || {
+                let _in_request = span.enter();
+                route_blocking(&t2.plugin, &st.engine, &st.config, message)
+            })
+        })
+        .await
+    };
     match result {
         Ok(Ok(v)) => v.into_response(),
         Ok(Err(e)) => failure(&t.decl, e),

@@ -1,0 +1,84 @@
+//! What an operator needs to explain a failure: every refusal is in the
+//! audit log with client, IP, request id and a reason, and `audit list`
+//! finds it by client, kind, user and time.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+
+/// "The forum says login failed": a wrong client secret and a redirect URI
+/// mismatch, found with `gatehouse audit list` alone.
+#[test]
+fn a_forum_login_failure_can_be_explained_from_audit_list() {
+    for backend in backends() {
+        let s = Server::start(backend);
+        let c = s.cli_json(&["client", "add", "--name", "Forum", "--redirect-uri", "https://forum.example.com/cb"]);
+        let id = c["client_id"].as_str().unwrap();
+        let r = http()
+            .post(s.url("/oauth2/token"))
+            .basic_auth(id, Some("not-the-secret"))
+            .form(&[("grant_type", "authorization_code"), ("code", "x")])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        let r = browser()
+            .get(s.url(&format!(
+                "/oauth2/authorize?response_type=code&client_id={id}&redirect_uri=https%3A%2F%2Fforum.example.com%2Fother"
+            )))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400);
+
+        let out = s.cli(&["audit", "list", "--client", id, "--kind", "oauth.", "--since", "1h"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].contains("oauth.authorize_refused") && lines[0].contains("reason=redirect_uri_mismatch"),
+            "{text}"
+        );
+        assert!(lines[1].contains("oauth.client_auth_failed") && lines[1].contains("reason=wrong_secret"), "{text}");
+        assert!(lines[1].contains("ip=127.0.0.1") && lines[1].contains(&format!("client={id}")), "{text}");
+        let json = s.cli_json(&["audit", "list", "--kind", "oauth.client_auth_failed"]);
+        assert_eq!(json[0]["request_id"].as_str(), Some(request_id.as_str()), "{json}");
+        assert_eq!(json[0]["reason"], "wrong_secret");
+        // Nothing from another client matches.
+        let none = s.cli(&["audit", "list", "--client", "someone-else", "--kind", "oauth."]);
+        assert!(String::from_utf8_lossy(&none.stdout).trim().is_empty());
+    }
+}
+
+/// `gatehouse audit list | head -1` ends quietly, without a panic.
+#[test]
+fn audit_list_into_a_closed_pipe_does_not_panic() {
+    let s = Server::start(Backend::Sqlite);
+    // Far more than a pipe buffer (64 KiB) of audit lines.
+    let client = http();
+    for _ in 0..1200 {
+        let r = client
+            .post(s.url("/oauth2/token"))
+            .basic_auth("nobody", Some("x"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let mut child = Command::new(BIN)
+        .args(["audit", "list", "--limit", "5000"])
+        .env("GATEHOUSE_CONFIG", &s.config_path)
+        .env("GATEHOUSE_DATABASE_URL", &s.db.url)
+        .env("GATEHOUSE_DATA_DIR", s.data_dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close the pipe, as `head -c1` would.
+    let mut one = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut one).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
