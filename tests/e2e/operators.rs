@@ -82,3 +82,60 @@ fn audit_list_into_a_closed_pipe_does_not_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `/metrics` in Prometheus text: the counters move with the traffic.
+#[test]
+fn metrics_count_requests_tokens_and_refusals() {
+    let s = Server::start(Backend::Sqlite);
+    let c = s.cli_json(&["client", "add", "--name", "M2M", "--grant", "client_credentials", "--scope", ""]);
+    let (id, secret) = (c["client_id"].as_str().unwrap(), c["client_secret"].as_str().unwrap());
+    let scrape = || http().get(s.url("/metrics")).send().unwrap().text().unwrap();
+    let before = scrape();
+    for _ in 0..3 {
+        let r = http()
+            .post(s.url("/oauth2/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = http()
+        .post(s.url("/oauth2/token"))
+        .basic_auth(id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let after = scrape();
+    let issued = r#"gatehouse_tokens_issued_total{grant="client_credentials",client_type="confidential"}"#;
+    assert_eq!(metric(&after, issued) - metric(&before, issued), 3.0, "{after}");
+    let refused = r#"gatehouse_refusals_total{kind="oauth.client_auth_failed",reason="wrong_secret"}"#;
+    assert_eq!(metric(&after, refused), 1.0, "{after}");
+    let ok = r#"gatehouse_http_requests_total{route="/oauth2/token",method="POST",status="200"}"#;
+    assert_eq!(metric(&after, ok), 3.0, "{after}");
+    assert!(after.contains("gatehouse_http_request_duration_seconds_bucket"), "{after}");
+    assert!(after.contains(r#"gatehouse_db_pool_connections{pool="sqlite_read"}"#), "{after}");
+}
+
+/// `metrics_bind` keeps `/metrics` off the public address.
+#[test]
+fn metrics_can_live_on_their_own_address() {
+    let port = free_port();
+    let s = Server::start_with(
+        Backend::Sqlite,
+        ServerOptions { config: format!("metrics_bind = \"127.0.0.1:{port}\"\n"), ..Default::default() },
+    );
+    assert_eq!(http().get(s.url("/metrics")).send().unwrap().status(), 404);
+    let r = http().get(format!("http://127.0.0.1:{port}/metrics")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().contains("gatehouse_http_requests_total"));
+}

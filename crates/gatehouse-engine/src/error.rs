@@ -29,7 +29,14 @@ impl From<StoreError> for EngineError {
         match e {
             StoreError::Conflict(what) => EngineError::Conflict(what),
             StoreError::NotFound(what) => EngineError::NotFound(what),
-            other if other.is_unavailable() => EngineError::Unavailable(other.to_string()),
+            other if other.is_unavailable() => {
+                metrics::counter!("gatehouse_db_unavailable_total").increment(1);
+                EngineError::Unavailable(other.to_string())
+            }
+            other @ StoreError::Query(_) => {
+                metrics::counter!("gatehouse_db_errors_total").increment(1);
+                EngineError::Store(other)
+            }
             other => EngineError::Store(other),
         }
     }

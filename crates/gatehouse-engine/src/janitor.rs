@@ -51,6 +51,14 @@ impl Engine {
                 self.store.delete_audit_before(now - self.config.audit_retention_secs.max(0), batch)
             })?,
         };
+        for (table, n) in [
+            ("grants", swept.grants),
+            ("sessions", swept.sessions),
+            ("revoked_families", swept.families),
+            ("audit_events", swept.audit_events),
+        ] {
+            metrics::counter!("gatehouse_janitor_deleted_total", "table" => table).increment(n as u64);
+        }
         if swept.total() > 0 {
             tracing::info!(
                 target: "gatehouse::janitor",

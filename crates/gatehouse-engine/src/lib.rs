@@ -148,6 +148,11 @@ impl Engine {
         self.store.masked_url()
     }
 
+    /// Each connection pool's name, open and idle connections (metrics).
+    pub fn pool_state(&self) -> Vec<(&'static str, u32, u32)> {
+        self.store.pool_state()
+    }
+
     /// Whether the database answers (readiness).
     pub fn ping_database(&self) -> Result<(), EngineError> {
         Ok(self.store.ping()?)

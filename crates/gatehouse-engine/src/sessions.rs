@@ -88,6 +88,7 @@ impl Engine {
     /// upstream provider) goes through.
     pub fn sign_in(&self, user_id: i64, via: &str, ctx: &BrowserContext<'_>) -> Result<SignedIn, EngineError> {
         let (cookie, session) = self.start_session(user_id, via, ctx.ip, ctx.user_agent)?;
+        metrics::counter!("gatehouse_sign_ins_total", "via" => via_label(via)).increment(1);
         if let Some(old) = ctx.previous {
             // The new session stands either way: a failure to end the old
             // one (it expires on its own) must not lose the sign-in.
@@ -118,6 +119,7 @@ impl Engine {
                 subject: Some(&subject),
                 ..Default::default()
             })?;
+            metrics::counter!("gatehouse_sign_in_failures_total", "reason" => "rate_limited").increment(1);
             return Err(LoginError::RateLimited);
         }
         let user = self.store.user_by_email(&subject)?;
@@ -139,6 +141,7 @@ impl Engine {
                     subject: Some(&subject),
                     ..Default::default()
                 })?;
+                metrics::counter!("gatehouse_sign_in_failures_total", "reason" => "bad_credentials").increment(1);
                 return Err(LoginError::BadCredentials);
             }
         };
@@ -150,6 +153,7 @@ impl Engine {
                 ip: Some(ip),
                 ..Default::default()
             })?;
+            metrics::counter!("gatehouse_sign_in_failures_total", "reason" => "closed").increment(1);
             return Err(LoginError::Closed);
         }
         Ok(user)
@@ -217,4 +221,13 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_string()
+}
+
+/// A bounded metrics label for how a session started (plugin names vary).
+fn via_label(via: &str) -> &'static str {
+    match via {
+        "password" => "password",
+        "sso" => "sso",
+        _ => "upstream",
+    }
 }

@@ -116,6 +116,12 @@ impl Engine {
         };
         let uid = user.as_ref().map(|u| u.id).unwrap_or(0);
         let deny = |kind: &str, message: String, err: SsoError| -> Result<SsoLogin, SsoError> {
+            let reason = match err {
+                SsoError::Closed => "closed",
+                SsoError::Disabled => "disabled",
+                _ => "bad_token",
+            };
+            metrics::counter!("gatehouse_sso_refusals_total", "reason" => reason).increment(1);
             self.audit(AuditRecord {
                 kind,
                 message,

@@ -34,6 +34,9 @@ pub struct Config {
     /// Without them the TCP peer is the client, as it must be when
     /// Gatehouse faces the internet directly.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Serve `/metrics` on this address only (e.g. `127.0.0.1:9100`);
+    /// unset: on the main address.
+    pub metrics_bind: Option<String>,
     pub tokens: TokenConfig,
     pub login: LoginConfig,
     /// Sign-in through upstream identity providers (plugins).
@@ -160,6 +163,7 @@ impl Default for Config {
             log_format: "human".into(),
             client_area_url: None,
             trusted_proxies: Vec::new(),
+            metrics_bind: None,
             tokens: TokenConfig::default(),
             login: LoginConfig::default(),
             federation: FederationConfig::default(),

@@ -343,6 +343,23 @@ impl Store {
         Ok(applied)
     }
 
+    /// Each pool's name, open connections and idle connections (metrics).
+    pub fn pool_state(&self) -> Vec<(&'static str, u32, u32)> {
+        match &self.pools {
+            Pools::Sqlite { read, write } => {
+                let (r, w) = (read.state(), write.state());
+                vec![
+                    ("sqlite_read", r.connections, r.idle_connections),
+                    ("sqlite_write", w.connections, w.idle_connections),
+                ]
+            }
+            Pools::Postgres(pool) => {
+                let s = pool.state();
+                vec![("postgres", s.connections, s.idle_connections)]
+            }
+        }
+    }
+
     /// Whether the database answers a trivial query (for `/readyz`).
     /// Waits at most 1.5 s for a connection, so readiness answers in time
     /// during an outage.

@@ -285,6 +285,7 @@ impl Engine {
             };
             (kind, e.code.as_str())
         };
+        metrics::counter!("gatehouse_refusals_total", "kind" => kind, "reason" => reason).increment(1);
         let r = self.audit(crate::audit::AuditRecord {
             kind,
             message: format!(

@@ -22,6 +22,8 @@ pub const SSO_PATH: &str = "/oauth2/sso";
 
 /// What a new access token carries.
 struct AccessGrant<'a> {
+    /// The grant that issues (for metrics).
+    grant: GrantType,
     client: &'a Client,
     user: Option<&'a User>,
     scope: &'a ScopeSet,
@@ -144,6 +146,7 @@ impl Engine {
         let user = self.live_user(&g)?;
         let scope = ScopeSet::parse(&g.scope);
         self.issue_tokens(AccessGrant {
+            grant: GrantType::AuthorizationCode,
             client,
             user: Some(&user),
             scope: &scope,
@@ -223,6 +226,7 @@ impl Engine {
         };
         let user = self.live_user(&g)?;
         self.issue_tokens(AccessGrant {
+            grant: GrantType::RefreshToken,
             client,
             user: Some(&user),
             scope: &scope,
@@ -259,6 +263,7 @@ impl Engine {
             return Err(OAuthError::invalid_scope());
         }
         self.issue_tokens(AccessGrant {
+            grant: GrantType::ClientCredentials,
             client,
             user: None,
             scope: &scope,
@@ -292,6 +297,8 @@ impl Engine {
             .filter_map(|k| p.get(k).map(|v| (k.to_string(), v.to_string())))
             .collect();
         let issued = self.issue_sso_token(client, user_id, destinations.first().copied(), params)?;
+        metrics::counter!("gatehouse_tokens_issued_total", "grant" => "single_sign_on", "client_type" => "confidential")
+            .increment(1);
         // The browser redeems the token on the dialect's own SSO path.
         let redirect_url = gatehouse_core::redirect::with_query(
             &format!("{}{}", self.config.issuer, gatehouse_core::Endpoint::Sso.path_in(dialect)),
@@ -344,6 +351,12 @@ impl Engine {
 
     /// Issues an access token (and a refresh token and ID token where due).
     fn issue_tokens(&self, a: AccessGrant<'_>) -> Result<TokenResponse, OAuthError> {
+        metrics::counter!(
+            "gatehouse_tokens_issued_total",
+            "grant" => a.grant.as_str(),
+            "client_type" => if a.client.is_public { "public" } else { "confidential" }
+        )
+        .increment(1);
         let ts = self.now();
         let access = generate_token();
         let base = NewGrant {

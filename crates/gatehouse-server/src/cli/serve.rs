@@ -45,14 +45,23 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         plugins.set_engine(&engine);
     }
     start_janitor(&engine, &cfg.janitor);
+    crate::http::metrics::install();
+    let metrics_bind = cfg.metrics_bind.clone();
     let bind = cfg.bind.clone();
     tracing::info!(database = %engine.database(), issuer = %cfg.issuer(), %bind, "gatehouse starting");
     let state = AppState { engine, config: std::sync::Arc::new(cfg), plugins: plugins.clone() };
 
+    let metrics_apart = metrics_bind.is_some();
     actix_web::rt::System::new().block_on(async move {
         let data = web::Data::new(state);
+        let metrics_data = data.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .configure(|c| {
+                    if !metrics_apart {
+                        c.route("/metrics", web::get().to(crate::http::metrics::render));
+                    }
+                })
                 .app_data(data.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
@@ -66,7 +75,19 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         for addr in server.addrs() {
             tracing::info!("listening on http://{addr}");
         }
-        server.run().await.map_err(|e| Failure(format!("server stopped: {e}")))
+        let Some(mb) = metrics_bind else {
+            return server.run().await.map_err(|e| Failure(format!("server stopped: {e}")));
+        };
+        // Metrics on their own address (kept off the public one).
+        let metrics = HttpServer::new(move || {
+            App::new().app_data(metrics_data.clone()).route("/metrics", web::get().to(crate::http::metrics::render))
+        })
+        .workers(1)
+        .bind(&mb)
+        .map_err(|e| Failure(format!("cannot listen on {mb} (metrics_bind): {e}")))?;
+        tracing::info!("metrics on http://{mb}/metrics");
+        let (a, b) = futures_util::future::join(server.run(), metrics.run()).await;
+        a.and(b).map_err(|e| Failure(format!("server stopped: {e}")))
     })
 }
 

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod guard;
 pub mod health;
 pub mod login;
+pub mod metrics;
 pub mod oauth;
 pub mod pages;
 pub mod request_id;

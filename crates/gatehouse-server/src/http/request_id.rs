@@ -53,6 +53,9 @@ pub async fn middleware(
     match result {
         Ok(mut res) => {
             let status = res.status().as_u16();
+            // Routes by their pattern (bounded labels), never the raw path.
+            let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+            super::metrics::record_request(&route, &method, status, started.elapsed());
             if let Ok(v) = HeaderValue::from_str(&rid) {
                 res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
             }

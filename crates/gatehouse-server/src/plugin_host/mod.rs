@@ -22,7 +22,8 @@ use std::sync::{Arc, RwLock};
 use gatehouse_engine::Engine;
 use gatehouse_plugin_api::abi::{self, HostVtable};
 use gatehouse_plugin_api::messages::{
-    plugin_methods, Capability, Error, HostInfo, InitRequest, Manifest, Reply, SetupInstructions, SetupRequest,
+    plugin_methods, Capability, Error, ErrorKind, HostInfo, InitRequest, Manifest, Reply, SetupInstructions,
+    SetupRequest,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -104,13 +105,24 @@ impl LoadedPlugin {
         req: &Req,
     ) -> Result<Resp, CallError> {
         let plugin = self.name().to_string();
+        let started = std::time::Instant::now();
         let payload = serde_json::to_vec(req)
             .map_err(|e| CallError::Malformed { plugin: plugin.clone(), reason: e.to_string() })?;
-        let reply: Reply<Resp> = self
+        let out = self
             .opened
-            .call(method, &payload)
-            .map_err(|reason| CallError::Malformed { plugin: plugin.clone(), reason })?;
-        reply.into_result().map_err(|error| CallError::Plugin { plugin, error })
+            .call::<Reply<Resp>>(method, &payload)
+            .map_err(|reason| CallError::Malformed { plugin: plugin.clone(), reason })
+            .and_then(|reply| reply.into_result().map_err(|error| CallError::Plugin { plugin: plugin.clone(), error }));
+        let outcome = match &out {
+            Ok(_) => "ok",
+            Err(CallError::Plugin { error, .. }) if error.kind == ErrorKind::Panic => "panic",
+            Err(_) => "error",
+        };
+        metrics::counter!("gatehouse_plugin_calls_total", "plugin" => plugin.clone(), "method" => method.to_string(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("gatehouse_plugin_call_duration_seconds", "plugin" => plugin)
+            .record(started.elapsed().as_secs_f64());
+        out
     }
 }
 
