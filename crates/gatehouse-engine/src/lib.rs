@@ -42,6 +42,10 @@ pub struct EngineConfig {
     pub issuer: String,
     /// Base URL SSO destinations resolve against, no trailing slash.
     pub client_area_url: String,
+    /// Whether the operator set a client area. Without one, an SSO token
+    /// lands on the member's account page here (a client-area path on
+    /// Gatehouse itself would be a 404).
+    pub client_area_configured: bool,
     pub code_ttl: i64,
     pub access_ttl: i64,
     pub refresh_ttl: i64,
@@ -66,6 +70,7 @@ impl EngineConfig {
         EngineConfig {
             issuer: issuer.trim_end_matches('/').to_string(),
             client_area_url: issuer.trim_end_matches('/').to_string(),
+            client_area_configured: true,
             code_ttl: 60,
             access_ttl: 3600,
             refresh_ttl: 30 * 24 * 3600,

@@ -176,6 +176,11 @@ impl Engine {
             ip: Some(ip),
             ..Default::default()
         })?;
-        Ok(SsoLogin { cookie, session, redirect: format!("{}{}", self.config.client_area_url, path) })
+        let redirect = if self.config.client_area_configured {
+            format!("{}{}", self.config.client_area_url, path)
+        } else {
+            format!("{}/account", self.config.issuer)
+        };
+        Ok(SsoLogin { cookie, session, redirect })
     }
 }

@@ -22,6 +22,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
     EngineConfig {
         issuer: cfg.issuer(),
         client_area_url: cfg.client_area_url(),
+        client_area_configured: cfg.client_area_url.is_some(),
         code_ttl: t.code_ttl,
         access_ttl: t.access_ttl,
         refresh_ttl: t.refresh_ttl,

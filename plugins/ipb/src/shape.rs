@@ -33,8 +33,9 @@ pub fn forum_claims(config: &Config, req: &ShapeClaims) -> Value {
     }
     if scopes.contains(&"email") {
         out.insert("email".into(), json!(u.email));
-        // The forum treats a provider's e-mail as validated.
-        out.insert("email_verified".into(), json!(true));
+        // Verified only when the user proved the address (the host enforces
+        // this too: `email_verified` comes from the user's state).
+        out.insert("email_verified".into(), json!(u.email_verified));
     }
     Value::Object(out)
 }

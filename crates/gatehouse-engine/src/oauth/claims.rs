@@ -55,7 +55,9 @@ impl Engine {
     }
 
     /// The claims a client receives: standard ones, reshaped by the
-    /// client's connector plugin when it has one. `sub` is always ours.
+    /// client's connector plugin when it has one. `sub` is always ours, and
+    /// so is `email_verified`: it comes from one place, the user's verified
+    /// state, whatever a connector says.
     pub fn client_claims(&self, client: &Client, user: &User, scope: &ScopeSet) -> Map<String, Value> {
         let standard = self.standard_claims(user, scope);
         let (Some(connector), Some(hooks)) = (client.connector.as_deref(), self.hooks()) else {
@@ -70,6 +72,9 @@ impl Engine {
         ) {
             Ok(Value::Object(mut shaped)) => {
                 shaped.insert("sub".into(), json!(user.uuid));
+                if shaped.contains_key("email_verified") {
+                    shaped.insert("email_verified".into(), json!(user.email_verified));
+                }
                 shaped
             }
             Ok(_) => {

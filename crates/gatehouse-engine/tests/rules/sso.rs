@@ -230,3 +230,24 @@ fn no_token_is_issued_while_sso_is_switched_off() {
     let err = issue(&hub, &client, &user, None, &[]).unwrap_err();
     assert!(matches!(err, EngineError::Invalid(_)), "{err:?}");
 }
+
+/// Members issue: with no client area configured, an SSO token lands on
+/// the member's account page, not on a client-area path that would 404.
+#[test]
+fn without_a_client_area_sso_lands_on_the_account_page() {
+    let hub = Hub::with(|cfg| cfg.client_area_configured = false);
+    let user = hub.user("lands@example.com");
+    let reg = hub
+        .engine
+        .register_client(gatehouse_engine::directory::ClientInput {
+            name: "SSO".into(),
+            grant_types: vec![gatehouse_core::GrantType::SingleSignOn],
+            scopes: gatehouse_core::ScopeSet::parse("clientarea:sso clientarea:invoices"),
+            may_name_users: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let t = hub.engine.issue_sso_token(&reg.client, user.id, Some("clientarea:invoices"), Default::default()).unwrap();
+    let login = hub.engine.redeem_sso_token(&t.token, &ctx()).unwrap();
+    assert_eq!(login.redirect, format!("{ISSUER}/account"));
+}
