@@ -139,3 +139,95 @@ fn metrics_can_live_on_their_own_address() {
     assert_eq!(r.status(), 200);
     assert!(r.text().unwrap().contains("gatehouse_http_requests_total"));
 }
+
+fn cli_with_stdin(s: &Server, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("GATEHOUSE_CONFIG", &s.config_path)
+        .env("GATEHOUSE_DATABASE_URL", &s.db.url)
+        .env("GATEHOUSE_DATA_DIR", s.data_dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The CLI fixes of the operators issue: passwords from stdin (never argv),
+/// set-password ends sessions, set-connector, a note for password-less users.
+#[test]
+fn cli_sets_passwords_from_stdin_and_connectors_after_the_fact() {
+    let s = Server::start(Backend::Sqlite);
+    let out = s.cli(&["user", "add", "--email", "np@example.com", "--name", "No Pass"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot sign in with one until"), "{out:?}");
+    let out = s.cli(&["user", "add", "--email", "argv@example.com", "--name", "A V", "--password", "pw-on-argv-1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shell history"), "{out:?}");
+    let out = cli_with_stdin(
+        &s,
+        &["user", "add", "--email", "si@example.com", "--name", "S I", "--password-stdin"],
+        "from-stdin-pw-1\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A session, then an operator's reset: the session ends, the new password works.
+    let b = browser();
+    let login = |email: &str, pw: &str| {
+        let page = b.get(s.url("/login")).send().unwrap().text().unwrap();
+        let form = parse_forms(&page).into_iter().next().unwrap();
+        let mut f: Vec<(String, String)> = form
+            .inputs
+            .iter()
+            .filter(|(k, _, _)| k != "email" && k != "password")
+            .map(|(k, v, _)| (k.clone(), v.clone()))
+            .collect();
+        f.push(("email".into(), email.into()));
+        f.push(("password".into(), pw.into()));
+        b.post(s.url("/login")).form(&f).send().unwrap().status()
+    };
+    assert!(login("si@example.com", "from-stdin-pw-1").is_redirection());
+    assert_eq!(b.get(s.url("/account")).send().unwrap().status(), 200);
+    let out = cli_with_stdin(&s, &["user", "set-password", "si@example.com", "--password-stdin"], "a-new-password-2\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(b.get(s.url("/account")).send().unwrap().status(), 200, "the old session ended");
+    assert!(!login("si@example.com", "from-stdin-pw-1").is_redirection(), "the old password is gone");
+    assert!(login("si@example.com", "a-new-password-2").is_redirection());
+    // Without a terminal and without --password-stdin: one clear line.
+    let out = cli_with_stdin(&s, &["user", "set-password", "si@example.com"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
+
+    let c = s.cli_json(&["client", "add", "--name", "Forum", "--redirect-uri", "https://f.example.com/cb"]);
+    let id = c["client_id"].as_str().unwrap();
+    let shown = s.cli_json(&["client", "set-connector", id, "ipb"]);
+    assert_eq!(shown["connector"], "ipb");
+    let shown = s.cli_json(&["client", "set-connector", id, "none"]);
+    assert!(shown["connector"].is_null());
+    assert!(!s.cli(&["client", "set-connector", id, "Bad Name"]).status.success());
+}
+
+/// A CLI command with no --config or --database-url says which database
+/// it opened or created.
+#[test]
+fn a_cli_command_without_configuration_names_its_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(BIN)
+            .args(["user", "list"])
+            .current_dir(dir.path())
+            .env_remove("GATEHOUSE_CONFIG")
+            .env_remove("GATEHOUSE_DATABASE_URL")
+            .env("GATEHOUSE_MASTER_KEY", "k")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(err.contains("created the database") && err.contains("gatehouse.db"), "{err}");
+    let err = String::from_utf8_lossy(&run().stderr).to_string();
+    assert!(err.contains("using the database"), "{err}");
+}

@@ -214,6 +214,47 @@ impl Engine {
         }
     }
 
+    /// Sets a user's password (an operator's reset). Every session of the
+    /// user ends and every token they hold is revoked: whoever knew the old
+    /// password is out. Audited.
+    pub fn set_password(&self, user_id: i64, password: &str) -> Result<User, EngineError> {
+        if password.chars().count() < 8 {
+            return Err(EngineError::Invalid("a password needs at least 8 characters".into()));
+        }
+        let hash = secret::hash_password(password).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let ts = self.now();
+        let changes = gatehouse_store::UserChanges { password_hash: Some(Some(hash)), ..Default::default() };
+        let user = self.store.update_user(user_id, &changes, ts)?;
+        self.store.revoke_sessions_of_user(user_id, ts)?;
+        self.store.revoke_grants_of_user(user_id, ts)?;
+        self.audit(AuditRecord {
+            kind: "user.password_set",
+            message: format!("User ID: {user_id} password set; sessions ended and tokens revoked"),
+            user_id: Some(user_id),
+            ..Default::default()
+        })?;
+        Ok(user)
+    }
+
+    /// Gives a client to a connector plugin (`None`: no connector).
+    pub fn set_client_connector(&self, id: i64, connector: Option<&str>) -> Result<Client, EngineError> {
+        if let Some(c) = connector {
+            if c.is_empty()
+                || !c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '-')
+            {
+                return Err(EngineError::Invalid(format!("connector {c:?}: expected a plugin name ([a-z0-9_-]+)")));
+            }
+        }
+        let client = self.store.set_client_connector(id, connector, self.now())?;
+        self.audit(AuditRecord {
+            kind: "client.updated",
+            message: format!("OAuth client updated: {} (connector {})", client.client_id, connector.unwrap_or("none")),
+            client_id: Some(&client.client_id),
+            ..Default::default()
+        })?;
+        Ok(client)
+    }
+
     /// Switches the user's "Allow Single Sign-On" setting.
     pub fn set_user_allow_sso(&self, user_id: i64, allow: bool) -> Result<User, EngineError> {
         if !self.store.set_user_allow_sso(user_id, allow, self.now())? {

@@ -19,8 +19,14 @@ pub enum UserCommand {
     Add {
         #[arg(long)]
         email: String,
-        #[arg(long)]
+        /// The password on the command line (lands in shell history and
+        /// `ps`: prefer --password-stdin). Without any: the user cannot
+        /// sign in with a password until one is set.
+        #[arg(long, conflicts_with = "password_stdin")]
         password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
         /// "First Last".
         #[arg(long)]
         name: String,
@@ -43,6 +49,36 @@ pub enum UserCommand {
     SetStatus { user: String, status: String },
     /// Allow or disallow single sign-on for a user: on or off.
     SetSso { user: String, value: String },
+    /// Set a user's password: prompted for on a terminal, or read from
+    /// standard input with --password-stdin. Ends the user's sessions and
+    /// revokes their tokens.
+    SetPassword {
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// A password from `--password-stdin`, or a prompt without echo.
+fn read_password(from_stdin: bool) -> Result<String, Failure> {
+    use std::io::{BufRead, IsTerminal};
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let p = line.trim_end_matches(['\r', '\n']).to_string();
+        if p.is_empty() {
+            return Err(Failure("--password-stdin: standard input held no password".into()));
+        }
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure("no terminal to prompt on: pass the password with --password-stdin".into()));
+    }
+    let p = rpassword::prompt_password("New password: ")?;
+    if rpassword::prompt_password("Repeat it: ")? != p {
+        return Err(Failure("the passwords differ".into()));
+    }
+    Ok(p)
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +133,8 @@ pub enum ClientCommand {
         #[arg(long)]
         reset_secret: bool,
     },
+    /// Give a client to a connector plugin (e.g. ipb), or `none` to take it away.
+    SetConnector { client: String, connector: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,7 +147,9 @@ pub enum ApiCredentialCommand {
         /// A role: "authentication" (every OAuth and SSO action).
         #[arg(long)]
         role: Option<String>,
-        /// An IP address allowed to use it (repeatable; none: any).
+        /// An IP address allowed to use it (repeatable). None: it works only
+        /// from addresses the plugin itself allows (for WHMCS:
+        /// api_allowed_ips or the access key); otherwise every call is refused.
         #[arg(long = "allow-ip")]
         allow_ips: Vec<String>,
         #[arg(long, default_value = "")]
@@ -164,7 +204,20 @@ pub enum AuditCommand {
 
 fn engine(g: &GlobalArgs) -> Result<Engine, Failure> {
     let cfg = load_config(g)?;
-    open_engine(&cfg).map_err(Failure)
+    // Without --config / --database-url (or their environment variables)
+    // the database is a guess: say which one was opened or created.
+    let implicit = g.config.is_none()
+        && g.database_url.is_none()
+        && std::env::var_os("GATEHOUSE_CONFIG").is_none()
+        && std::env::var_os("GATEHOUSE_DATABASE_URL").is_none();
+    let url = cfg.database_url();
+    let existed = !implicit || std::path::Path::new(url.trim_start_matches("sqlite://")).exists();
+    let engine = open_engine(&cfg).map_err(Failure)?;
+    if implicit {
+        let what = if existed { "using" } else { "created" };
+        eprintln!("gatehouse: {what} the database {} (no --config or --database-url given)", engine.database());
+    }
+    Ok(engine)
 }
 
 fn user_json(u: &User) -> serde_json::Value {
@@ -195,10 +248,31 @@ fn print_user(g: &GlobalArgs, u: &User) {
 pub fn user(g: &GlobalArgs, cmd: UserCommand) -> Result<(), Failure> {
     let engine = engine(g)?;
     match cmd {
-        UserCommand::Add { email, password, name, status, locale } => {
+        UserCommand::Add { email, password, password_stdin, name, status, locale } => {
             let status = status.map(|s| s.parse::<UserStatus>()).transpose()?;
+            if password.is_some() {
+                eprintln!("warning: a password given with --password lands in shell history and `ps`; prefer --password-stdin");
+            }
+            let password = if password_stdin { Some(read_password(true)?) } else { password };
+            let no_password = password.is_none();
             let u = engine.create_user(UserInput { email, password, name, status, locale, ..Default::default() })?;
             print_user(g, &u);
+            if no_password {
+                eprintln!(
+                    "note: user {} has no password and cannot sign in with one until `gatehouse user set-password {}` sets it",
+                    u.id, u.email
+                );
+            }
+        }
+        UserCommand::SetPassword { user, password_stdin } => {
+            let u = engine.find_user(&user)?;
+            let password = read_password(password_stdin)?;
+            let u = engine.set_password(u.id, &password)?;
+            if g.json {
+                println!("{}", user_json(&u));
+            } else {
+                println!("password set for user {} ({}); their sessions ended and tokens were revoked", u.id, u.email);
+            }
         }
         UserCommand::List { limit, offset } => {
             let users = engine.list_users(limit, offset)?;
@@ -330,6 +404,16 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
             }
         }
         ClientCommand::Setup { client, reset_secret } => return super::setup::run(g, &client, reset_secret),
+        ClientCommand::SetConnector { client, connector } => {
+            let c = engine.find_client(&client)?;
+            let connector = Some(connector.trim()).filter(|c| !c.eq_ignore_ascii_case("none") && !c.is_empty());
+            let c = engine.set_client_connector(c.id, connector)?;
+            if g.json {
+                println!("{}", client_json(&c));
+            } else {
+                println!("client {} now uses connector {}", c.client_id, c.connector.as_deref().unwrap_or("none"));
+            }
+        }
         ClientCommand::Remove { client } => {
             let c = engine.find_client(&client)?;
             engine.remove_client(c.id)?;

@@ -80,6 +80,16 @@ impl Store {
         Ok(row.into())
     }
 
+    /// Sets (or clears) a client's connector plugin.
+    pub fn set_client_connector(&self, id: i64, connector: Option<&str>, now: i64) -> Result<Client, StoreError> {
+        let row: Option<ClientRow> = with_write!(self, |c| diesel::update(clients::table.find(id))
+            .set((clients::connector.eq(connector), clients::updated_at.eq(now)))
+            .returning(ClientRow::as_returning())
+            .get_result(c)
+            .optional()?);
+        row.map(Client::from).ok_or_else(|| StoreError::NotFound(format!("client {id}")))
+    }
+
     /// Deletes a client and every credential issued to it.
     pub fn delete_client(&self, id: i64) -> Result<bool, StoreError> {
         use crate::schema::{consents, grants};
