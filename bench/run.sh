@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# Gatehouse load harness: Gatehouse, npm oidc-provider 9 (the reference
+# OpenID Provider) and a stateless "ceiling" handler side by side, driven by
+# wrk in alternating rounds. See bench/README.md.
+#
+#   bash bench/run.sh
+#
+# Environment:
+#   DURATION=10s     length of one wrk run
+#   CONNECTIONS=32   wrk connections
+#   THREADS=2        wrk threads
+#   ROUNDS=3         rounds; each round runs every endpoint on every server
+#   WARMUP=2s        one unmeasured run per endpoint and server first (0: none)
+#   BACKEND=sqlite   or postgres (a database is created and dropped)
+#   GATEHOUSE_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres
+#                    server to create the bench database on (BACKEND=postgres)
+#   SKIP_BUILD=1     use the existing release binaries
+set -Eeuo pipefail
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
+WARMUP=${WARMUP:-2s}
+BACKEND=${BACKEND:-sqlite}
+PG_URL=${GATEHOUSE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GH_BIN=$ROOT/target/release/gatehouse
+CEILING_BIN=$ROOT/target/release/bench-ceiling
+OP_DIR=$ROOT/tests/js-op
+
+die() { echo "bench: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS=$ROUNDS: expected a positive number"
+[[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS=$CONNECTIONS: expected a positive number"
+[[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS=$THREADS: expected a positive number"
+((THREADS <= CONNECTIONS)) || die "THREADS ($THREADS) must not exceed CONNECTIONS ($CONNECTIONS)"
+case $BACKEND in sqlite | postgres) ;; *) die "BACKEND=$BACKEND: expected sqlite or postgres" ;; esac
+
+# ---------------------------------------------------------------- cleanup
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
+PIDS=()
+PG_DB=""
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n $PG_DB ]]; then
+        psql "$PG_URL" -v ON_ERROR_STOP=1 -qXc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 ||
+            note "could not drop database $PG_DB on $PG_URL; drop it by hand"
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- tools
+if ! command -v wrk >/dev/null; then
+    note "wrk is missing; installing the Debian package"
+    SUDO=""
+    if [[ $(id -u) != 0 ]]; then command -v sudo >/dev/null && SUDO=sudo || die "install wrk (apt-get install wrk)"; fi
+    $SUDO apt-get install -y -qq wrk >/dev/null 2>&1 ||
+        { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq wrk >/dev/null; } ||
+        die "could not install wrk"
+fi
+for tool in curl node; do command -v "$tool" >/dev/null || die "$tool is required"; done
+[[ $BACKEND == postgres ]] && { command -v psql >/dev/null || die "psql is required for BACKEND=postgres"; }
+
+if [[ ! -f $OP_DIR/node_modules/oidc-provider/package.json ]]; then
+    note "installing oidc-provider (npm ci --prefix tests/js-op)"
+    npm ci --prefix "$OP_DIR" --no-audit --no-fund --loglevel=error >/dev/null || die "npm ci failed"
+fi
+
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    note "building release binaries (cargo build --release)"
+    (cd "$ROOT" && cargo build --release --quiet -p gatehouse -p gatehouse-bench-ceiling --bins) ||
+        die "cargo build failed"
+fi
+[[ -x $GH_BIN ]] || die "$GH_BIN is missing (cargo build --release)"
+[[ -x $CEILING_BIN ]] || die "$CEILING_BIN is missing (cargo build --release -p gatehouse-bench-ceiling)"
+
+# ---------------------------------------------------------------- helpers
+# A JSON member of stdin (string or number), or exit 1.
+json_get() {
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s)[process.argv[1]];
+             if(v===undefined||v===null){process.exit(1)}console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"
+}
+
+free_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    die "no free port found"
+}
+
+# Waits until URL answers 2xx while PID lives; LOG is shown on failure.
+wait_ready() {
+    local name=$1 url=$2 pid=$3 log=$4
+    for _ in $(seq 300); do
+        curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$name exited during start-up"; }
+        sleep 0.1
+    done
+    cat "$log" >&2
+    die "$name was not ready at $url after 30s"
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+
+# Gatehouse with only the bench's GATEHOUSE_* variables (any other one, such
+# as GATEHOUSE_BENCH_POSTGRES_URL, would be read as a configuration key).
+# It execs: call it in a subshell, $(…) or with &.
+gatehouse() {
+    local v unset_args=()
+    for v in $(compgen -e); do [[ $v == GATEHOUSE_* ]] && unset_args+=(-u "$v"); done
+    exec env "${unset_args[@]}" \
+        GATEHOUSE_DATABASE_URL="$GH_DB_URL" GATEHOUSE_DATA_DIR="$WORK/gatehouse-data" \
+        GATEHOUSE_LOG=warn GATEHOUSE_MASTER_KEY=bench "$GH_BIN" "$@"
+}
+
+# POST a form with Basic credentials; prints the body, fails on non-2xx.
+post_form() { curl -fsS -H "Authorization: $2" -H 'Accept: application/json' --data "$3" "$1"; }
+
+# ---------------------------------------------------------------- Gatehouse
+mkdir -p "$WORK/gatehouse-data" "$WORK/wrk"
+case $BACKEND in
+sqlite)
+    GH_DB_URL=$WORK/gatehouse.db
+    ;;
+postgres)
+    PG_DB="gatehouse_bench_$$_$RANDOM"
+    pg_base=${PG_URL%%\?*}
+    pg_query=${PG_URL#"$pg_base"}
+    pg_rest=${pg_base#*://}
+    GH_DB_URL="${pg_base%%://*}://${pg_rest%%/*}/$PG_DB$pg_query"
+    psql "$PG_URL" -v ON_ERROR_STOP=1 -qXc "CREATE DATABASE \"$PG_DB\"" >/dev/null ||
+        { PG_DB=""; die "cannot create a database on $PG_URL (set GATEHOUSE_BENCH_POSTGRES_URL)"; }
+    ;;
+esac
+
+(gatehouse --json migrate) >"$WORK/migrate.json" 2>"$WORK/migrate.err" ||
+    { cat "$WORK/migrate.err" >&2; die "gatehouse migrate failed"; }
+(gatehouse --json client add --name bench --grant client_credentials --scope "") >"$WORK/client.json" 2>&1 ||
+    { cat "$WORK/client.json" >&2; die "gatehouse client add failed"; }
+GH_CLIENT_ID=$(json_get client_id <"$WORK/client.json") || die "no client_id in: $(cat "$WORK/client.json")"
+GH_CLIENT_SECRET=$(json_get client_secret <"$WORK/client.json") || die "no client_secret in: $(cat "$WORK/client.json")"
+
+GH_PORT=$(free_port)
+gatehouse serve --bind "127.0.0.1:$GH_PORT" >"$WORK/gatehouse.log" 2>&1 &
+GH_PID=$!
+PIDS+=("$GH_PID")
+GH=http://127.0.0.1:$GH_PORT
+wait_ready Gatehouse "$GH/readyz" "$GH_PID" "$WORK/gatehouse.log"
+
+# ---------------------------------------------------------------- oidc-provider
+OP_CLIENT_ID=bench
+OP_CLIENT_SECRET=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+OP_PORT=$(free_port)
+NODE_ENV=production node "$ROOT/bench/op-bench.mjs" "$OP_PORT" "$OP_CLIENT_ID" "$OP_CLIENT_SECRET" \
+    >"$WORK/op.log" 2>&1 &
+OP_PID=$!
+PIDS+=("$OP_PID")
+OP=http://127.0.0.1:$OP_PORT
+wait_ready oidc-provider "$OP/.well-known/openid-configuration" "$OP_PID" "$WORK/op.log"
+
+# ---------------------------------------------------------------- ceiling
+# It serves Gatehouse's own discovery and JWKS bytes for its GET endpoints.
+curl -fsS "$GH/.well-known/openid-configuration" >"$WORK/discovery.json"
+GH_JWKS_URL=$(json_get jwks_uri <"$WORK/discovery.json") || die "Gatehouse discovery has no jwks_uri"
+curl -fsS "$GH_JWKS_URL" >"$WORK/jwks.json"
+CEILING_PORT=$(free_port)
+"$CEILING_BIN" "$CEILING_PORT" "$OP_CLIENT_ID" "$OP_CLIENT_SECRET" "$WORK/discovery.json" "$WORK/jwks.json" \
+    >"$WORK/ceiling.log" 2>&1 &
+CEILING_PID=$!
+PIDS+=("$CEILING_PID")
+CEILING=http://127.0.0.1:$CEILING_PORT
+wait_ready ceiling "$CEILING/readyz" "$CEILING_PID" "$WORK/ceiling.log"
+
+# ---------------------------------------------------------------- endpoints
+SERVERS=(gatehouse op ceiling)
+ENDPOINTS=(token introspect discovery jwks)
+declare -A URL AUTH
+discovery_of() { curl -fsS "$1/.well-known/openid-configuration"; }
+for s in gatehouse op; do
+    case $s in
+    gatehouse) base=$GH id=$GH_CLIENT_ID secret=$GH_CLIENT_SECRET ;;
+    op) base=$OP id=$OP_CLIENT_ID secret=$OP_CLIENT_SECRET ;;
+    esac
+    doc=$(discovery_of "$base")
+    URL[$s,token]=$(json_get token_endpoint <<<"$doc") || die "$s: no token_endpoint"
+    URL[$s,introspect]=$(json_get introspection_endpoint <<<"$doc") || die "$s: no introspection_endpoint"
+    URL[$s,discovery]=$base/.well-known/openid-configuration
+    URL[$s,jwks]=$(json_get jwks_uri <<<"$doc") || die "$s: no jwks_uri"
+    AUTH[$s]="Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+done
+URL[ceiling,token]=$CEILING/token
+URL[ceiling,introspect]=$CEILING/introspect
+URL[ceiling,discovery]=$CEILING/.well-known/openid-configuration
+URL[ceiling,jwks]=$CEILING/jwks.json
+AUTH[ceiling]="Basic $(printf '%s:%s' "$OP_CLIENT_ID" "$OP_CLIENT_SECRET" | base64 -w0)"
+
+declare -A PID_OF=([gatehouse]=$GH_PID [op]=$OP_PID [ceiling]=$CEILING_PID)
+TOKEN_BODY=grant_type=client_credentials
+
+# A fresh access token from SERVER, checked active by its introspection.
+# Taken just before each introspection run: oidc-provider's in-memory
+# adapter keeps only the last 1000 entries, so an older token may be gone.
+fresh_token() {
+    local s=$1 resp tok
+    resp=$(post_form "${URL[$s,token]}" "${AUTH[$s]}" "$TOKEN_BODY") || die "$s: token request failed"
+    tok=$(json_get access_token <<<"$resp") || die "$s: no access_token in $resp"
+    check_active "$s" "$tok"
+    printf '%s' "$tok"
+}
+
+# The introspection of TOKEN at SERVER still says active (a run must not
+# have measured "active":false answers).
+check_active() {
+    local s=$1 tok=$2 intro
+    intro=$(post_form "${URL[$s,introspect]}" "${AUTH[$s]}" "token=$tok") || die "$s: introspection failed"
+    [[ $(json_get active <<<"$intro") == true ]] || die "$s: token not active: $intro"
+}
+
+# One wrk run; OUT gets wrk's report.
+run_wrk() {
+    local s=$1 ep=$2 dur=$3 out=$4 tok="" rc=0
+    local args=(--latency -t "$THREADS" -c "$CONNECTIONS" -d "$dur" --timeout 10s)
+    case $ep in
+    token)
+        wrk "${args[@]}" -s "$ROOT/bench/post.lua" "${URL[$s,$ep]}" -- "$TOKEN_BODY" "${AUTH[$s]}" >"$out" 2>&1 || rc=$?
+        ;;
+    introspect)
+        tok=$(fresh_token "$s") || exit 1
+        wrk "${args[@]}" -s "$ROOT/bench/post.lua" "${URL[$s,$ep]}" -- "token=$tok" "${AUTH[$s]}" >"$out" 2>&1 || rc=$?
+        ;;
+    *)
+        wrk "${args[@]}" "${URL[$s,$ep]}" >"$out" 2>&1 || rc=$?
+        ;;
+    esac
+    ((rc == 0)) || { cat "$out" >&2; die "wrk failed on $s $ep"; }
+    kill -0 "${PID_OF[$s]}" 2>/dev/null || { tail -n 20 "$WORK/$s.log" >&2; die "$s exited during the $ep run"; }
+    if [[ $ep == introspect ]]; then check_active "$s" "$tok"; fi
+}
+
+# "rps p50_ms p99_ms errors" from a wrk --latency report.
+parse_wrk() {
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
+            if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+            return v + 0
+        }
+        $1 == "Requests/sec:" { rps = $2 }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        /Non-2xx or 3xx responses:/ { err += $NF }
+        /Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+        END {
+            if (rps == "" || p50 == "" || p99 == "") exit 1
+            printf "%s %.3f %.3f %d\n", rps, p50, p99, err
+        }' "$1"
+}
+
+# ---------------------------------------------------------------- machine
+echo "## Gatehouse load harness"
+echo
+echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*: //' || echo unknown CPU)," \
+    "$(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- gatehouse $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')," \
+    "backend $BACKEND; oidc-provider $(node -p 'require(process.argv[1]).version' "$OP_DIR/node_modules/oidc-provider/package.json")" \
+    "on node $(node --version) (in-memory adapter); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+echo "- wrk: $THREADS threads, $CONNECTIONS connections, $DURATION per run, $ROUNDS round(s), warm-up $WARMUP;" \
+    "median of rounds; order per round: Gatehouse, oidc-provider, ceiling"
+echo
+
+GH_RSS_IDLE=$(rss_kib "$GH_PID")
+OP_RSS_IDLE=$(rss_kib "$OP_PID")
+CEILING_RSS_IDLE=$(rss_kib "$CEILING_PID")
+
+# ---------------------------------------------------------------- runs
+if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
+    note "warm-up ($WARMUP per endpoint and server)"
+    for ep in "${ENDPOINTS[@]}"; do
+        for s in "${SERVERS[@]}"; do run_wrk "$s" "$ep" "$WARMUP" "$WORK/wrk/warmup-$s-$ep.txt"; done
+    done
+fi
+
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+for ((r = 1; r <= ROUNDS; r++)); do
+    note "round $r/$ROUNDS"
+    for ep in "${ENDPOINTS[@]}"; do
+        for s in "${SERVERS[@]}"; do
+            out=$WORK/wrk/$r-$s-$ep.txt
+            run_wrk "$s" "$ep" "$DURATION" "$out"
+            line=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot read wrk's report for $s $ep"; }
+            echo "$ep $s $r $line" >>"$RESULTS"
+        done
+    done
+done
+
+GH_RSS_AFTER=$(rss_kib "$GH_PID")
+GH_HWM=$(hwm_kib "$GH_PID")
+OP_RSS_AFTER=$(rss_kib "$OP_PID")
+CEILING_RSS_AFTER=$(rss_kib "$CEILING_PID")
+
+# ---------------------------------------------------------------- report
+# Median of field F (4 rps, 5 p50, 6 p99) for endpoint E and server S;
+# errors (7) are summed.
+med() {
+    awk -v e="$1" -v s="$2" -v f="$3" '$1 == e && $2 == s { print $f }' "$RESULTS" | sort -g |
+        awk -v f="$3" '{ v[NR] = $1; sum += $1 }
+            END {
+                if (NR == 0) { print "-"; exit }
+                if (f == 7) { print sum; exit }
+                m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                print m
+            }'
+}
+fmt_rps() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.0f", v }'; }
+fmt_ms() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else if (v < 10) printf "%.2f ms", v; else printf "%.1f ms", v }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f×", a / b }'; }
+percent() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.0f %%", 100 * a / b }'; }
+
+declare -A LABEL=([token]="POST token (client_credentials)" [introspect]="POST introspection"
+    [discovery]="GET discovery" [jwks]="GET JWKS")
+total_errors=0
+echo "| endpoint | Gatehouse req/s | p50 | p99 | oidc-provider req/s | p50 | p99 | Gatehouse / oidc-provider | ceiling req/s | Gatehouse % of ceiling |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for ep in "${ENDPOINTS[@]}"; do
+    gh=$(med "$ep" gatehouse 4) op=$(med "$ep" op 4) ce=$(med "$ep" ceiling 4)
+    flag=""
+    for s in "${SERVERS[@]}"; do
+        e=$(med "$ep" "$s" 7)
+        if [[ $e != - && $e != 0 ]]; then
+            flag+=" ⚠ $s: $e errors"
+            total_errors=$((total_errors + e))
+        fi
+    done
+    echo "| ${LABEL[$ep]}$flag | $(fmt_rps "$gh") | $(fmt_ms "$(med "$ep" gatehouse 5)") | $(fmt_ms "$(med "$ep" gatehouse 6)")" \
+        "| $(fmt_rps "$op") | $(fmt_ms "$(med "$ep" op 5)") | $(fmt_ms "$(med "$ep" op 6)")" \
+        "| $(ratio "$gh" "$op") | $(fmt_rps "$ce") | $(percent "$gh" "$ce") |"
+done
+echo
+if ((ROUNDS > 1)); then
+    echo "Per-round req/s (Gatehouse / oidc-provider / ceiling):"
+    echo
+    header="| endpoint |" rule="|---|"
+    for ((r = 1; r <= ROUNDS; r++)); do header+=" round $r |"; rule+="---:|"; done
+    echo "$header"
+    echo "$rule"
+    for ep in "${ENDPOINTS[@]}"; do
+        row="| ${LABEL[$ep]} |"
+        for ((r = 1; r <= ROUNDS; r++)); do
+            row+=" $(awk -v e="$ep" -v r="$r" '$1 == e && $3 == r { v[$2] = sprintf("%.0f", $4) }
+                END { printf "%s / %s / %s", v["gatehouse"], v["op"], v["ceiling"] }' "$RESULTS") |"
+        done
+        echo "$row"
+    done
+    echo
+fi
+echo "| process | RSS idle (before load) | RSS after load | peak RSS |"
+echo "|---|---:|---:|---:|"
+echo "| Gatehouse ($BACKEND) | $(mib "$GH_RSS_IDLE") | $(mib "$GH_RSS_AFTER") | $(mib "$GH_HWM") |"
+echo "| oidc-provider | $(mib "$OP_RSS_IDLE") | $(mib "$OP_RSS_AFTER") | $(mib "$(hwm_kib "$OP_PID")") |"
+echo "| ceiling | $(mib "$CEILING_RSS_IDLE") | $(mib "$CEILING_RSS_AFTER") | $(mib "$(hwm_kib "$CEILING_PID")") |"
+echo
+echo "- end: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+if ((total_errors > 0)); then
+    echo "- ⚠ $total_errors non-2xx responses or socket errors: rows marked ⚠ did not measure what they claim"
+    exit 1
+fi
