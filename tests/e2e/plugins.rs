@@ -467,3 +467,37 @@ fn linked_sign_ins_are_listed_and_can_be_unlinked_on_the_account_page() {
     let audit = server.cli_json(&["audit", "list", "--kind", "federation.unlinked"]);
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
 }
+
+/// Plugin authors issue: `plugin list` only describes; it never runs a
+/// plugin's `init` (here an init that would fail on its configuration).
+#[test]
+fn plugin_list_describes_without_initialising() {
+    let lib = build_plugin("gatehouse-whmcs", "gatehouse_whmcs");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    // An access key this short makes the whmcs plugin's init refuse.
+    std::fs::write(
+        &config,
+        format!("[[plugins]]\npath = \"{}\"\n[plugins.config]\naccess_key = \"short\"\n", lib.display()),
+    )
+    .unwrap();
+    let db = TestDb::new(Backend::Sqlite);
+    let out = cli_on(&db.url, dir.path(), &config, &["--json", "plugin", "list"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["name"], "whmcs");
+    // serve, which does initialise, refuses the same configuration.
+    let serve = std::process::Command::new(BIN)
+        .args(["serve", "--bind", &format!("127.0.0.1:{}", free_port())])
+        .env("GATEHOUSE_CONFIG", &config)
+        .env("GATEHOUSE_DATABASE_URL", &db.url)
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!serve.status.success());
+    assert!(
+        String::from_utf8_lossy(&serve.stderr).contains("access_key"),
+        "{}",
+        String::from_utf8_lossy(&serve.stderr)
+    );
+}

@@ -7,12 +7,11 @@ use gatehouse_plugin_api::messages::Manifest;
 use serde_json::json;
 
 use super::{load_config, Failure, GlobalArgs};
-use crate::plugin_host::{check_file, loader::BuildInfo, PluginHost};
-use crate::state::open_engine;
+use crate::plugin_host::{check_file, loader::BuildInfo};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Load and initialise the configured plugins (as `serve` would) and
+    /// Describe the configured plugins (without initialising them) and
     /// list them: versions, capabilities, routes, aliases.
     List {
         /// Leave out plugins that cannot be loaded (and say why on stderr).
@@ -48,17 +47,26 @@ pub fn run(g: &GlobalArgs, cmd: PluginCommand) -> Result<(), Failure> {
                 // The skipped plugins' reasons go to stderr through the log.
                 crate::logging::init(&cfg.log_format);
             }
-            let engine = open_engine(&cfg).map_err(Failure)?;
-            let host = PluginHost::load(&cfg, &engine, skip_broken_plugins)?;
+            // Listing only reads each plugin's description: no `init`, so
+            // nothing a plugin does at start-up (creating clients, calling
+            // out) happens because someone looked.
+            let mut found = Vec::new();
+            for (path, _config) in crate::plugin_host::loader::candidates(&cfg)? {
+                match check_file(&path) {
+                    Ok((build, manifest)) => found.push((path, build, manifest)),
+                    Err(e) if skip_broken_plugins => tracing::warn!(error = %e, "plugin skipped"),
+                    Err(e) => return Err(Failure(e.to_string())),
+                }
+            }
             if g.json {
-                let list: Vec<_> = host.plugins.iter().map(|p| describe_json(&p.path, &p.build, &p.manifest)).collect();
+                let list: Vec<_> = found.iter().map(|(p, b, m)| describe_json(p, b, m)).collect();
                 println!("{}", serde_json::Value::Array(list));
-            } else if host.plugins.is_empty() {
+            } else if found.is_empty() {
                 println!("no plugins configured");
             } else {
-                for p in &host.plugins {
-                    println!("{} ({})", p.name(), p.path.display());
-                    print_human(&p.build, &p.manifest);
+                for (path, build, manifest) in &found {
+                    println!("{} ({})", build.name, path.display());
+                    print_human(build, manifest);
                 }
             }
             Ok(())
