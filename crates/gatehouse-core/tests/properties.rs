@@ -26,7 +26,14 @@ fn segment() -> impl Strategy<Value = String> {
 /// (never a fragment).
 fn registered_uri() -> impl Strategy<Value = String> {
     let scheme = prop::sample::select(vec!["https://", "http://", "com.example.app:/"]);
-    let host = prop::sample::select(vec!["app.example.com", "forum.example.org:8443", "127.0.0.1:8080", "[::1]", "localhost", "xn--bcher-kva.example"]);
+    let host = prop::sample::select(vec![
+        "app.example.com",
+        "forum.example.org:8443",
+        "127.0.0.1:8080",
+        "[::1]",
+        "localhost",
+        "xn--bcher-kva.example",
+    ]);
     let path = prop::collection::vec(segment(), 0..4);
     let query = prop::option::of(prop::collection::vec((segment(), segment()), 1..3));
     let slash = any::<bool>();
@@ -95,21 +102,24 @@ fn variants(uri: &str, pick: usize) -> Vec<String> {
         uri.replacen(".com/", ".com/./", 1),
         uri.replacen(".com/", ".com/x/../", 1),
     ]
-    out
 }
 
 /// Characters a `state` must survive: form and URL delimiters, percent
 /// signs, spaces, controls and non-ASCII.
 fn state_value() -> impl Strategy<Value = String> {
     let special = prop::sample::select(vec![
-        '+', '/', '=', '%', '&', '#', '?', ';', ' ', ':', '@', '[', ']', '\'', '"', '<', '>', '\\', '\t', '\n',
-        '\r', '\u{0}', '\u{7f}', 'é', '✓', '😀', '\u{FEFF}', '\u{202E}', 'a', 'Z', '0', '~', '-', '.', '_',
+        '+', '/', '=', '%', '&', '#', '?', ';', ' ', ':', '@', '[', ']', '\'', '"', '<', '>', '\\', '\t', '\n', '\r',
+        '\u{0}', '\u{7f}', 'é', '✓', '😀', '\u{FEFF}', '\u{202E}', 'a', 'Z', '0', '~', '-', '.', '_',
     ]);
     prop::collection::vec(prop_oneof![4 => special, 1 => any::<char>()], 1..40).prop_map(|v| v.into_iter().collect())
 }
 
 fn query_pairs(url: &str) -> Vec<(String, String)> {
-    Url::parse(url).expect("with_query yields a URL").query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    Url::parse(url)
+        .expect("with_query yields a URL")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 proptest! {
