@@ -143,7 +143,7 @@ proptest! {
             many.push(uri.clone());
             prop_assert_eq!(matches_registered(&uri, &many), Some(uri.as_str()));
             if v != uri {
-                prop_assert!(matches_registered(&v, &[uri.clone()]).is_none());
+                prop_assert!(matches_registered(&v, std::slice::from_ref(&uri)).is_none());
             }
         }
     }
