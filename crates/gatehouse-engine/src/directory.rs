@@ -47,6 +47,20 @@ pub struct ClientInput {
     pub may_name_users: bool,
 }
 
+/// Clients read on the token path, kept for at most [`CLIENT_CACHE_SECS`]:
+/// a token request then costs no client query. This replica forgets a
+/// client the moment it changes it; a change made on another replica (a
+/// reset secret, a removed client) applies here within a second.
+#[derive(Default)]
+pub struct ClientCache(std::sync::Mutex<std::collections::HashMap<String, (i64, Client)>>);
+
+/// How long a cached client is trusted (seconds).
+pub const CLIENT_CACHE_SECS: i64 = 1;
+
+/// At most this many clients are kept (only existing clients are cached,
+/// so probing with random ids cannot grow it).
+const CLIENT_CACHE_MAX: usize = 10_000;
+
 /// Who asks the directory for something: an operator (CLI, later admins)
 /// sees every client; a plugin sees and changes only the clients it made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +260,7 @@ impl Engine {
             }
         }
         let client = self.store.set_client_connector(id, connector, self.now())?;
+        self.forget_clients();
         self.audit(AuditRecord {
             kind: "client.updated",
             message: format!("OAuth client updated: {} (connector {})", client.client_id, connector.unwrap_or("none")),
@@ -418,6 +433,7 @@ impl Engine {
             changes.secret_digest = Some(secret::digest(s));
         }
         let client = self.store.update_client(id, &changes, self.now())?;
+        self.forget_clients();
         self.audit(AuditRecord {
             kind: "client.updated",
             message: format!(
@@ -439,6 +455,7 @@ impl Engine {
     pub fn remove_client_as(&self, actor: Actor<'_>, id: i64) -> Result<Client, EngineError> {
         let client = self.client_for(actor, id)?;
         self.store.delete_client(id)?;
+        self.forget_clients();
         self.audit(AuditRecord {
             kind: "client.removed",
             message: format!("OAuth client removed: {}", client.client_id),
@@ -486,16 +503,53 @@ impl Engine {
         found.ok_or_else(|| EngineError::NotFound(format!("client {key:?}")))
     }
 
+    /// The client with this client id, from the cache when it is fresh.
+    pub fn client_by_client_id(&self, client_id: &str) -> Result<Option<Client>, EngineError> {
+        let now = self.now();
+        let mut cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, c)) = cache.get(client_id) {
+            if now >= *at && now - at < CLIENT_CACHE_SECS {
+                return Ok(Some(c.clone()));
+            }
+        }
+        drop(cache);
+        let found = self.store.client_by_client_id(client_id)?;
+        cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &found {
+            Some(c) => {
+                if cache.len() >= CLIENT_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(client_id.to_string(), (now, c.clone()));
+            }
+            None => {
+                cache.remove(client_id);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Forgets every cached client (after this replica changed one).
+    fn forget_clients(&self) {
+        self.clients.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Authenticates a confidential client by id and secret (constant-time).
     /// Returns `None` for an unknown client or a wrong secret alike.
     pub fn authenticate_client(&self, client_id: &str, secret_value: &str) -> Result<Option<Client>, EngineError> {
-        let Some(client) = self.store.client_by_client_id(client_id)? else {
+        let Some(client) = self.client_by_client_id(client_id)? else {
             // Spend the same digest work for unknown ids.
             let _ = secret::verify_digest(secret_value, "0");
             return Ok(None);
         };
-        let ok = client.secret_digest.as_deref().is_some_and(|d| secret::verify_digest(secret_value, d));
-        Ok(ok.then_some(client))
+        let verifies = |c: &Client| c.secret_digest.as_deref().is_some_and(|d| secret::verify_digest(secret_value, d));
+        if verifies(&client) {
+            return Ok(Some(client));
+        }
+        // The cached row may predate a secret reset made elsewhere (the
+        // CLI, another replica): a new secret must work at once.
+        self.clients.0.lock().unwrap_or_else(|e| e.into_inner()).remove(client_id);
+        Ok(self.store.client_by_client_id(client_id)?.filter(|c| verifies(c)))
     }
 
     /// Creates an API credential for the admin API.

@@ -103,6 +103,8 @@ pub struct Engine {
     clock: std::sync::Arc<dyn clock::Clock>,
     /// Static documents as prepared bytes (discovery per dialect, JWKS).
     docs: std::sync::Arc<oauth::documents::Documents>,
+    /// Clients as the token path reads them, for at most a second.
+    clients: std::sync::Arc<directory::ClientCache>,
 }
 
 /// What a migration run did.
@@ -139,6 +141,7 @@ impl Engine {
             keys: Default::default(),
             clock: std::sync::Arc::new(clock::SystemClock),
             docs: Default::default(),
+            clients: Default::default(),
         }
     }
 

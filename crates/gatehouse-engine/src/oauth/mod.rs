@@ -198,7 +198,7 @@ impl Engine {
             (Some(id), Some(secret)) => self
                 .authenticate_client(id, secret)?
                 .ok_or_else(|| OAuthError::invalid_client("The client credentials are invalid")),
-            (Some(id), None) => match self.store.client_by_client_id(id)? {
+            (Some(id), None) => match self.client_by_client_id(id)? {
                 Some(c) if c.is_public => Ok(c),
                 Some(_) => {
                     Err(OAuthError::invalid_client("This client is invalid or must authenticate using a client secret"))

@@ -45,7 +45,7 @@ impl Engine {
         if g.expires_at <= self.now() {
             return Err(OAuthError::invalid_token("The access token provided has expired"));
         }
-        let client = self.store.client_by_client_id(&g.client_id)?.ok_or_else(invalid)?;
+        let client = self.client_by_client_id(&g.client_id)?.ok_or_else(invalid)?;
         let user = match g.user_id {
             Some(id) => Some(self.store.user_by_id(id)?.filter(|u| u.status().may_sign_in()).ok_or_else(invalid)?),
             None => None,

@@ -270,3 +270,21 @@ fn a_logo_must_be_an_https_url() {
     );
     invalid(r);
 }
+
+/// Speed issue: clients are cached for a second on the token path; a
+/// secret reset here applies at once, and a new secret always works at once.
+#[test]
+fn a_cached_client_never_hides_a_reset_secret() {
+    let hub = Hub::new();
+    let (c, old) = hub.service_client();
+    assert!(hub.engine.authenticate_client(&c.client_id, &old).unwrap().is_some(), "now cached");
+    let (_, new) = hub.engine.update_client(c.id, ClientChanges::default(), true).unwrap();
+    let new = new.unwrap();
+    assert!(
+        hub.engine.authenticate_client(&c.client_id, &old).unwrap().is_none(),
+        "the old secret is dead here at once"
+    );
+    assert!(hub.engine.authenticate_client(&c.client_id, &new).unwrap().is_some());
+    hub.engine.remove_client(c.id).unwrap();
+    assert!(hub.engine.authenticate_client(&c.client_id, &new).unwrap().is_none(), "a removed client is gone at once");
+}
