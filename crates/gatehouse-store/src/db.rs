@@ -195,11 +195,12 @@ impl fmt::Debug for Store {
 }
 
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever
-/// backend the store uses. The body is compiled once per backend.
-macro_rules! with_conn {
-    ($store:expr, |$conn:ident| $body:expr) => {
+/// backend the store uses, from the SQLite pool named `$pool` (`read` or
+/// `write`). The body is compiled once per backend.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident, |$conn:ident| $body:expr) => {
         match &$store.pools {
-            $crate::db::Pools::Sqlite { read: pool, .. } => {
+            $crate::db::Pools::Sqlite { $pool: pool, .. } => {
                 let mut pooled = pool.get()?;
                 let $conn: &mut diesel::sqlite::SqliteConnection = &mut pooled;
                 $body
@@ -212,24 +213,20 @@ macro_rules! with_conn {
         }
     };
 }
+pub(crate) use on_pool;
+
+/// [`on_pool!`] for reads: on SQLite, any of the reading connections.
+macro_rules! with_conn {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        $crate::db::on_pool!($store, read, |$conn| $body)
+    };
+}
 pub(crate) use with_conn;
 
-/// [`with_conn!`] for statements that write: on SQLite through the single
-/// writer connection.
+/// [`on_pool!`] for statements that write: on SQLite, the single writer.
 macro_rules! with_write {
     ($store:expr, |$conn:ident| $body:expr) => {
-        match &$store.pools {
-            $crate::db::Pools::Sqlite { write: pool, .. } => {
-                let mut pooled = pool.get()?;
-                let $conn: &mut diesel::sqlite::SqliteConnection = &mut pooled;
-                $body
-            }
-            $crate::db::Pools::Postgres(pool) => {
-                let mut pooled = pool.get()?;
-                let $conn: &mut diesel::pg::PgConnection = &mut pooled;
-                $body
-            }
-        }
+        $crate::db::on_pool!($store, write, |$conn| $body)
     };
 }
 pub(crate) use with_write;
