@@ -241,7 +241,9 @@ fn relative_path(value: &str) -> Option<String> {
         || value.starts_with("//")
         || v.contains("://")
         || v.contains('\\')
-        || v.split(['/', '?', '#']).any(|seg| seg == "..")
+        // A dot segment, also percent-encoded (`%2e%2e`): URL parsers
+        // resolve both, which would climb out of the client area's path.
+        || v.split(['/', '?', '#']).any(|seg| seg.to_ascii_lowercase().replace("%2e", ".") == "..")
         || v.chars().any(|c| c.is_control() || c.is_whitespace())
         || v.split('/').next().is_some_and(|first| first.contains(':'));
     (!bad).then(|| v.to_string())
@@ -312,6 +314,15 @@ mod tests {
 
     fn params(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
         kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_custom_redirect_cannot_climb_out_even_percent_encoded() {
+        for bad in ["%2e%2e/evil", "%2E%2e/x", ".%2e/x", "%2e./x", "a/%2e%2e/%2e%2e/x", "..", "a/../b"] {
+            assert!(relative_path(bad).is_none(), "{bad}");
+        }
+        assert_eq!(relative_path("cart.php?a=view").as_deref(), Some("cart.php?a=view"));
+        assert_eq!(relative_path("%2e/x").as_deref(), Some("%2e/x"), "a single dot stays where it is");
     }
 
     #[test]
