@@ -270,7 +270,7 @@ impl Engine {
         } else if e.code == OAuthErrorCode::InvalidClient {
             let reason = match client_id.as_deref() {
                 None | Some("") => "no_credentials",
-                Some(id) => match self.store.client_by_client_id(id) {
+                Some(id) => match self.client_by_client_id(id) {
                     Ok(Some(_)) => "wrong_secret",
                     Ok(None) => "unknown_client",
                     Err(_) => "unknown",
