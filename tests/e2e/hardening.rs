@@ -325,3 +325,40 @@ fn an_oversized_api_call_gets_the_whmcs_envelope() {
     let v: serde_json::Value = r.json().unwrap();
     assert_eq!((v["result"].as_str(), v["message"].as_str()), (Some("error"), Some("Request body too large")));
 }
+
+/// Hardening #17: a request the HTTP parser refuses before any of our code
+/// runs (a URL over 64 KiB, a head over 128 KiB) still gets a readable page
+/// with a way back, not an empty response.
+#[test]
+fn an_unreadably_long_request_gets_a_page() {
+    let s = Server::start(Backend::Sqlite);
+    // Raw requests: HTTP client libraries refuse to send such URLs at all.
+    let send = |request: String| {
+        let mut sock = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sock.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = sock.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        assert!(answer.len() < 10_000, "answer of {} bytes", answer.len());
+        answer
+    };
+    let answer = send(format!(
+        "GET /oauth2/authorize?client_id=x&state={} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "s".repeat(70_000)
+    ));
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("content-type: text/html"), "{answer}");
+    assert!(answer.contains("x-frame-options: DENY"), "{answer}");
+    assert!(answer.contains("too long") && answer.contains("href=\"/\""), "{answer}");
+
+    // A head that never ends: the parser gives up at 128 KiB.
+    let answer = send(format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}", "b".repeat(132_000)));
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(answer.contains("text/html") && answer.contains("href=\"/\""), "{answer}");
+
+    // The server still serves, and its own 400s are untouched.
+    assert_eq!(http().get(s.url("/healthz")).send().unwrap().status(), 200);
+    let r = http().post(s.url("/oauth2/token")).form(&[("grant_type", "nope")]).send().unwrap();
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+}

@@ -55,7 +55,11 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
     actix_web::rt::System::new().block_on(async move {
         let data = web::Data::new(state);
         let metrics_data = data.clone();
-        let server = HttpServer::new(move || {
+        let listener =
+            std::net::TcpListener::bind(&bind).map_err(|e| Failure(format!("cannot listen on {bind}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| Failure(format!("cannot listen on {bind}: {e}")))?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let server = crate::http::listener::serve(listener, workers, move || {
             App::new()
                 .configure(|c| {
                     if !metrics_apart {
@@ -70,13 +74,10 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
                 .configure(crate::http::configure)
                 .configure(|c| crate::plugin_host::http::mount(c, &plugins))
         })
-        .bind(&bind)
         .map_err(|e| Failure(format!("cannot listen on {bind}: {e}")))?;
-        for addr in server.addrs() {
-            tracing::info!("listening on http://{addr}");
-        }
+        tracing::info!("listening on http://{addr}");
         let Some(mb) = metrics_bind else {
-            return server.run().await.map_err(|e| Failure(format!("server stopped: {e}")));
+            return server.await.map_err(|e| Failure(format!("server stopped: {e}")));
         };
         // Metrics on their own address (kept off the public one).
         let metrics = HttpServer::new(move || {
@@ -86,7 +87,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         .bind(&mb)
         .map_err(|e| Failure(format!("cannot listen on {mb} (metrics_bind): {e}")))?;
         tracing::info!("metrics on http://{mb}/metrics");
-        let (a, b) = futures_util::future::join(server.run(), metrics.run()).await;
+        let (a, b) = futures_util::future::join(server, metrics.run()).await;
         a.and(b).map_err(|e| Failure(format!("server stopped: {e}")))
     })
 }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod browser;
 pub mod guard;
 pub mod health;
+pub mod listener;
 pub mod login;
 pub mod metrics;
 pub mod oauth;
