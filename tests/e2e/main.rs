@@ -9,6 +9,7 @@
 mod common;
 mod oauth_support;
 
+mod admin_api;
 mod federation;
 mod foundation;
 mod hardening;

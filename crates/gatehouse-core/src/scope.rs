@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 /// user's presence. For a client registered with it, refresh tokens are
 /// issued only when it was requested (and consented).
 pub const OFFLINE_ACCESS: &str = "offline_access";
+/// The scope of the admin API: only the operator can give it to a client,
+/// and only client_credentials tokens carrying it are accepted there.
+pub const ADMIN_SCOPE: &str = "admin";
 
 /// The scope every SSO token carries.
 pub const SSO_SCOPE: &str = "clientarea:sso";
@@ -83,6 +86,7 @@ impl ScopeCatalog {
             ),
             s("email", "See your e-mail address", &["email", "email_verified"], None),
             s(OFFLINE_ACCESS, "Stay connected to the app while you are away (refresh tokens)", &[], None),
+            s(ADMIN_SCOPE, "Manage this Gatehouse (the admin API)", &[], None),
             s(SSO_SCOPE, "Sign you in to the client area without a password", &[], None),
             s("clientarea:homepage", "Open your client area home", &[], Some(("/clientarea.php", &[]))),
             s("clientarea:profile", "Open My Details", &[], Some(("/clientarea.php?action=details", &[]))),

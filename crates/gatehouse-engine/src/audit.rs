@@ -30,6 +30,9 @@ impl Engine {
             if !c.request_id.is_empty() && !obj.contains_key("request_id") {
                 obj.insert("request_id".into(), c.request_id.clone().into());
             }
+            if !c.actor.is_empty() && !obj.contains_key("actor") {
+                obj.insert("actor".into(), c.actor.clone().into());
+            }
         }
         tracing::info!(
             target: "gatehouse::audit",

@@ -13,6 +13,9 @@ pub struct Caller {
     pub ip: String,
     /// The request id (`X-Request-Id`).
     pub request_id: String,
+    /// Who acts, when it is an administrator (`admin:user:7`,
+    /// `admin:client:ops-bot`): changes are audited with it.
+    pub actor: String,
 }
 
 thread_local! {
@@ -32,6 +35,11 @@ impl Caller {
         }
         let _restore = Restore(previous);
         f()
+    }
+
+    /// This caller acting as `actor`.
+    pub fn acting_as(self, actor: String) -> Caller {
+        Caller { actor, ..self }
     }
 
     /// The current caller, if a server request set one.

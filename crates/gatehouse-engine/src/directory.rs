@@ -325,6 +325,9 @@ impl Engine {
                 if input.may_name_users {
                     return Err(EngineError::Invalid("only the operator may create a client that names users".into()));
                 }
+                if input.scopes.contains(gatehouse_core::scope::ADMIN_SCOPE) {
+                    return Err(EngineError::Invalid("only the operator may give a client the admin scope".into()));
+                }
                 Some(name.to_string())
             }
         };
@@ -423,6 +426,12 @@ impl Engine {
         let current = self.client_for(actor, id)?;
         let grants = changes.grant_types.clone().unwrap_or(current.grant_types.clone());
         let scopes = changes.scopes.clone().unwrap_or(current.scopes.clone());
+        if matches!(actor, Actor::Plugin(_))
+            && scopes.contains(gatehouse_core::scope::ADMIN_SCOPE)
+            && !current.scopes.contains(gatehouse_core::scope::ADMIN_SCOPE)
+        {
+            return Err(EngineError::Invalid("only the operator may give a client the admin scope".into()));
+        }
         let uris = changes.redirect_uris.clone().unwrap_or(current.redirect_uris.clone());
         self.validate_client(&grants, &scopes, &uris)?;
         if let Some(logo) = &changes.logo_uri {

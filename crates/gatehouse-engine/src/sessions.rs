@@ -109,7 +109,10 @@ impl Engine {
     pub fn check_password(&self, email: &str, password: &str, ip: &str) -> Result<User, LoginError> {
         let subject = normalize_email(email).unwrap_or_else(|| truncate(email.trim(), 254).to_ascii_lowercase());
         let since = self.now() - self.config.failure_window_secs;
-        if self.store.count_audit_for_subject(LOGIN_FAILED, &subject, since)? >= self.config.max_failures_per_account
+        // An administrator's unlock (`login.unlocked`) starts the account's count afresh.
+        let unlocked = self.store.latest_audit_id_for_subject(crate::admin::LOGIN_UNLOCKED, &subject)?.unwrap_or(0);
+        if self.store.count_audit_for_subject_after(LOGIN_FAILED, &subject, since, unlocked)?
+            >= self.config.max_failures_per_account
             || self.store.count_audit_for_ip(LOGIN_FAILED, ip, since)? >= self.config.max_failures_per_ip
         {
             self.audit(AuditRecord {

@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: &[&str] = &["GATEHOUSE_CONFIG", "GATEHOUSE_MASTER_KEY", "GATEHOUSE_LOG"];
+const NOT_KEYS: &[&str] = &[
+    "GATEHOUSE_CONFIG",
+    "GATEHOUSE_MASTER_KEY",
+    "GATEHOUSE_LOG",
+    "GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL",
+    "GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

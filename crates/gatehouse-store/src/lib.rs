@@ -19,6 +19,7 @@ pub mod testing;
 
 pub use db::{mask_url, Backend, DatabaseUrl, Store, StoreError};
 pub use models::*;
+pub use repo::admin::{Consent, RefreshFamily};
 pub use repo::audit::AuditFilter;
 pub use repo::grants::RedeemOutcome;
 pub use repo::keys::KeyInstall;

@@ -24,6 +24,8 @@ pub struct User {
     pub allow_sso: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// An administrator (the admin API and console).
+    pub is_admin: bool,
 }
 
 impl User {

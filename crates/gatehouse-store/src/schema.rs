@@ -15,6 +15,7 @@ diesel::table! {
         allow_sso -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        is_admin -> Bool,
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod admin;
 mod authorize;
 mod directory;
 mod federation;

@@ -811,7 +811,7 @@ fn refusals_are_audited_with_reason_address_and_request_id() {
     use gatehouse_engine::caller::Caller;
     let hub = Hub::new();
     let (c, secret) = hub.service_client();
-    let caller = Caller { ip: "203.0.113.5".into(), request_id: "req-42".into() };
+    let caller = Caller { ip: "203.0.113.5".into(), request_id: "req-42".into(), actor: String::new() };
     caller.clone().scope(|| {
         let _ = hub.token(&c, "wrong", "grant_type=client_credentials");
         let _ = hub.engine.token(&Dialect::standard(), &params("grant_type=client_credentials"), &basic("nobody", "x"));

@@ -47,6 +47,12 @@ pub enum UserCommand {
     Show { user: String },
     /// Set a user's status: Active, Inactive or Closed.
     SetStatus { user: String, status: String },
+    /// Make a user an administrator (the admin API and console).
+    GrantAdmin { user: String },
+    /// Take the admin role from a user (never from the last administrator).
+    RevokeAdmin { user: String },
+    /// Clear a user's failed sign-in count, so they can sign in again at once.
+    Unlock { user: String },
     /// Allow or disallow single sign-on for a user: on or off.
     SetSso { user: String, value: String },
     /// Set a user's password: prompted for on a terminal, or read from
@@ -224,7 +230,7 @@ fn user_json(u: &User) -> serde_json::Value {
     json!({
         "id": u.id, "sub": u.uuid, "email": u.email, "email_verified": u.email_verified,
         "name": u.display_name, "given_name": u.given_name, "family_name": u.family_name,
-        "locale": u.locale, "status": u.status, "allow_sso": u.allow_sso,
+        "locale": u.locale, "status": u.status, "allow_sso": u.allow_sso, "is_admin": u.is_admin,
         "created_at": u.created_at, "updated_at": u.updated_at,
     })
 }
@@ -234,11 +240,12 @@ fn print_user(g: &GlobalArgs, u: &User) {
         println!("{}", user_json(u));
     } else {
         println!(
-            "user {}\n  email: {}\n  name: {}\n  status: {}\n  single sign-on: {}\n  created: {}",
+            "user {}\n  email: {}\n  name: {}\n  status: {}{}\n  single sign-on: {}\n  created: {}",
             u.id,
             u.email,
             u.display_name,
             u.status,
+            if u.is_admin { " (administrator)" } else { "" },
             if u.allow_sso { "allowed" } else { "off" },
             format_timestamp(u.created_at)
         );
@@ -285,6 +292,18 @@ pub fn user(g: &GlobalArgs, cmd: UserCommand) -> Result<(), Failure> {
             }
         }
         UserCommand::Show { user } => print_user(g, &engine.find_user(&user)?),
+        UserCommand::GrantAdmin { user } => {
+            let u = engine.find_user(&user)?;
+            print_user(g, &engine.set_admin(u.id, true)?);
+        }
+        UserCommand::RevokeAdmin { user } => {
+            let u = engine.find_user(&user)?;
+            print_user(g, &engine.set_admin(u.id, false)?);
+        }
+        UserCommand::Unlock { user } => {
+            let u = engine.find_user(&user)?;
+            print_user(g, &engine.unlock_user(u.id)?);
+        }
         UserCommand::SetStatus { user, status } => {
             let status: UserStatus = status.parse()?;
             let u = engine.find_user(&user)?;
@@ -505,8 +524,16 @@ pub fn audit(g: &GlobalArgs, cmd: AuditCommand) -> Result<(), Failure> {
         None => None,
     };
     let since = since.map(|s| parse_since(&s, gatehouse_core::time::now())).transpose()?;
-    let filter =
-        gatehouse_engine::model::AuditFilter { kind, user_id, client_id: client, ip, since, until: None, limit };
+    let filter = gatehouse_engine::model::AuditFilter {
+        kind,
+        user_id,
+        client_id: client,
+        ip,
+        since,
+        until: None,
+        before_id: None,
+        limit,
+    };
     let events = engine.search_audit(&filter)?;
     // Written line by line; a closed pipe (`| head`) ends the listing quietly.
     use std::io::Write;

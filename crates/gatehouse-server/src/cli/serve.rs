@@ -44,6 +44,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         engine.set_hooks(std::sync::Arc::new(crate::plugin_host::hooks::PluginHooks { host: plugins.clone() }));
         plugins.set_engine(&engine);
     }
+    first_administrator(&engine, &cfg.issuer()).map_err(Failure)?;
     start_janitor(&engine, &cfg.janitor);
     crate::http::metrics::install();
     let metrics_bind = cfg.metrics_bind.clone();
@@ -90,6 +91,39 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         let (a, b) = futures_util::future::join(server, metrics.run()).await;
         a.and(b).map_err(|e| Failure(format!("server stopped: {e}")))
     })
+}
+
+/// A hub needs an administrator. From the environment (containers):
+/// `GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL` and `GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE`
+/// make one when none exists. Otherwise, while none exists, a one-time
+/// setup link is printed to this process's standard error only (never to
+/// the log, which may be shipped elsewhere). There is never a default
+/// password.
+fn first_administrator(engine: &gatehouse_engine::Engine, issuer: &str) -> Result<(), String> {
+    if let Ok(email) = std::env::var("GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL") {
+        let file = std::env::var("GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE").map_err(|_| {
+            "GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL is set but GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE is not: \
+             name a file that holds the administrator's password"
+                .to_string()
+        })?;
+        let password = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE {file}: {e}"))?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        match engine.bootstrap_admin(&email, password).map_err(|e| format!("bootstrap administrator: {e}"))? {
+            Some(u) => tracing::info!(user_id = u.id, "bootstrap administrator created from the environment"),
+            None => tracing::info!("an administrator exists; GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL ignored"),
+        }
+        return Ok(());
+    }
+    if let Some(token) = engine.issue_setup_token().map_err(|e| format!("first-administrator setup: {e}"))? {
+        tracing::warn!("no administrator exists yet: the setup link is printed on standard error");
+        eprintln!(
+            "\n  No administrator exists yet. Open this link within an hour to create one (it works once):\n\n    \
+             {}/setup?token={token}\n",
+            issuer.trim_end_matches('/')
+        );
+    }
+    Ok(())
 }
 
 /// Sweeps expired rows every `interval_secs` on its own thread (never on

@@ -38,9 +38,14 @@ pub fn clear_session_cookie(state: &State) -> Cookie<'static> {
     c
 }
 
+/// The session cookie's value, if the browser sent one.
+pub fn session_cookie_value(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
+}
+
 /// The browser's live session and user, if any.
 pub async fn current_session(req: &HttpRequest, state: &State) -> Result<Option<(Session, User)>, actix_web::Error> {
-    let Some(value) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty()) else {
+    let Some(value) = session_cookie_value(req) else {
         return Ok(None);
     };
     let engine = state.engine.clone();

@@ -58,7 +58,10 @@ fn is_ours<B>(res: &ServiceResponse<B>) -> bool {
 
 /// Whether `path` is one of the JSON protocol surfaces.
 fn speaks_json(path: &str) -> bool {
-    path.starts_with("/oauth2/") || path.starts_with("/.well-known/") || path == "/jwks.json"
+    path.starts_with("/oauth2/")
+        || path.starts_with("/.well-known/")
+        || path == "/jwks.json"
+        || path.starts_with("/admin/api/")
 }
 
 fn too_large(path: &str) -> HttpResponse<BoxBody> {

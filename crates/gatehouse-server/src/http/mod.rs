@@ -2,6 +2,7 @@
 //! blocking pool, render. Routes are assembled in [`configure`].
 
 pub mod account;
+pub mod admin_api;
 pub mod browser;
 pub mod guard;
 pub mod health;
@@ -11,6 +12,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod pages;
 pub mod request_id;
+pub mod setup;
 
 use actix_web::{web, HttpResponse};
 
@@ -22,6 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oauth::configure(cfg);
     login::configure(cfg);
     account::configure(cfg);
+    admin_api::configure(cfg);
+    setup::configure(cfg);
 }
 
 /// Runs blocking engine work off the async executor.

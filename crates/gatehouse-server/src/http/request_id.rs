@@ -46,8 +46,11 @@ pub async fn middleware(
     let path = req.path().to_string();
     let span = tracing::info_span!("request", request_id = %rid, method = %method, path = %path);
     let started = Instant::now();
-    let caller =
-        gatehouse_engine::caller::Caller { ip: super::browser::peer_ip(req.request()), request_id: rid.clone() };
+    let caller = gatehouse_engine::caller::Caller {
+        ip: super::browser::peer_ip(req.request()),
+        request_id: rid.clone(),
+        actor: String::new(),
+    };
     let result = REQUEST.scope(caller, next.call(req).instrument(span.clone())).await;
     let _enter = span.enter();
     match result {

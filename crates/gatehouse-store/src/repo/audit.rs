@@ -12,6 +12,8 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     /// Before (Unix seconds).
     pub until: Option<i64>,
+    /// Only events older than this id (the next page of a listing).
+    pub before_id: Option<i64>,
     pub limit: i64,
 }
 
@@ -54,6 +56,9 @@ impl Store {
             }
             if let Some(u) = f.until {
                 q = q.filter(audit_events::at.lt(u));
+            }
+            if let Some(b) = f.before_id {
+                q = q.filter(audit_events::id.lt(b));
             }
             Ok(q.order(audit_events::id.desc()).limit(f.limit).select(AuditEvent::as_select()).load(c)?)
         })

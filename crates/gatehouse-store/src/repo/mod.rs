@@ -2,6 +2,7 @@
 //! methods written once for both backends.
 
 pub mod accounts;
+pub mod admin;
 pub mod api_credentials;
 pub mod audit;
 pub mod clients;

@@ -1,0 +1,294 @@
+//! `/users`: members and administrators, their sessions, consents,
+//! refresh-token families and linked upstream identities.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use gatehouse_core::UserStatus;
+use gatehouse_engine::admin::UserPatch;
+use gatehouse_engine::directory::UserInput;
+
+use super::wire::*;
+use super::{as_admin, authenticate, id_in_path, json_body, ok, query, Problem};
+use crate::http::State;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users", web::get().to(list))
+        .route("/users", web::post().to(create))
+        .route("/users/{id}", web::get().to(show))
+        .route("/users/{id}", web::patch().to(update))
+        .route("/users/{id}", web::delete().to(delete))
+        .route("/users/{id}/password", web::post().to(set_password))
+        .route("/users/{id}/unlock", web::post().to(unlock))
+        .route("/users/{id}/sessions", web::get().to(sessions))
+        .route("/users/{id}/sessions", web::delete().to(end_sessions))
+        .route("/users/{id}/sessions/{session}", web::delete().to(end_session))
+        .route("/users/{id}/consents", web::get().to(consents))
+        .route("/users/{id}/consents/{client_id}", web::delete().to(revoke_consent))
+        .route("/users/{id}/refresh-families", web::get().to(families))
+        .route("/users/{id}/refresh-families/{family}", web::delete().to(revoke_family))
+        .route("/users/{id}/identities", web::get().to(identities))
+        .route("/users/{id}/identities/{plugin}/{subject}", web::delete().to(remove_identity));
+}
+
+fn status(s: Option<&str>) -> Result<Option<UserStatus>, Problem> {
+    s.map(|s| {
+        s.parse::<UserStatus>()
+            .map_err(|_| Problem::bad_request(format!("status {s:?}: expected Active, Inactive or Closed")))
+    })
+    .transpose()
+}
+
+/// Lists users, optionally matching a search, a page at a time.
+#[utoipa::path(get, path = "/users", tag = "users", params(UserQuery),
+    responses((status = 200, body = UserPage), (status = 400, body = ProblemDocument), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument)))]
+pub async fn list(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let q: UserQuery = query(&req)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(Problem::bad_request("limit must be between 1 and 500"));
+    }
+    let engine = state.engine.clone();
+    let mut users = as_admin(&admin, move || engine.search_users(q.q.as_deref(), q.after, limit + 1)).await?;
+    let next_cursor = (users.len() as i64 > limit).then(|| {
+        users.truncate(limit as usize);
+        users.last().map(|u| u.id)
+    });
+    Ok(ok(
+        StatusCode::OK,
+        &UserPage { items: users.iter().map(UserView::from).collect(), next_cursor: next_cursor.flatten() },
+    ))
+}
+
+/// Creates a user.
+#[utoipa::path(post, path = "/users", tag = "users", request_body = UserCreate,
+    responses((status = 201, body = UserView), (status = 400, body = ProblemDocument), (status = 409, body = ProblemDocument)))]
+pub async fn create(req: HttpRequest, state: State, body: web::Bytes) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let input: UserCreate = json_body(&body)?;
+    let status = status(input.status.as_deref())?;
+    let engine = state.engine.clone();
+    let user = as_admin(&admin, move || {
+        if let Some(p) = &input.password {
+            engine.check_password_policy(p)?;
+        }
+        let user = engine.create_user(UserInput {
+            email: input.email,
+            password: input.password,
+            name: input.name,
+            status,
+            allow_sso: input.allow_sso,
+            locale: input.locale,
+            email_verified: input.email_verified,
+        })?;
+        if input.is_admin {
+            return engine.set_admin(user.id, true);
+        }
+        Ok(user)
+    })
+    .await?;
+    Ok(ok(StatusCode::CREATED, &UserView::from(&user)))
+}
+
+/// Shows one user.
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ProblemDocument)))]
+pub async fn show(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    let user = as_admin(&admin, move || engine.user_by_id(id)).await?;
+    Ok(ok(StatusCode::OK, &UserView::from(&user)))
+}
+
+/// Changes a user's e-mail, name, locale, status, SSO switch or role.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserUpdate,
+    responses((status = 200, body = UserView), (status = 400, body = ProblemDocument), (status = 404, body = ProblemDocument), (status = 409, body = ProblemDocument)))]
+pub async fn update(req: HttpRequest, state: State, body: web::Bytes) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let u: UserUpdate = json_body(&body)?;
+    let patch = UserPatch {
+        email: u.email,
+        name: u.name,
+        locale: u.locale,
+        status: status(u.status.as_deref())?,
+        allow_sso: u.allow_sso,
+        email_verified: u.email_verified,
+        is_admin: u.is_admin,
+    };
+    let engine = state.engine.clone();
+    let user = as_admin(&admin, move || engine.update_user(id, patch)).await?;
+    Ok(ok(StatusCode::OK, &UserView::from(&user)))
+}
+
+/// Deletes a user (sessions end, tokens are revoked).
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 204), (status = 400, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
+pub async fn delete(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    as_admin(&admin, move || engine.delete_user(id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sets a user's password; their sessions end and their tokens are revoked.
+#[utoipa::path(post, path = "/users/{id}/password", tag = "users", params(("id" = i64, Path)), request_body = PasswordSet,
+    responses((status = 204), (status = 400, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
+pub async fn set_password(req: HttpRequest, state: State, body: web::Bytes) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let p: PasswordSet = json_body(&body)?;
+    let engine = state.engine.clone();
+    as_admin(&admin, move || {
+        engine.user_by_id(id)?;
+        engine.check_password_policy(&p.password)?;
+        engine.set_password(id, &p.password)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Clears a user's failed sign-in count (a locked-out member may try again).
+#[utoipa::path(post, path = "/users/{id}/unlock", tag = "users", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ProblemDocument)))]
+pub async fn unlock(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    as_admin(&admin, move || engine.unlock_user(id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lists a user's live browser sessions.
+#[utoipa::path(get, path = "/users/{id}/sessions", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<SessionView>), (status = 404, body = ProblemDocument)))]
+pub async fn sessions(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    let list = as_admin(&admin, move || {
+        engine.user_by_id(id)?;
+        engine.sessions_of_user(id)
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, &list.iter().map(SessionView::from).collect::<Vec<_>>()))
+}
+
+/// Ends every session of a user.
+#[utoipa::path(delete, path = "/users/{id}/sessions", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Count), (status = 404, body = ProblemDocument)))]
+pub async fn end_sessions(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    let count = as_admin(&admin, move || engine.end_sessions_of_user(id)).await?;
+    Ok(ok(StatusCode::OK, &Count { count }))
+}
+
+/// Ends one session of a user.
+#[utoipa::path(delete, path = "/users/{id}/sessions/{session}", tag = "users",
+    params(("id" = i64, Path), ("session" = i64, Path)),
+    responses((status = 204), (status = 404, body = ProblemDocument)))]
+pub async fn end_session(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let (id, sid) = (id_in_path(&req, "id")?, id_in_path(&req, "session")?);
+    let engine = state.engine.clone();
+    let ended = as_admin(&admin, move || engine.end_session(id, sid)).await?;
+    if !ended {
+        return Err(Problem::new(StatusCode::NOT_FOUND, "not_found", format!("user {id} has no live session {sid}")));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lists the apps a user consented to.
+#[utoipa::path(get, path = "/users/{id}/consents", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<ConsentView>), (status = 404, body = ProblemDocument)))]
+pub async fn consents(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    let list = as_admin(&admin, move || engine.consents_of_user(id)).await?;
+    let view: Vec<ConsentView> = list
+        .into_iter()
+        .map(|c| ConsentView { client_id: c.client_id, scope: c.scope, created_at: c.created_at })
+        .collect();
+    Ok(ok(StatusCode::OK, &view))
+}
+
+/// Withdraws a consent: the app's tokens for this user are revoked.
+#[utoipa::path(delete, path = "/users/{id}/consents/{client_id}", tag = "users",
+    params(("id" = i64, Path), ("client_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ProblemDocument)))]
+pub async fn revoke_consent(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let client_id = req.match_info().get("client_id").unwrap_or_default().to_string();
+    let engine = state.engine.clone();
+    as_admin(&admin, move || engine.revoke_consent(id, &client_id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lists a user's live refresh-token families (one per app sign-in).
+#[utoipa::path(get, path = "/users/{id}/refresh-families", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<FamilyView>), (status = 404, body = ProblemDocument)))]
+pub async fn families(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    let list = as_admin(&admin, move || engine.refresh_families_of_user(id)).await?;
+    let view: Vec<FamilyView> = list
+        .into_iter()
+        .map(|f| FamilyView {
+            family: f.family,
+            client_id: f.client_id,
+            scope: f.scope,
+            refreshed_at: f.refreshed_at,
+            expires_at: f.expires_at,
+        })
+        .collect();
+    Ok(ok(StatusCode::OK, &view))
+}
+
+/// Revokes one refresh-token family of a user.
+#[utoipa::path(delete, path = "/users/{id}/refresh-families/{family}", tag = "users",
+    params(("id" = i64, Path), ("family" = String, Path)),
+    responses((status = 204), (status = 404, body = ProblemDocument)))]
+pub async fn revoke_family(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let family = req.match_info().get("family").unwrap_or_default().to_string();
+    let engine = state.engine.clone();
+    as_admin(&admin, move || engine.revoke_refresh_family(id, &family)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lists a user's linked upstream identities.
+#[utoipa::path(get, path = "/users/{id}/identities", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<IdentityView>), (status = 404, body = ProblemDocument)))]
+pub async fn identities(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    let list = as_admin(&admin, move || {
+        engine.user_by_id(id)?;
+        engine.identity_links(id)
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, &list.iter().map(IdentityView::from).collect::<Vec<_>>()))
+}
+
+/// Removes a linked upstream identity.
+#[utoipa::path(delete, path = "/users/{id}/identities/{plugin}/{subject}", tag = "users",
+    params(("id" = i64, Path), ("plugin" = String, Path), ("subject" = String, Path)),
+    responses((status = 204), (status = 404, body = ProblemDocument)))]
+pub async fn remove_identity(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let plugin = req.match_info().get("plugin").unwrap_or_default().to_string();
+    let subject = req.match_info().get("subject").unwrap_or_default().to_string();
+    let engine = state.engine.clone();
+    as_admin(&admin, move || engine.remove_identity_link(id, &plugin, &subject)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

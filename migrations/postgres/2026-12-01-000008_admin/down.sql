@@ -1,0 +1,2 @@
+DROP INDEX users_email_lower;
+ALTER TABLE users DROP COLUMN is_admin;
