@@ -50,6 +50,7 @@ pub const CORE_PATHS: &[&str] = &[
     "/account",
     "/account/",
     "/admin/",
+    "/setup",
     "/static/",
     "/federation/",
 ];

@@ -9,19 +9,19 @@ use gatehouse_engine::directory::ClientInput;
 use gatehouse_engine::model::ClientChanges;
 
 use super::wire::*;
-use super::{as_admin, authenticate, id_in_path, json_body, ok, Problem};
+use super::{as_admin, authenticate, id_in_path, json_body, ok, p, Problem};
 use crate::http::State;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/clients", web::get().to(list))
-        .route("/clients", web::post().to(create))
-        .route("/clients/{id}", web::get().to(show))
-        .route("/clients/{id}", web::patch().to(update))
-        .route("/clients/{id}", web::delete().to(delete))
-        .route("/clients/{id}/secret", web::post().to(rotate_secret))
-        .route("/api-credentials", web::get().to(api_credentials))
-        .route("/api-credentials", web::post().to(create_api_credential))
-        .route("/api-credentials/{id}", web::delete().to(delete_api_credential));
+    cfg.route(&p("/clients"), web::get().to(list))
+        .route(&p("/clients"), web::post().to(create))
+        .route(&p("/clients/{id}"), web::get().to(show))
+        .route(&p("/clients/{id}"), web::patch().to(update))
+        .route(&p("/clients/{id}"), web::delete().to(delete))
+        .route(&p("/clients/{id}/secret"), web::post().to(rotate_secret))
+        .route(&p("/api-credentials"), web::get().to(api_credentials))
+        .route(&p("/api-credentials"), web::post().to(create_api_credential))
+        .route(&p("/api-credentials/{id}"), web::delete().to(delete_api_credential));
 }
 
 fn grant_types(list: &[String]) -> Result<Vec<gatehouse_core::client::GrantType>, Problem> {

@@ -85,15 +85,18 @@ impl utoipa::Modify for SecurityAddon {
 /// Registers the admin API's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/api/openapi.json", web::get().to(openapi_json));
-    cfg.service(
-        web::scope(PREFIX)
-            .configure(users::routes)
-            .configure(clients::routes)
-            .configure(system::routes)
-            .default_service(web::to(|| async {
-                Problem::new(StatusCode::NOT_FOUND, "not_found", "There is no such admin API endpoint").error_response()
-            })),
-    );
+    users::routes(cfg);
+    clients::routes(cfg);
+    system::routes(cfg);
+    // Anything else under the prefix is a problem document too.
+    cfg.route(&p("/{tail:.*}"), web::to(|| async {
+        Problem::new(StatusCode::NOT_FOUND, "not_found", "There is no such admin API endpoint").error_response()
+    }));
+}
+
+/// A path under [`PREFIX`].
+pub fn p(path: &str) -> String {
+    format!("{PREFIX}{path}")
 }
 
 async fn openapi_json() -> HttpResponse {

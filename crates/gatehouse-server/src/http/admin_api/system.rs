@@ -6,19 +6,19 @@ use gatehouse_engine::keys::KeyError;
 use gatehouse_engine::model::{Account, AuditFilter};
 
 use super::wire::*;
-use super::{as_admin, authenticate, id_in_path, json_body, ok, query, Problem};
+use super::{as_admin, authenticate, id_in_path, json_body, ok, p, query, Problem};
 use crate::http::State;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/accounts", web::get().to(accounts))
-        .route("/accounts", web::post().to(create_account))
-        .route("/accounts/{id}", web::get().to(show_account))
-        .route("/accounts/{id}/members", web::post().to(add_member))
-        .route("/plugins", web::get().to(plugins))
-        .route("/keys", web::get().to(keys))
-        .route("/keys/rotate", web::post().to(rotate_keys))
-        .route("/audit", web::get().to(audit))
-        .route("/dashboard", web::get().to(dashboard));
+    cfg.route(&p("/accounts"), web::get().to(accounts))
+        .route(&p("/accounts"), web::post().to(create_account))
+        .route(&p("/accounts/{id}"), web::get().to(show_account))
+        .route(&p("/accounts/{id}/members"), web::post().to(add_member))
+        .route(&p("/plugins"), web::get().to(plugins))
+        .route(&p("/keys"), web::get().to(keys))
+        .route(&p("/keys/rotate"), web::post().to(rotate_keys))
+        .route(&p("/audit"), web::get().to(audit))
+        .route(&p("/dashboard"), web::get().to(dashboard));
 }
 
 fn account_view(a: &Account) -> AccountView {

@@ -8,26 +8,26 @@ use gatehouse_engine::admin::UserPatch;
 use gatehouse_engine::directory::UserInput;
 
 use super::wire::*;
-use super::{as_admin, authenticate, id_in_path, json_body, ok, query, Problem};
+use super::{as_admin, authenticate, id_in_path, json_body, ok, p, query, Problem};
 use crate::http::State;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users", web::get().to(list))
-        .route("/users", web::post().to(create))
-        .route("/users/{id}", web::get().to(show))
-        .route("/users/{id}", web::patch().to(update))
-        .route("/users/{id}", web::delete().to(delete))
-        .route("/users/{id}/password", web::post().to(set_password))
-        .route("/users/{id}/unlock", web::post().to(unlock))
-        .route("/users/{id}/sessions", web::get().to(sessions))
-        .route("/users/{id}/sessions", web::delete().to(end_sessions))
-        .route("/users/{id}/sessions/{session}", web::delete().to(end_session))
-        .route("/users/{id}/consents", web::get().to(consents))
-        .route("/users/{id}/consents/{client_id}", web::delete().to(revoke_consent))
-        .route("/users/{id}/refresh-families", web::get().to(families))
-        .route("/users/{id}/refresh-families/{family}", web::delete().to(revoke_family))
-        .route("/users/{id}/identities", web::get().to(identities))
-        .route("/users/{id}/identities/{plugin}/{subject}", web::delete().to(remove_identity));
+    cfg.route(&p("/users"), web::get().to(list))
+        .route(&p("/users"), web::post().to(create))
+        .route(&p("/users/{id}"), web::get().to(show))
+        .route(&p("/users/{id}"), web::patch().to(update))
+        .route(&p("/users/{id}"), web::delete().to(delete))
+        .route(&p("/users/{id}/password"), web::post().to(set_password))
+        .route(&p("/users/{id}/unlock"), web::post().to(unlock))
+        .route(&p("/users/{id}/sessions"), web::get().to(sessions))
+        .route(&p("/users/{id}/sessions"), web::delete().to(end_sessions))
+        .route(&p("/users/{id}/sessions/{session}"), web::delete().to(end_session))
+        .route(&p("/users/{id}/consents"), web::get().to(consents))
+        .route(&p("/users/{id}/consents/{client_id}"), web::delete().to(revoke_consent))
+        .route(&p("/users/{id}/refresh-families"), web::get().to(families))
+        .route(&p("/users/{id}/refresh-families/{family}"), web::delete().to(revoke_family))
+        .route(&p("/users/{id}/identities"), web::get().to(identities))
+        .route(&p("/users/{id}/identities/{plugin}/{subject}"), web::delete().to(remove_identity));
 }
 
 fn status(s: Option<&str>) -> Result<Option<UserStatus>, Problem> {
