@@ -89,9 +89,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     clients::routes(cfg);
     system::routes(cfg);
     // Anything else under the prefix is a problem document too.
-    cfg.route(&p("/{tail:.*}"), web::to(|| async {
-        Problem::new(StatusCode::NOT_FOUND, "not_found", "There is no such admin API endpoint").error_response()
-    }));
+    cfg.route(
+        &p("/{tail:.*}"),
+        web::to(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "not_found", "There is no such admin API endpoint").error_response()
+        }),
+    );
 }
 
 /// A path under [`PREFIX`].
