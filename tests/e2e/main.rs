@@ -6,10 +6,12 @@
 //! compiled once, and `cargo test --test e2e <module>::` runs one suite,
 //! e.g. `cargo test --test e2e whmcs_api::`.
 
+mod browser_support;
 mod common;
 mod oauth_support;
 
 mod admin_api;
+mod console;
 mod federation;
 mod foundation;
 mod hardening;

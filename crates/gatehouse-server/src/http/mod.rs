@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin_api;
 pub mod browser;
+pub mod console;
 pub mod guard;
 pub mod health;
 pub mod listener;
@@ -13,6 +14,7 @@ pub mod oauth;
 pub mod pages;
 pub mod request_id;
 pub mod setup;
+pub mod templates;
 
 use actix_web::{web, HttpResponse};
 
@@ -25,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     login::configure(cfg);
     account::configure(cfg);
     admin_api::configure(cfg);
+    console::configure(cfg);
     setup::configure(cfg);
 }
 

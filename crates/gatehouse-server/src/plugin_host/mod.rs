@@ -49,6 +49,7 @@ pub const CORE_PATHS: &[&str] = &[
     "/consent",
     "/account",
     "/account/",
+    "/admin",
     "/admin/",
     "/setup",
     "/static/",

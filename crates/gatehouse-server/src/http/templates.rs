@@ -1,0 +1,81 @@
+//! Server-rendered pages: minijinja templates compiled into the binary
+//! (`crates/gatehouse-server/templates/`), one look for every page
+//! (`base.html`). Templates whose name ends in `.html` escape every value
+//! they print; only bodies the server built and escaped itself are passed
+//! through `|safe`.
+
+use std::sync::OnceLock;
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+/// Every template, by name.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("page.html", include_str!("../../templates/page.html")),
+    ("admin/dashboard.html", include_str!("../../templates/admin/dashboard.html")),
+    ("admin/events.html", include_str!("../../templates/admin/events.html")),
+    ("admin/users.html", include_str!("../../templates/admin/users.html")),
+    ("admin/user.html", include_str!("../../templates/admin/user.html")),
+    ("admin/clients.html", include_str!("../../templates/admin/clients.html")),
+    ("admin/client.html", include_str!("../../templates/admin/client.html")),
+    ("admin/secret.html", include_str!("../../templates/admin/secret.html")),
+    ("admin/api_credentials.html", include_str!("../../templates/admin/api_credentials.html")),
+    ("admin/plugins.html", include_str!("../../templates/admin/plugins.html")),
+    ("admin/keys.html", include_str!("../../templates/admin/keys.html")),
+    ("admin/audit.html", include_str!("../../templates/admin/audit.html")),
+];
+
+/// The name pages show for this hub.
+pub const BRAND: &str = "Gatehouse";
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        // A misspelt variable is an error (tests render every page), not a blank.
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).unwrap_or_else(|e| panic!("template {name}: {e}"));
+        }
+        env
+    })
+}
+
+/// Renders `name` with `ctx` merged over the page defaults (brand, no
+/// admin navigation, the request id).
+pub fn render(name: &str, ctx: Value) -> Result<String, minijinja::Error> {
+    let defaults = minijinja::context! {
+        brand => BRAND,
+        wide => false,
+        admin_nav => false,
+        current => "",
+        request_id => super::request_id::current(),
+    };
+    // The page's own values win over the defaults (later maps win).
+    environment().get_template(name)?.render(minijinja::value::merge_maps([defaults, ctx]))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_compiles() {
+        for (name, _) in super::TEMPLATES {
+            super::environment().get_template(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_pages_values_win_over_the_defaults() {
+        let html = super::render("page.html", minijinja::context! { title => "t", body => "", wide => true }).unwrap();
+        assert!(html.contains("max-width:68rem"), "{html}");
+        let html = super::render("page.html", minijinja::context! { title => "t", body => "" }).unwrap();
+        assert!(html.contains("max-width:34rem"));
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let html =
+            super::render("page.html", minijinja::context! { title => "<b>x</b>", body => "<p>ok</p>" }).unwrap();
+        assert!(html.contains("&lt;b&gt;x") && !html.contains("<b>x") && html.contains("<p>ok</p>"));
+    }
+}

@@ -1,0 +1,153 @@
+//! A real browser for page tests: Debian's headless Chromium driven through
+//! chromedriver (WebDriver, with fantoccini). `.ci/run` installs both; a
+//! missing browser fails the test rather than skipping it.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::common::{free_port, target_dir};
+
+/// chromedriver and a browser session; both end on drop.
+pub struct Browser {
+    pub rt: tokio::runtime::Runtime,
+    pub client: Client,
+    driver: Child,
+}
+
+impl Browser {
+    pub fn start() -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian package chromium-driver) must be installed: .ci/run installs it");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            let mut caps = serde_json::Map::new();
+            caps.insert(
+                "goog:chromeOptions".into(),
+                serde_json::json!({
+                    "binary": "/usr/bin/chromium",
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                             "--window-size=1280,900", "--hide-scrollbars"]
+                }),
+            );
+            let attempt = rt.block_on(async {
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps)
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await
+            });
+            match attempt {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("cannot start headless Chromium through chromedriver: {e}"),
+            }
+        };
+        Browser { rt, client, driver }
+    }
+
+    pub fn goto(&self, url: &str) {
+        self.rt.block_on(self.client.goto(url)).unwrap();
+    }
+
+    pub fn url(&self) -> String {
+        self.rt.block_on(self.client.current_url()).unwrap().to_string()
+    }
+
+    /// The page's visible text.
+    pub fn text(&self) -> String {
+        self.rt.block_on(async { self.client.find(Locator::Css("body")).await?.text().await }).unwrap()
+    }
+
+    pub fn fill(&self, css: &str, value: &str) {
+        self.rt
+            .block_on(async {
+                let el = self.client.find(Locator::Css(css)).await?;
+                el.clear().await?;
+                el.send_keys(value).await
+            })
+            .unwrap_or_else(|e| panic!("fill {css}: {e}"));
+    }
+
+    pub fn click(&self, css: &str) {
+        self.rt
+            .block_on(async { self.client.find(Locator::Css(css)).await?.click().await })
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Clicks a link or submit button and waits for the next page to load.
+    pub fn follow(&self, css: &str) {
+        self.rt
+            .block_on(async {
+                let old = self.client.find(Locator::Css("html")).await?;
+                self.client.find(Locator::Css(css)).await?.click().await?;
+                let deadline = Instant::now() + Duration::from_secs(15);
+                // The old document's root goes stale once the new page replaces it.
+                while old.tag_name().await.is_ok() {
+                    assert!(Instant::now() < deadline, "{css}: no new page after 15 s");
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                loop {
+                    let state = self.client.execute("return document.readyState;", vec![]).await?;
+                    if state == "complete" {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "{css}: the new page did not finish loading");
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Ok::<_, fantoccini::error::CmdError>(())
+            })
+            .unwrap_or_else(|e| panic!("follow {css}: {e}"));
+    }
+
+    pub fn text_of(&self, css: &str) -> String {
+        self.rt
+            .block_on(async { self.client.find(Locator::Css(css)).await?.text().await })
+            .unwrap_or_else(|e| panic!("text of {css}: {e}"))
+    }
+
+    pub fn resize(&self, width: u32, height: u32) {
+        self.rt.block_on(self.client.set_window_size(width, height)).unwrap();
+    }
+
+    /// How far the page is wider than the window (0: no sideways scrolling).
+    pub fn overflow(&self) -> i64 {
+        let v =
+            self.rt
+                .block_on(self.client.execute(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                    vec![],
+                ))
+                .unwrap();
+        v.as_i64().unwrap_or(i64::MAX)
+    }
+
+    /// Saves a PNG screenshot under `target/test-artifacts/<dir>/<name>`.
+    pub fn screenshot(&self, dir: &str, name: &str) -> PathBuf {
+        let png = self.rt.block_on(self.client.screenshot()).unwrap();
+        let out = target_dir().join("test-artifacts").join(dir);
+        std::fs::create_dir_all(&out).unwrap();
+        let path = out.join(name);
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let _ = self.rt.block_on(client.close());
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
