@@ -231,3 +231,221 @@ fn a_cli_command_without_configuration_names_its_database() {
     let err = String::from_utf8_lossy(&run().stderr).to_string();
     assert!(err.contains("using the database"), "{err}");
 }
+
+/// The README's walk-through on the production plugins exactly as `cargo
+/// run` builds them next to the binary, with nothing configured but the
+/// WHMCS company name: the first administrator from the printed link, an
+/// API credential from the admin API, `CreateOAuthCredential` from the
+/// WHMCS API, and a forum's sign-in. The oidc plugin, found without its
+/// settings, is listed as not enabled and does not stop the start.
+#[test]
+fn the_readme_scenario_runs_on_the_default_plugins() {
+    use base64::Engine as _;
+    for (package, lib) in [
+        ("gatehouse-whmcs", "gatehouse_whmcs"),
+        ("gatehouse-ipb", "gatehouse_ipb"),
+        ("gatehouse-oidc", "gatehouse_oidc"),
+    ] {
+        build_plugin(package, lib);
+    }
+    let s = Server::start_with(
+        Backend::Sqlite,
+        ServerOptions {
+            config: "[plugin_config.whmcs]\ncompany_name = \"ACME Hosting\"\n".into(),
+            env: vec![("GATEHOUSE_DEFAULT_PLUGINS".into(), "true".into())],
+            ..Default::default()
+        },
+    );
+    let log = s.log();
+    assert!(log.contains("plugin oidc not enabled: set issuer"), "{log}");
+    assert_eq!(http().get(s.url("/readyz")).send().unwrap().status(), 200);
+
+    // 1. The first administrator, from the link the server printed.
+    let link = log.lines().find_map(|l| l.trim().strip_prefix(&s.base).filter(|r| r.starts_with("/setup?"))).unwrap();
+    let admin = browser();
+    let page = admin.get(s.url(link)).send().unwrap().text().unwrap();
+    let form = parse_forms(&page).remove(0);
+    let csrf = form.inputs.iter().find(|(n, _, _)| n == "csrf_token").unwrap().1.clone();
+    let mut values: Vec<(String, String)> = form.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
+    values.retain(|(n, _)| !["email", "password", "password2"].contains(&n.as_str()));
+    for (k, v) in
+        [("email", "ops@example.com"), ("password", "a long admin password"), ("password2", "a long admin password")]
+    {
+        values.push((k.into(), v.into()));
+    }
+    assert_eq!(admin.post(s.url("/setup")).form(&values).send().unwrap().status(), 303);
+
+    // The plugins as the admin API reports them.
+    let plugins: serde_json::Value = admin.get(s.url("/admin/api/v1/plugins")).send().unwrap().json().unwrap();
+    let state = |name: &str| {
+        plugins.as_array().unwrap().iter().find(|p| p["name"] == name).map(|p| p["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state("whmcs").as_deref(), Some("loaded"), "{plugins}");
+    assert_eq!(state("ipb").as_deref(), Some("loaded"), "{plugins}");
+    assert!(state("oidc").unwrap().starts_with("not enabled"), "{plugins}");
+
+    // 2. An API credential for the billing system, and a member.
+    let cred: serde_json::Value = admin
+        .post(s.url("/admin/api/v1/api-credentials"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&serde_json::json!({"description": "forum", "role": "authentication", "allowed_ips": ["127.0.0.1"]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let r = admin
+        .post(s.url("/admin/api/v1/users"))
+        .header("X-CSRF-Token", &csrf)
+        .json(
+            &serde_json::json!({"email": "member@example.com", "name": "Mia Member", "password": "forum member pass"}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // 3. The forum's OAuth credential through the WHMCS API, as the tutorial does.
+    let forum_cb = "https://forum.example.com/oauth/callback/";
+    let created: serde_json::Value = http()
+        .post(s.url("/includes/api.php"))
+        .form(&[
+            ("action", "CreateOAuthCredential"),
+            ("username", cred["credential"]["identifier"].as_str().unwrap()),
+            ("password", cred["secret"].as_str().unwrap()),
+            ("responsetype", "json"),
+            ("granttype", "authorization_code"),
+            ("scope", "openid profile email"),
+            ("name", "IPB SSO"),
+            ("redirectUri", forum_cb),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(created["result"], "success", "{created}");
+    let (client_id, secret) =
+        (created["clientIdentifier"].as_str().unwrap(), created["clientSecret"].as_str().unwrap());
+    assert!(client_id.starts_with("ACME-HOSTING."), "{client_id}");
+
+    // 4. The forum signs its member in.
+    let mut start = url::Url::parse(&s.url("/oauth/authorize.php")).unwrap();
+    start.query_pairs_mut().extend_pairs([
+        ("client_id", client_id),
+        ("response_type", "code"),
+        ("redirect_uri", forum_cb),
+        ("state", "xyz"),
+        ("scope", "openid profile email"),
+    ]);
+    let back = drive_login(&browser(), &s.base, start.as_str(), "member@example.com", "forum member pass", true);
+    let code = url::Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+    let tokens: serde_json::Value = http()
+        .post(s.url("/oauth/token.php"))
+        .header("Authorization", format!("Basic {basic}"))
+        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", forum_cb)])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(tokens["access_token"].is_string() && tokens["id_token"].is_string(), "{tokens}");
+}
+
+/// `docker compose up` without containers: two replicas reading the
+/// shipped `docker/gatehouse.toml` (the production plugins from a plugins
+/// directory), one PostgreSQL, one master key. A token issued by one
+/// replica is live at the other; both serve the WHMCS API.
+#[test]
+fn the_compose_layout_runs_as_two_replicas_on_one_postgresql() {
+    if !backends().contains(&Backend::Postgres) {
+        return; // backends() reported the skip
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    for (package, lib) in [
+        ("gatehouse-whmcs", "gatehouse_whmcs"),
+        ("gatehouse-ipb", "gatehouse_ipb"),
+        ("gatehouse-oidc", "gatehouse_oidc"),
+    ] {
+        let built = build_plugin(package, lib);
+        std::fs::copy(&built, plugins.path().join(built.file_name().unwrap())).unwrap();
+    }
+    let db = TestDb::new(Backend::Postgres);
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/gatehouse.toml");
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [42u8; 32]);
+    let ports = [free_port(), free_port()];
+    let issuer = format!("http://127.0.0.1:{}", ports[0]);
+    let data = tempfile::tempdir().unwrap();
+    let replicas: Vec<std::process::Child> = ports
+        .iter()
+        .map(|port| {
+            Command::new(BIN)
+                .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+                .env("GATEHOUSE_CONFIG", &config)
+                .env("GATEHOUSE_DATABASE_URL", &db.url)
+                .env("GATEHOUSE_ISSUER", &issuer)
+                .env("GATEHOUSE_MASTER_KEY", &master)
+                .env("GATEHOUSE_PLUGINS_DIR", plugins.path())
+                .env("GATEHOUSE_DATA_DIR", data.path())
+                .env("GATEHOUSE_LOG_FORMAT", "json")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    struct KillOnDrop(Vec<std::process::Child>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let _replicas = KillOnDrop(replicas);
+    let urls: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    for u in &urls {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while http().get(format!("{u}/readyz")).send().map(|r| r.status() != 200).unwrap_or(true) {
+            assert!(std::time::Instant::now() < deadline, "{u} never became ready");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let cli = Command::new(BIN)
+        .args(["client", "add", "--name", "svc", "--grant", "client_credentials", "--json"])
+        .env("GATEHOUSE_CONFIG", &config)
+        .env("GATEHOUSE_DATABASE_URL", &db.url)
+        .env("GATEHOUSE_MASTER_KEY", &master)
+        .env("GATEHOUSE_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let c: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let (id, secret) = (c["client_id"].as_str().unwrap(), c["client_secret"].as_str().unwrap());
+    let t: serde_json::Value = http()
+        .post(format!("{}/oauth2/token", urls[0]))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = t["access_token"].as_str().expect("a token");
+    let i: serde_json::Value = http()
+        .post(format!("{}/oauth2/introspect", urls[1]))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(i["active"], true, "{i}");
+    for u in &urls {
+        let r: serde_json::Value = http()
+            .post(format!("{u}/includes/api.php"))
+            .form(&[("action", "ListOAuthCredentials"), ("username", "x"), ("password", "y"), ("responsetype", "json")])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(r["result"], "error", "the WHMCS API answers in its envelope on {u}: {r}");
+    }
+}

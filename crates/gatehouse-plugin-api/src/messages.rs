@@ -138,6 +138,10 @@ pub enum ErrorKind {
     Panic,
     /// Anything else: the server's or the plugin's fault.
     Internal,
+    /// From `init`: the plugin needs configuration it was not given (an
+    /// upstream issuer, a forum URL…). The host lists it as "not enabled",
+    /// logs the message (say what to set) and starts without it.
+    NotConfigured,
 }
 
 /// An error crossing the boundary in either direction.
@@ -157,6 +161,10 @@ impl Error {
     /// An [`ErrorKind::Invalid`] error.
     pub fn invalid(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Invalid, message)
+    }
+    /// An [`ErrorKind::NotConfigured`] error (from `init`: say what to set).
+    pub fn not_configured(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::NotConfigured, message)
     }
     /// An [`ErrorKind::NotFound`] error.
     pub fn not_found(message: impl Into<String>) -> Error {

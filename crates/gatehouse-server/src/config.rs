@@ -55,6 +55,13 @@ pub struct Config {
     pub scopes: Vec<gatehouse_core::Scope>,
     /// Plugins to load, each with its own configuration table.
     pub plugins: Vec<PluginConfig>,
+    /// With neither `plugins` nor `plugins_dir` set: load the production
+    /// plugins found next to the executable (whmcs, ipb, oidc; or every
+    /// library in a `plugins` directory beside it).
+    pub default_plugins: bool,
+    /// Configuration for plugins found in `plugins_dir` or by default,
+    /// by plugin name: `[plugin_config.oidc]`.
+    pub plugin_config: std::collections::BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +184,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             scopes: Vec::new(),
             plugins: Vec::new(),
+            default_plugins: true,
+            plugin_config: Default::default(),
         }
     }
 }

@@ -26,8 +26,11 @@ use subtle::ConstantTimeEq;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The upstream issuer (discovery at `<issuer>/.well-known/openid-configuration`).
+    #[serde(default)]
     pub issuer: String,
+    #[serde(default)]
     pub client_id: String,
+    #[serde(default)]
     pub client_secret: String,
     /// Scopes to ask for besides `openid`.
     #[serde(default = "default_scopes")]
@@ -126,10 +129,13 @@ impl Plugin for Oidc {
 
     fn init(ctx: InitContext) -> Result<Self, Error> {
         let config: Config = ctx.config_as()?;
-        IssuerUrl::new(config.issuer.clone()).map_err(|e| err("issuer", e))?;
-        if config.client_id.is_empty() {
-            return Err(Error::invalid("client_id is required"));
+        if config.issuer.is_empty() || config.client_id.is_empty() {
+            // Found but not set up: the host starts without it and says so.
+            return Err(Error::not_configured(
+                "set issuer, client_id and client_secret in its configuration ([plugin_config.oidc])",
+            ));
         }
+        IssuerUrl::new(config.issuer.clone()).map_err(|e| err("issuer", e))?;
         let http = openidconnect::reqwest::blocking::ClientBuilder::new()
             // Following redirects would open the door to SSRF.
             .redirect(openidconnect::reqwest::redirect::Policy::none())

@@ -130,6 +130,9 @@ impl Server {
                 .env("GATEHOUSE_DATABASE_URL", &db.url)
                 .env("GATEHOUSE_DATA_DIR", data_dir.path())
                 .env("GATEHOUSE_LOG", "info")
+                // The production plugins cargo built next to the binary are
+                // loaded only by the tests that ask for them.
+                .env("GATEHOUSE_DEFAULT_PLUGINS", "false")
                 .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -215,6 +218,7 @@ pub fn cli_on(db_url: &str, data_dir: &Path, config: &Path, args: &[&str]) -> Ou
         .env("GATEHOUSE_CONFIG", config)
         .env("GATEHOUSE_DATABASE_URL", db_url)
         .env("GATEHOUSE_DATA_DIR", data_dir)
+        .env("GATEHOUSE_DEFAULT_PLUGINS", "false")
         .output()
         .expect("run gatehouse")
 }

@@ -527,6 +527,10 @@ async fn plugins(req: HttpRequest, state: State) -> Page {
             context! { name => p.manifest.name, description => p.manifest.description, version => p.manifest.version,
             abi_version => p.build.abi_version, capabilities => caps, state => "loaded" }
         })
+        .chain(state.plugins.not_enabled.iter().map(|n| {
+            context! { name => n.name, description => "", version => "", abi_version => "",
+            capabilities => Vec::<String>::new(), state => format!("not enabled: {}", n.reason) }
+        }))
         .collect();
     Ok(render(&req, &state, "admin/plugins.html", "Plugins", "/admin/plugins", context! { plugins => list }))
 }

@@ -29,6 +29,10 @@ pub enum LoadError {
     Describe { path: String, reason: String },
     #[error("{path}: plugin {name} failed to initialise: {reason}")]
     Init { path: String, name: String, reason: String },
+    /// `init` said the plugin lacks configuration it needs: not an error
+    /// of the start, the plugin is listed as not enabled.
+    #[error("plugin {name} is not enabled: {reason} ({path})")]
+    NotConfigured { path: String, name: String, reason: String },
     #[error("{path}: plugin {name} has an invalid manifest: {reason}")]
     BadManifest { path: String, name: String, reason: String },
     #[error("{path}: plugin {name} claims {route}, which {other} already serves")]
@@ -92,7 +96,12 @@ impl Opened {
         let payload = serde_json::to_vec(req).map_err(|e| err(e.to_string()))?;
         // SAFETY: the vtable is 'static; `payload` outlives the call.
         let buf = unsafe { (self.init)(vtable, RSlice::new(&payload)) };
-        self.take::<Reply<Manifest>>(buf).map_err(err)?.into_result().map_err(|e| err(e.message))
+        self.take::<Reply<Manifest>>(buf).map_err(err)?.into_result().map_err(|e| match e.kind {
+            gatehouse_plugin_api::messages::ErrorKind::NotConfigured => {
+                LoadError::NotConfigured { path: show(path), name: name.clone(), reason: e.message }
+            }
+            _ => err(e.message),
+        })
     }
 
     /// Calls the plugin's `call` with a method and a JSON payload and
@@ -210,22 +219,53 @@ pub fn candidates(cfg: &crate::config::Config) -> Result<Vec<(PathBuf, toml::Val
             out.push((pc.path.clone(), pc.config.clone()));
         }
     }
+    let empty = || toml::Value::Table(Default::default());
     if let Some(dir) = &cfg.plugins_dir {
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| LoadError::Directory { path: show(dir), reason: e.to_string() })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "so" || x == "dylib"))
-            .collect();
-        files.sort();
-        for f in files {
+        for f in libraries_in(dir)? {
             let key = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
             if seen.insert(key) {
-                out.push((f, toml::Value::Table(Default::default())));
+                out.push((f, empty()));
             }
         }
+    } else if cfg.plugins.is_empty() && cfg.default_plugins {
+        out.extend(default_plugins().into_iter().map(|f| (f, empty())));
     }
     Ok(out)
+}
+
+/// The production plugins' file names, as cargo builds them.
+pub const PRODUCTION_PLUGINS: &[&str] = &["whmcs", "ipb", "oidc"];
+
+/// With nothing configured: every library in a `plugins` directory next
+/// to the executable (an installed layout), else the production plugins
+/// cargo built next to it (`cargo run --release -- serve`).
+pub fn default_plugins() -> Vec<PathBuf> {
+    let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) else {
+        return Vec::new();
+    };
+    let installed = dir.join("plugins");
+    if installed.is_dir() {
+        return libraries_in(&installed).unwrap_or_default();
+    }
+    PRODUCTION_PLUGINS
+        .iter()
+        .map(|name| {
+            dir.join(format!("{}gatehouse_{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
+        })
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// The shared libraries in `dir`, sorted.
+fn libraries_in(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| LoadError::Directory { path: show(dir), reason: e.to_string() })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "so" || x == "dylib"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 fn one_line(s: &str) -> String {

@@ -145,6 +145,17 @@ pub enum SetupError {
 #[derive(Default)]
 pub struct PluginHost {
     pub plugins: Vec<Arc<LoadedPlugin>>,
+    /// Plugins found but not enabled: they need configuration (name, why).
+    pub not_enabled: Vec<NotEnabled>,
+}
+
+/// A plugin that was found but lacks the configuration it needs.
+#[derive(Debug, Clone)]
+pub struct NotEnabled {
+    pub name: String,
+    pub path: PathBuf,
+    /// What to set, in the plugin's words.
+    pub reason: String,
 }
 
 /// A path a plugin route or alias claims, for conflict checks.
@@ -240,6 +251,10 @@ impl PluginHost {
                     );
                     host.plugins.push(Arc::new(p));
                 }
+                Err(LoadError::NotConfigured { name, reason, .. }) => {
+                    tracing::warn!(plugin = %name, path = %path.display(), "plugin {name} not enabled: {reason}");
+                    host.not_enabled.push(NotEnabled { name, path, reason });
+                }
                 Err(e) if skip_broken => tracing::error!("{e}; serving without it (--skip-broken-plugins)"),
                 Err(e) => return Err(e),
             }
@@ -265,6 +280,12 @@ impl PluginHost {
                 other: format!("plugin {} ({})", other.name(), other.path.display()),
             });
         }
+        // A plugin found in plugins_dir or by default takes its table from
+        // `[plugin_config.<name>]`.
+        let config = match &config {
+            toml::Value::Table(t) if t.is_empty() => cfg.plugin_config.get(&build.name).cloned().unwrap_or(config),
+            _ => config,
+        };
         let config = serde_json::to_value(&config).unwrap_or_default();
         let info = HostInfo {
             issuer: cfg.issuer(),

@@ -99,6 +99,15 @@ pub async fn plugins(req: HttpRequest, state: State) -> Result<HttpResponse, Pro
                 .collect(),
             state: "loaded".into(),
         })
+        .chain(state.plugins.not_enabled.iter().map(|n| PluginView {
+            name: n.name.clone(),
+            version: String::new(),
+            description: String::new(),
+            abi_version: 0,
+            sdk_version: String::new(),
+            capabilities: Vec::new(),
+            state: format!("not enabled: {}", n.reason),
+        }))
         .collect();
     Ok(ok(StatusCode::OK, &view))
 }

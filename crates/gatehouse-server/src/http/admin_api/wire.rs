@@ -363,7 +363,7 @@ pub struct PluginView {
     pub abi_version: u32,
     pub sdk_version: String,
     pub capabilities: Vec<String>,
-    /// `loaded` (every plugin in this list is loaded and initialised).
+    /// `loaded`, or `not enabled: <what it needs>`.
     pub state: String,
 }
 
