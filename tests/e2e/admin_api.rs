@@ -243,6 +243,10 @@ fn every_resource_through_a_bearer_token() {
         let page0 = api.get("/users?q=page0").1["items"][0]["id"].as_i64().unwrap();
         assert_eq!(api.send(M::POST, &format!("/accounts/{acct_id}/members"), json!({"user_id": page0})).0, 200);
         assert_eq!(api.get(&format!("/accounts?user={page0}")).1[0]["name"], "Acme");
+        assert_eq!(api.get(&format!("/accounts/{acct_id}")).1["owner_user_id"], ada_id);
+        assert_eq!(api.get("/accounts/999999").0, 404);
+        assert_eq!(api.send(M::POST, "/accounts", json!({"name": "", "owner_user_id": ada_id})).0, 400);
+        assert_eq!(api.delete(&format!("/users/{ada_id}/refresh-families/nope")).0, 404);
         assert_eq!(api.delete(&format!("/users/{ada_id}")).0, 400, "an account owner is not deleted");
         assert_eq!(api.delete(&format!("/users/{page0}")).0, 204);
         assert_eq!(api.get(&format!("/users/{page0}")).0, 404);
@@ -266,6 +270,20 @@ fn every_resource_through_a_bearer_token() {
         assert_eq!(st, 200, "{c2}");
         assert_eq!(c2["redirect_uris"], json!(["https://forum.example.com/cb2"]));
         assert_eq!(c2["connector"], "ipb");
+        let (st, c3) = api.send(
+            M::PATCH,
+            &format!("/clients/{cid}"),
+            json!({"first_party": true, "post_logout_redirect_uris": ["https://forum.example.com/bye"]}),
+        );
+        assert_eq!(st, 200, "{c3}");
+        assert_eq!(
+            (c3["first_party"].as_bool(), c3["post_logout_redirect_uris"][0].as_str()),
+            (Some(true), Some("https://forum.example.com/bye"))
+        );
+        assert_eq!(
+            api.send(M::PATCH, &format!("/clients/{cid}"), json!({"post_logout_redirect_uris": ["javascript:x"]})).0,
+            400
+        );
         let cc = |secret: &str| {
             http()
                 .post(s.url("/oauth2/token"))

@@ -437,6 +437,12 @@ impl Engine {
         if let Some(logo) = &changes.logo_uri {
             validate_logo(logo)?;
         }
+        for uri in changes.post_logout_redirect_uris.iter().flatten() {
+            validate_for_registration(uri).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        }
+        if matches!(actor, Actor::Plugin(_)) && changes.first_party.is_some_and(|f| f != current.first_party) {
+            return Err(EngineError::Invalid("only the operator may make a client first party".into()));
+        }
         let new_secret = reset_secret.then(secret::generate_base64_secret);
         if let Some(s) = &new_secret {
             changes.secret_digest = Some(secret::digest(s));

@@ -178,6 +178,8 @@ pub struct ClientChanges {
     pub grant_types: Option<Vec<GrantType>>,
     pub scopes: Option<ScopeSet>,
     pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub first_party: Option<bool>,
     pub bound_account_id: Option<Option<i64>>,
 }
 

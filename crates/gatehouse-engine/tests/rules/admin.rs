@@ -315,3 +315,20 @@ fn admin_changes_name_their_actor_in_the_audit() {
     assert_eq!(details["actor"], "admin:user:1");
     assert_eq!(ev.user_id, Some(u.id));
 }
+
+#[test]
+fn a_plugin_can_never_make_its_client_first_party() {
+    let hub = Hub::new();
+    let reg = hub.engine.register_client_as(Actor::Plugin("whmcs"), web_client_input_third_party()).unwrap();
+    let changes = gatehouse_engine::model::ClientChanges { first_party: Some(true), ..Default::default() };
+    assert!(matches!(
+        hub.engine.update_client_as(Actor::Plugin("whmcs"), reg.client.id, changes.clone(), false),
+        Err(EngineError::Invalid(_))
+    ));
+    let (c, _) = hub.engine.update_client(reg.client.id, changes, false).unwrap();
+    assert!(c.first_party, "the operator may");
+}
+
+fn web_client_input_third_party() -> ClientInput {
+    ClientInput { first_party: false, ..web_client_input() }
+}

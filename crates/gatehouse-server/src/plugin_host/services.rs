@@ -189,6 +189,9 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
                 scopes: a.scopes.map(ScopeSet::from_vec),
                 redirect_uris: a.redirect_uris,
                 bound_account_id: a.bound_account_id,
+                // Neither is in the plugin API: only the operator changes them.
+                post_logout_redirect_uris: None,
+                first_party: None,
             };
             let (c, secret) = e.update_client_as(me, a.id, changes, a.reset_secret).map_err(engine_error)?;
             ok(msg::ClientWithSecret { client: client(c), secret })

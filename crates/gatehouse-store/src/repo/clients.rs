@@ -72,6 +72,9 @@ impl Store {
                 clients::grant_types.eq(join_grant_types(ch.grant_types.as_ref().unwrap_or(&cur.grant_types))),
                 clients::scopes.eq(ch.scopes.as_ref().unwrap_or(&cur.scopes).to_string()),
                 clients::redirect_uris.eq(json_list(ch.redirect_uris.as_ref().unwrap_or(&cur.redirect_uris))),
+                clients::post_logout_redirect_uris
+                    .eq(json_list(ch.post_logout_redirect_uris.as_ref().unwrap_or(&cur.post_logout_redirect_uris),)),
+                clients::first_party.eq(ch.first_party.unwrap_or(cur.first_party)),
                 clients::bound_account_id.eq(ch.bound_account_id.unwrap_or(cur.bound_account_id)),
                 clients::updated_at.eq(now),
             ))

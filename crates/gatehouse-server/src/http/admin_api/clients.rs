@@ -110,6 +110,8 @@ pub async fn update(req: HttpRequest, state: State, body: web::Bytes) -> Result<
         grant_types: u.grant_types.as_deref().map(grant_types).transpose()?,
         scopes: u.scopes.map(ScopeSet::from_vec),
         redirect_uris: u.redirect_uris,
+        post_logout_redirect_uris: u.post_logout_redirect_uris,
+        first_party: u.first_party,
         ..Default::default()
     };
     let connector = u.connector;

@@ -268,8 +268,11 @@ pub struct ClientUpdate {
     pub description: Option<String>,
     pub logo_uri: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
+    /// A first-party app skips the consent screen.
+    pub first_party: Option<bool>,
     /// A connector plugin's name, or `""` for none.
     pub connector: Option<String>,
 }
