@@ -17,7 +17,9 @@ pub mod error;
 pub mod federation;
 pub mod janitor;
 pub mod keys;
+pub mod mail;
 pub mod oauth;
+pub mod recovery;
 pub mod sessions;
 pub mod sso;
 
@@ -63,6 +65,10 @@ pub struct EngineConfig {
     pub audit_retention_secs: i64,
     /// The most PostgreSQL connections the engine opens (as needed).
     pub db_max_connections: u32,
+    /// The shortest password a member or administrator may set.
+    pub password_min_length: usize,
+    /// The weakest password accepted, as a zxcvbn score (0–4).
+    pub password_min_strength: u8,
 }
 
 impl EngineConfig {
@@ -84,6 +90,8 @@ impl EngineConfig {
             federation_link_verified_email: false,
             audit_retention_secs: 90 * 86_400,
             db_max_connections: 16,
+            password_min_length: 10,
+            password_min_strength: 2,
         }
     }
 }
@@ -106,6 +114,8 @@ pub struct Engine {
     docs: std::sync::Arc<oauth::documents::Documents>,
     /// Clients as the token path reads them, for at most a second.
     clients: std::sync::Arc<directory::ClientCache>,
+    /// Where mail to members goes (none: the hub cannot send e-mail).
+    mailer: Option<std::sync::Arc<dyn mail::Mailer>>,
 }
 
 /// What a migration run did.
@@ -143,6 +153,7 @@ impl Engine {
             clock: std::sync::Arc::new(clock::SystemClock),
             docs: Default::default(),
             clients: Default::default(),
+            mailer: None,
         }
     }
 
@@ -175,6 +186,16 @@ impl Engine {
     /// Sets the plugin hooks (called once at start-up by the server).
     pub fn set_hooks(&mut self, hooks: std::sync::Arc<dyn ConnectorHooks>) {
         self.hooks = Some(hooks);
+    }
+
+    /// Sets where mail to members goes (called once at start-up).
+    pub fn set_mailer(&mut self, mailer: std::sync::Arc<dyn mail::Mailer>) {
+        self.mailer = Some(mailer);
+    }
+
+    /// Whether this hub can send e-mail.
+    pub fn can_send_mail(&self) -> bool {
+        self.mailer.is_some()
     }
 
     /// The plugin hooks, if set.

@@ -45,6 +45,10 @@ pub struct Config {
     pub metrics_bind: Option<String>,
     pub tokens: TokenConfig,
     pub login: LoginConfig,
+    /// The password policy members' passwords follow.
+    pub passwords: PasswordConfig,
+    /// Outgoing mail.
+    pub smtp: SmtpConfig,
     /// Sign-in through upstream identity providers (plugins).
     pub federation: FederationConfig,
     /// Deleting expired rows in the background.
@@ -106,6 +110,57 @@ pub struct LoginConfig {
 impl Default for LoginConfig {
     fn default() -> Self {
         LoginConfig { max_failures_per_account: 5, max_failures_per_ip: 20, window_secs: 900 }
+    }
+}
+
+/// The password policy for passwords members choose.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordConfig {
+    /// The fewest characters a password may have.
+    pub min_length: usize,
+    /// The weakest password accepted, as a zxcvbn score from 0 (anything)
+    /// to 4 (very strong).
+    pub min_strength: u8,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        PasswordConfig { min_length: 10, min_strength: 2 }
+    }
+}
+
+/// How mail to members leaves (password reset links…). Unset `host`: the
+/// hub sends no mail, and the pages that need it say so.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    /// Default: 587 with `starttls`, 465 with `tls`, 25 with `none`.
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit TLS) or `none` (only for a
+    /// relay on this machine or a test).
+    pub security: String,
+    pub username: Option<String>,
+    /// Prefer the environment: `GATEHOUSE_SMTP__PASSWORD`.
+    pub password: Option<String>,
+    /// The sender, e.g. `Example Hosting <login@example.com>`.
+    pub from: String,
+    /// Seconds one delivery attempt may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: None,
+            port: None,
+            security: "starttls".into(),
+            username: None,
+            password: None,
+            from: "Gatehouse <gatehouse@localhost>".into(),
+            timeout_secs: 15,
+        }
     }
 }
 
@@ -179,6 +234,8 @@ impl Default for Config {
             metrics_bind: None,
             tokens: TokenConfig::default(),
             login: LoginConfig::default(),
+            passwords: PasswordConfig::default(),
+            smtp: SmtpConfig::default(),
             federation: FederationConfig::default(),
             janitor: JanitorConfig::default(),
             database: DatabaseConfig::default(),
@@ -232,6 +289,21 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.smtp.security.as_str(), "starttls" | "tls" | "none") {
+            return Err(ConfigError::Invalid(format!(
+                "smtp.security {:?}: expected starttls, tls or none",
+                self.smtp.security
+            )));
+        }
+        if self.smtp.host.is_some() && self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "smtp.from {:?} is not an address (e.g. \"Example <login@example.com>\")",
+                self.smtp.from
+            )));
+        }
+        if self.passwords.min_length < 8 {
+            return Err(ConfigError::Invalid("passwords.min_length must be at least 8".into()));
+        }
         if self.bind.parse::<std::net::SocketAddr>().is_err() && !self.bind.contains(':') {
             return Err(ConfigError::Invalid(format!("bind address {:?} is not HOST:PORT", self.bind)));
         }

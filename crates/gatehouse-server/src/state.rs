@@ -35,6 +35,8 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         federation_link_verified_email: cfg.federation.link_verified_email,
         audit_retention_secs: cfg.janitor.audit_retention_days.saturating_mul(86_400),
         db_max_connections: cfg.database.max_connections,
+        password_min_length: cfg.passwords.min_length,
+        password_min_strength: cfg.passwords.min_strength.min(4),
     }
 }
 

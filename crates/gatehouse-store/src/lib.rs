@@ -23,4 +23,5 @@ pub use repo::admin::{Consent, RefreshFamily};
 pub use repo::audit::AuditFilter;
 pub use repo::grants::RedeemOutcome;
 pub use repo::keys::KeyInstall;
+pub use repo::user_tokens::{TokenPurpose, UserToken};
 pub use repo::users::UserChanges;

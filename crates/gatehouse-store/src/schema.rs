@@ -175,6 +175,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_tokens (digest) {
+        digest -> Text,
+        purpose -> Text,
+        user_id -> Nullable<BigInt>,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     accounts,
@@ -189,4 +201,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     plugin_kv,
     identity_links,
     revoked_families,
+    user_tokens,
 );

@@ -445,3 +445,94 @@ pub fn npm_ready(dir: &str, module: &str) {
         .unwrap_or(false);
     assert!(ok, "npm ci --prefix {} failed (is npm installed and the registry reachable?)", dir.display());
 }
+
+/// A real SMTP server for mail tests: PyPI's `aiosmtpd`, storing every
+/// message in a Maildir the test reads back. `.ci/run` installs it.
+pub struct SmtpSink {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path().join("maildir"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (pip install aiosmtpd) must be available: .ci/run installs it");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start (is it installed? pip install aiosmtpd)");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpSink { port, dir, child }
+    }
+
+    /// The `[smtp]` table that sends to this sink.
+    pub fn config(&self) -> String {
+        format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Gatehouse <login@example.com>\"\n",
+            self.port
+        )
+    }
+
+    /// Every message received so far, raw, decoded from quoted-printable.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.dir.path().join("maildir").join("new");
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(&new).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files.iter().map(|f| decode_quoted_printable(&std::fs::read_to_string(f).unwrap_or_default())).collect()
+    }
+
+    /// Waits for the `n`th message (1-based) to `to`.
+    pub fn wait_for(&self, to: &str, n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mine: Vec<String> = self
+                .messages()
+                .into_iter()
+                .filter(|m| m.contains(&format!("<{to}>")) || m.contains(&format!("To: {to}")))
+                .collect();
+            if mine.len() >= n {
+                return mine[n - 1].clone();
+            }
+            assert!(Instant::now() < deadline, "no message {n} to {to} arrived; have {:?}", self.messages().len());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Undoes quoted-printable soft breaks and `=XX` escapes (enough to read
+/// links back out of a message).
+pub fn decode_quoted_printable(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -10,6 +10,7 @@ mod authorize;
 mod directory;
 mod federation;
 mod janitor;
+mod recovery;
 mod sessions;
 mod sso;
 mod token;

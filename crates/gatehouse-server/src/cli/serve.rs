@@ -37,12 +37,25 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
     }
     crate::logging::init(&cfg.log_format);
     let mut engine = open_engine(&cfg).map_err(Failure)?;
+    let mail_worker = match crate::mail::from_config(&cfg.smtp, &cfg.issuer()).map_err(Failure)? {
+        Some((mailer, worker)) => {
+            engine.set_mailer(std::sync::Arc::new(mailer));
+            Some(worker)
+        }
+        None => {
+            tracing::info!("no [smtp] host: mail is off (password reset by e-mail is unavailable)");
+            None
+        }
+    };
     let plugins = std::sync::Arc::new(
         crate::plugin_host::PluginHost::load(&cfg, &engine, args.skip_broken_plugins).map_err(Failure::from)?,
     );
     if !plugins.plugins.is_empty() {
         engine.set_hooks(std::sync::Arc::new(crate::plugin_host::hooks::PluginHooks { host: plugins.clone() }));
         plugins.set_engine(&engine);
+    }
+    if let Some(w) = mail_worker {
+        w.start(engine.clone());
     }
     first_administrator(&engine, &cfg.issuer()).map_err(Failure)?;
     start_janitor(&engine, &cfg.janitor);

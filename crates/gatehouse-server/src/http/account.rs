@@ -93,12 +93,28 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
          <h2>Allow Single Sign-On</h2><p>Single sign-on is <strong id=\"sso-state\">{sso_state}</strong>.</p>\
          <form method=\"post\" action=\"/account/sso\">{csrf_input}\
          <input type=\"hidden\" name=\"allow\" value=\"{sso_next}\"><button type=\"submit\">{sso_label}</button></form>\
+         <h2 id=\"password\">Password</h2>{password_note}\
+         <form method=\"post\" action=\"/account/password\">{csrf_input}\
+         <label>Current password <input type=\"password\" name=\"current\" autocomplete=\"current-password\" required></label>\
+         <label>New password (at least {min} characters) <input type=\"password\" name=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" required></label>\
+         <label>New password again <input type=\"password\" name=\"password2\" autocomplete=\"new-password\" required></label>\
+         <p><button type=\"submit\">Change password</button></p></form>\
          <h2>Active sessions</h2><table><tr><th>Started</th><th>How</th><th>IP</th><th>Browser</th><th></th></tr>{rows}</table>\
          <h2>Linked sign-ins</h2>{links_html}\
          <p><a href=\"/logout\">Sign out</a></p>",
         name = text(&user.display_name),
         email = text(&user.email),
         status = text(user.status.as_str()),
+        min = state.engine.config.password_min_length,
+        password_note = Params::parse(&[req.query_string().as_bytes()])
+            .get("password")
+            .and_then(|code| super::password::change_outcome(code, state.engine.config.password_min_length))
+            .map(|(ok, m)| format!(
+                "<p class=\"{}\" role=\"status\" id=\"password-outcome\">{}</p>",
+                if ok { "notice" } else { "error" },
+                text(&m)
+            ))
+            .unwrap_or_default(),
     );
     let mut r = HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

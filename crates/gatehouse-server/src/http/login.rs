@@ -48,7 +48,8 @@ fn login_page(
          <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">{back}\
          <label>E-mail address <input type=\"email\" name=\"email\" value=\"{email}\" required autofocus></label>\
          <label>Password <input type=\"password\" name=\"password\" required></label>\
-         <p><button type=\"submit\">Sign in</button></p></form>{upstream}",
+         <p><button type=\"submit\">Sign in</button></p></form>\
+         <p><a href=\"/password/forgot\">Forgot your password?</a></p>{upstream}",
         csrf = attr(&csrf),
         email = attr(email),
         upstream = upstream_links(state, return_to),

@@ -12,6 +12,7 @@ pub mod login;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
+pub mod password;
 pub mod request_id;
 pub mod setup;
 pub mod templates;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin_api::configure(cfg);
     console::configure(cfg);
     setup::configure(cfg);
+    password::configure(cfg);
 }
 
 /// Runs blocking engine work off the async executor.

@@ -23,6 +23,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin/plugins.html", include_str!("../../templates/admin/plugins.html")),
     ("admin/keys.html", include_str!("../../templates/admin/keys.html")),
     ("admin/audit.html", include_str!("../../templates/admin/audit.html")),
+    ("mail/password_reset.txt", include_str!("../../templates/mail/password_reset.txt")),
+    ("mail/password_reset.html", include_str!("../../templates/mail/password_reset.html")),
+    ("mail/password_changed.txt", include_str!("../../templates/mail/password_changed.txt")),
+    ("mail/password_changed.html", include_str!("../../templates/mail/password_changed.html")),
 ];
 
 /// The name pages show for this hub.
@@ -39,6 +43,11 @@ fn environment() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// Renders a template as it is, without the page defaults (mail bodies).
+pub fn render_plain(name: &str, ctx: Value) -> Result<String, minijinja::Error> {
+    environment().get_template(name)?.render(ctx)
 }
 
 /// Renders `name` with `ctx` merged over the page defaults (brand, no

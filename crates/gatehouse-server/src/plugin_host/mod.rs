@@ -52,6 +52,7 @@ pub const CORE_PATHS: &[&str] = &[
     "/admin",
     "/admin/",
     "/setup",
+    "/password/",
     "/static/",
     "/federation/",
 ];

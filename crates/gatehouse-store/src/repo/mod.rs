@@ -12,4 +12,5 @@ pub mod janitor;
 pub mod keys;
 pub mod kv;
 pub mod sessions;
+pub mod user_tokens;
 pub mod users;

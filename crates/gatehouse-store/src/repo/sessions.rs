@@ -54,6 +54,18 @@ impl Store {
         .execute(c)?))
     }
 
+    /// Ends every session of a user but `keep` (this browser's).
+    pub fn revoke_other_sessions_of_user(&self, user_id: i64, keep: i64, now: i64) -> Result<usize, StoreError> {
+        with_write!(self, |c| Ok(diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::id.ne(keep))
+                .filter(sessions::revoked_at.is_null())
+        )
+        .set(sessions::revoked_at.eq(now))
+        .execute(c)?))
+    }
+
     pub fn touch_session(&self, id: i64, now: i64) -> Result<(), StoreError> {
         with_write!(self, |c| {
             diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(c)?;

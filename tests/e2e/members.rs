@@ -1,0 +1,149 @@
+//! What members do for themselves: "forgot password" with a real SMTP
+//! server (aiosmtpd) reading the mail back, the reset link, and changing
+//! the password on the account page; on both backends.
+
+use crate::common::*;
+
+const OLD: &str = "first password 1";
+const NEW: &str = "quiet harbour lantern 42";
+
+/// Signs in through the login form; the HTTP status of the answer.
+fn sign_in(b: &reqwest::blocking::Client, s: &Server, email: &str, password: &str) -> u16 {
+    let page = b.get(s.url("/login")).send().unwrap().text().unwrap();
+    submit_form(b, s, &page, &[("email", email), ("password", password)]).status().as_u16()
+}
+
+fn submit_form(
+    b: &reqwest::blocking::Client,
+    s: &Server,
+    html: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::blocking::Response {
+    let form = parse_forms(html).into_iter().find(|f| f.method == "post").expect("a form");
+    let mut values: Vec<(String, String)> = form.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
+    for (k, v) in fields {
+        values.retain(|(n, _)| n != k);
+        values.push((k.to_string(), v.to_string()));
+    }
+    b.post(absolute(&s.base, &form.action)).form(&values).send().unwrap()
+}
+
+/// The reset link inside a message.
+fn link_in(message: &str) -> String {
+    let start = message.find("/password/reset?token=").expect("a reset link");
+    let begin = message[..start].rfind("http").unwrap();
+    message[begin..].split(|c: char| c.is_whitespace() || c == '"' || c == '<').next().unwrap().to_string()
+}
+
+#[test]
+fn a_member_who_forgot_their_password_resets_it_by_e_mail() {
+    let sink = SmtpSink::start();
+    for backend in backends() {
+        let s = Server::start_with(backend, ServerOptions { config: sink.config(), ..Default::default() });
+        let email = format!("ada-{}@example.com", random_hex(4));
+        let out = s.cli(&["user", "add", "--email", &email, "--name", "Ada Lovelace", "--password", OLD]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let elsewhere = browser();
+        assert_eq!(sign_in(&elsewhere, &s, &email, OLD), 303);
+
+        // The login page leads to the form; known and unknown addresses get the same answer.
+        let b = browser();
+        let login = b.get(s.url("/login")).send().unwrap().text().unwrap();
+        assert!(login.contains("href=\"/password/forgot\""));
+        let form = b.get(s.url("/password/forgot")).send().unwrap().text().unwrap();
+        let unknown = submit_form(&b, &s, &form, &[("email", "nobody@example.com")]);
+        assert_eq!(unknown.status(), 200);
+        let unknown = unknown.text().unwrap();
+        let known = submit_form(&b, &s, &form, &[("email", &email)]);
+        assert_eq!(known.status(), 200);
+        let known = known.text().unwrap();
+        let strip = |h: &str| h.split("Request id").next().unwrap_or("").to_string();
+        assert_eq!(strip(&unknown), strip(&known), "the answer gives nothing away");
+
+        // The mail: text and HTML, the link, and nothing for the unknown address.
+        let message = sink.wait_for(&email, 1);
+        assert!(message.contains("Subject: Reset your Gatehouse password"), "{message}");
+        assert!(message.contains("text/plain") && message.contains("text/html"));
+        assert!(!sink.messages().iter().any(|m| m.contains("nobody@example.com")));
+        let link = link_in(&message);
+        assert!(link.starts_with(&s.base), "{link}");
+        let token = link.split("token=").nth(1).unwrap().to_string();
+
+        // The link's page; a weak password is refused without burning it.
+        let page = b.get(&link).send().unwrap();
+        assert_eq!(page.status(), 200);
+        let page = page.text().unwrap();
+        let weak = submit_form(&b, &s, &page, &[("password", "password123"), ("password2", "password123")]);
+        assert_eq!(weak.status(), 400);
+        assert!(weak.text().unwrap().contains("too easy to guess"));
+        let done = submit_form(&b, &s, &page, &[("password", NEW), ("password2", NEW)]);
+        assert_eq!(done.status(), 200);
+        assert!(done.text().unwrap().contains("Your new password is set"));
+        let again = b.get(&link).send().unwrap();
+        assert_eq!(again.status(), 404, "the link works once");
+        assert!(again.text().unwrap().contains("/password/forgot"), "a way back");
+
+        // The new password works, the old one does not, every device was signed out.
+        assert_eq!(sign_in(&browser(), &s, &email, NEW), 303);
+        assert_eq!(sign_in(&browser(), &s, &email, OLD), 401);
+        let r = elsewhere.get(s.url("/account")).send().unwrap();
+        assert_eq!(r.status(), 303, "the other browser's session ended");
+
+        // The member is told; the audit records the sends, never the token.
+        let changed = sink.wait_for(&email, 2);
+        assert!(changed.contains("Subject: Your Gatehouse password was changed"), "{changed}");
+        let audit = s.cli(&["audit", "list", "--kind", "mail.", "--json"]);
+        let audit = String::from_utf8_lossy(&audit.stdout).to_string();
+        assert!(audit.contains("mail.sent") && audit.contains("password_reset"), "{audit}");
+        let all = s.cli(&["audit", "list", "--limit", "1000", "--json"]);
+        assert!(!String::from_utf8_lossy(&all.stdout).contains(&token), "the token is never audited");
+        assert!(!s.log().contains(&token), "the token is never logged");
+    }
+}
+
+#[test]
+fn a_member_changes_their_password_on_the_account_page() {
+    for backend in backends() {
+        let s = Server::start(backend);
+        let out = s.cli(&["user", "add", "--email", "bob@example.com", "--name", "Bob Builder", "--password", OLD]);
+        assert!(out.status.success());
+        let other = browser();
+        assert_eq!(sign_in(&other, &s, "bob@example.com", OLD), 303);
+        let b = browser();
+        assert_eq!(sign_in(&b, &s, "bob@example.com", OLD), 303);
+        let account = b.get(s.url("/account")).send().unwrap().text().unwrap();
+        let form_html = account
+            .split("<form")
+            .find(|f| f.contains("action=\"/account/password\""))
+            .map(|f| format!("<form{f}"))
+            .expect("a password form");
+        let r = submit_form(&b, &s, &form_html, &[("current", "not it"), ("password", NEW), ("password2", NEW)]);
+        assert_eq!(r.headers()["location"], "/account?password=wrong#password");
+        let r = submit_form(
+            &b,
+            &s,
+            &form_html,
+            &[("current", OLD), ("password", "bob@example.com"), ("password2", "bob@example.com")],
+        );
+        assert_eq!(r.headers()["location"], "/account?password=personal#password");
+        let r = submit_form(&b, &s, &form_html, &[("current", OLD), ("password", NEW), ("password2", NEW)]);
+        assert_eq!(r.headers()["location"], "/account?password=changed#password");
+        let page = b.get(s.url("/account?password=changed")).send().unwrap();
+        assert_eq!(page.status(), 200, "this browser stays signed in");
+        assert!(page.text().unwrap().contains("Your password was changed"));
+        assert_eq!(other.get(s.url("/account")).send().unwrap().status(), 303, "the other browser was signed out");
+        // An unknown code shows nothing (no text can be injected through the link).
+        let page = b.get(s.url("/account?password=Your%20account%20is%20suspended")).send().unwrap().text().unwrap();
+        assert!(!page.contains("suspended"));
+        assert_eq!(sign_in(&browser(), &s, "bob@example.com", NEW), 303);
+    }
+}
+
+#[test]
+fn without_smtp_the_forgot_page_says_what_to_do() {
+    let s = Server::start(Backend::Sqlite);
+    let page = browser().get(s.url("/password/forgot")).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let text = page.text().unwrap();
+    assert!(text.contains("cannot send e-mail") && text.contains("href=\"/login\""), "{text}");
+}
