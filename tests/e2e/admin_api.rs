@@ -317,6 +317,14 @@ fn every_resource_through_a_bearer_token() {
         assert_eq!(api.delete(&format!("/api-credentials/{cred_id}")).0, 204);
         assert_eq!(api.delete(&format!("/api-credentials/{cred_id}")).0, 404);
 
+        // Invitations.
+        let (st, inv) = api.send(M::POST, "/invitations", json!({"email": "Newcomer@example.com"}));
+        assert_eq!(st, 201, "{inv}");
+        assert!(inv["link"].as_str().unwrap().contains("/signup?invitation="));
+        assert_eq!((inv["email"].as_str(), inv["mailed"].as_bool()), (Some("newcomer@example.com"), Some(false)));
+        assert_eq!(api.send(M::POST, "/invitations", json!({"email": "page1@example.com"})).0, 409);
+        assert_eq!(api.send(M::POST, "/invitations", json!({"email": "nope"})).0, 400);
+
         // Plugins, keys, dashboard.
         assert_eq!(api.get("/plugins"), (200, json!([])));
         let (_, keys) = api.get("/keys");
@@ -435,6 +443,7 @@ fn the_openapi_document_describes_every_route() {
         "/keys/rotate",
         "/audit",
         "/dashboard",
+        "/invitations",
     ] {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }

@@ -147,3 +147,104 @@ fn without_smtp_the_forgot_page_says_what_to_do() {
     let text = page.text().unwrap();
     assert!(text.contains("cannot send e-mail") && text.contains("href=\"/login\""), "{text}");
 }
+
+fn link_with(message: &str, path: &str) -> String {
+    let start = message.find(path).unwrap_or_else(|| panic!("no {path} link in {message}"));
+    let begin = message[..start].rfind("http").unwrap();
+    message[begin..].split(|c: char| c.is_whitespace() || c == '"' || c == '<').next().unwrap().to_string()
+}
+
+#[test]
+fn a_visitor_signs_up_confirms_their_address_and_signs_in_to_an_app() {
+    let sink = SmtpSink::start();
+    for backend in backends() {
+        let config = format!("registration = \"open\"\n{}", sink.config());
+        let s = Server::start_with(backend, ServerOptions { config, ..Default::default() });
+        let app = s.cli_json(&[
+            "client",
+            "add",
+            "--name",
+            "Forum",
+            "--redirect-uri",
+            "https://forum.example.com/cb",
+            "--first-party",
+        ]);
+        let email = format!("grace-{}@example.com", random_hex(4));
+        let b = browser();
+        let login = b.get(s.url("/login")).send().unwrap().text().unwrap();
+        assert!(login.contains("href=\"/signup\""), "open registration shows the link");
+        let form = b.get(s.url("/signup")).send().unwrap().text().unwrap();
+        let r = submit_form(
+            &b,
+            &s,
+            &form,
+            &[("email", &email), ("name", "Grace Hopper"), ("password", NEW), ("password2", NEW)],
+        );
+        assert_eq!(r.status(), 200);
+        assert!(r.text().unwrap().contains("Check your e-mail"));
+        let mail = sink.wait_for(&email, 1);
+        assert!(mail.contains("Subject: Confirm your e-mail address"), "{mail}");
+        let verify = link_with(&mail, "/verify-email?token=");
+
+        // Before confirming: the app cannot sign them in, and the page says why.
+        assert_eq!(sign_in(&b, &s, &email, NEW), 303);
+        let authorize = s.url(&format!(
+            "/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fforum.example.com%2Fcb&state=st&scope=openid",
+            app["client_id"].as_str().unwrap()
+        ));
+        let r = b.get(&authorize).send().unwrap();
+        assert_eq!(r.status(), 403);
+        let text = r.text().unwrap();
+        assert!(text.contains("Confirm your e-mail address first") && text.contains("Forum"), "{text}");
+
+        // Confirm, then the app signs them in.
+        let r = b.get(&verify).send().unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().unwrap().contains("is confirmed"));
+        assert_eq!(b.get(&verify).send().unwrap().status(), 404, "the link works once");
+        let r = b.get(&authorize).send().unwrap();
+        assert_eq!(r.status(), 302);
+        assert!(r.headers()["location"].to_str().unwrap().starts_with("https://forum.example.com/cb?code="));
+        let u = s.cli_json(&["user", "show", &email]);
+        assert_eq!(u["email_verified"], true);
+
+        // The same address again: the same answer, no second account, and its owner is told.
+        let b2 = browser();
+        let form = b2.get(s.url("/signup")).send().unwrap().text().unwrap();
+        let r = submit_form(
+            &b2,
+            &s,
+            &form,
+            &[("email", &email), ("name", "Someone"), ("password", NEW), ("password2", NEW)],
+        );
+        assert!(r.text().unwrap().contains("Check your e-mail"));
+        assert!(sink.wait_for(&email, 2).contains("already"), "the owner learns of it");
+    }
+}
+
+#[test]
+fn an_invited_member_signs_up_with_the_link_and_closed_registration_refuses() {
+    let sink = SmtpSink::start();
+    let config = format!("registration = \"invite\"\n{}", sink.config());
+    let s = Server::start_with(Backend::Sqlite, ServerOptions { config, ..Default::default() });
+    assert_eq!(browser().get(s.url("/signup")).send().unwrap().status(), 404, "no invitation: closed");
+    let out = s.cli(&["user", "invite", "invited@example.com", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["link"].as_str().unwrap().to_string();
+    // The CLI names the configured issuer; this test server listens elsewhere.
+    let link = s.url(&link[link.find("/signup").unwrap()..]);
+    let b = browser();
+    let form = b.get(&link).send().unwrap().text().unwrap();
+    assert!(form.contains("You were invited as <strong>invited@example.com</strong>"), "{form}");
+    let r = submit_form(&b, &s, &form, &[("name", "In Vited"), ("password", NEW), ("password2", NEW)]);
+    assert!(r.text().unwrap().contains("Check your e-mail"));
+    assert!(sink.wait_for("invited@example.com", 1).contains("/verify-email?token="));
+    let again = browser().get(&link).send().unwrap();
+    assert_eq!(again.status(), 404, "an invitation works once");
+
+    let closed = Server::start(Backend::Sqlite);
+    let r = browser().get(closed.url("/signup")).send().unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().unwrap().contains("/login"));
+    assert!(!browser().get(closed.url("/login")).send().unwrap().text().unwrap().contains("/signup"));
+}

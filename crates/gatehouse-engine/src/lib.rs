@@ -21,6 +21,7 @@ pub mod mail;
 pub mod oauth;
 pub mod recovery;
 pub mod sessions;
+pub mod signup;
 pub mod sso;
 
 pub use error::EngineError;
@@ -69,6 +70,10 @@ pub struct EngineConfig {
     pub password_min_length: usize,
     /// The weakest password accepted, as a zxcvbn score (0–4).
     pub password_min_strength: u8,
+    /// Who may create an account: closed (default), open or by invitation.
+    pub registration: signup::Registration,
+    /// Self-registered members confirm their address before signing in to apps.
+    pub verify_email_before_apps: bool,
 }
 
 impl EngineConfig {
@@ -92,6 +97,8 @@ impl EngineConfig {
             db_max_connections: 16,
             password_min_length: 10,
             password_min_strength: 2,
+            registration: signup::Registration::Closed,
+            verify_email_before_apps: true,
         }
     }
 }

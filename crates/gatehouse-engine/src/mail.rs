@@ -19,6 +19,13 @@ pub enum MailKind {
     PasswordReset { link: String, valid_minutes: i64 },
     /// "Your password was changed" (so a member who did not do it knows).
     PasswordChanged,
+    /// "Confirm your e-mail address": a single-use link.
+    VerifyEmail { link: String, valid_hours: i64 },
+    /// Someone signed up with an address that has an account already (the
+    /// sign-up page must not tell them; the owner learns it here).
+    AlreadyRegistered { login: String, forgot: String },
+    /// "You are invited": a single-use sign-up link.
+    Invitation { link: String, valid_days: i64 },
 }
 
 impl MailKind {
@@ -27,6 +34,9 @@ impl MailKind {
         match self {
             MailKind::PasswordReset { .. } => "password_reset",
             MailKind::PasswordChanged => "password_changed",
+            MailKind::VerifyEmail { .. } => "verify_email",
+            MailKind::AlreadyRegistered { .. } => "already_registered",
+            MailKind::Invitation { .. } => "invitation",
         }
     }
 }

@@ -47,6 +47,12 @@ pub struct Config {
     pub login: LoginConfig,
     /// The password policy members' passwords follow.
     pub passwords: PasswordConfig,
+    /// Who may create an account: `closed` (default), `open` ("Create an
+    /// account" on the sign-in page) or `invite` (administrators' links).
+    pub registration: gatehouse_engine::signup::Registration,
+    /// Self-registered members confirm their e-mail address before apps
+    /// may sign them in.
+    pub verify_email_before_apps: bool,
     /// Outgoing mail.
     pub smtp: SmtpConfig,
     /// Sign-in through upstream identity providers (plugins).
@@ -235,6 +241,8 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             login: LoginConfig::default(),
             passwords: PasswordConfig::default(),
+            registration: Default::default(),
+            verify_email_before_apps: true,
             smtp: SmtpConfig::default(),
             federation: FederationConfig::default(),
             janitor: JanitorConfig::default(),

@@ -137,6 +137,18 @@ impl MailWorker {
             MailKind::PasswordChanged => {
                 (format!("Your {} password was changed", templates::BRAND), minijinja::context! {})
             }
+            MailKind::VerifyEmail { link, valid_hours } => (
+                format!("Confirm your e-mail address for {}", templates::BRAND),
+                minijinja::context! { link => link, valid_hours => valid_hours },
+            ),
+            MailKind::AlreadyRegistered { login, forgot } => (
+                format!("You already have a {} account", templates::BRAND),
+                minijinja::context! { login => login, forgot => forgot },
+            ),
+            MailKind::Invitation { link, valid_days } => (
+                format!("You are invited to {}", templates::BRAND),
+                minijinja::context! { link => link, valid_days => valid_days },
+            ),
         };
         let ctx = minijinja::value::merge_maps([
             minijinja::context! { brand => templates::BRAND, name => mail.name, to => mail.to, issuer => self.issuer },

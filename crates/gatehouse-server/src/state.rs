@@ -37,6 +37,8 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         db_max_connections: cfg.database.max_connections,
         password_min_length: cfg.passwords.min_length,
         password_min_strength: cfg.passwords.min_strength.min(4),
+        registration: cfg.registration,
+        verify_email_before_apps: cfg.verify_email_before_apps,
     }
 }
 

@@ -26,6 +26,8 @@ pub struct User {
     pub updated_at: i64,
     /// An administrator (the admin API and console).
     pub is_admin: bool,
+    /// Made by the member through sign-up (not by an operator or a plugin).
+    pub self_registered: bool,
 }
 
 impl User {

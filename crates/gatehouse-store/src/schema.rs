@@ -16,6 +16,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         is_admin -> Bool,
+        self_registered -> Bool,
     }
 }
 

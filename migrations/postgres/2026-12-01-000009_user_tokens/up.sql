@@ -11,3 +11,6 @@ CREATE TABLE user_tokens (
 );
 CREATE INDEX user_tokens_user ON user_tokens (user_id, purpose);
 CREATE INDEX user_tokens_expires_at ON user_tokens (expires_at);
+-- Accounts members made themselves (sign-up): they confirm their e-mail
+-- address before they sign in to apps (when the operator asks for it).
+ALTER TABLE users ADD COLUMN self_registered BOOLEAN NOT NULL DEFAULT FALSE;

@@ -1,1 +1,2 @@
+ALTER TABLE users DROP COLUMN self_registered;
 DROP TABLE user_tokens;

@@ -73,6 +73,9 @@ pub enum AuthorizeOutcome {
     Redirect(String),
     /// A Closed user held a live session: it has been ended; redirect with an error.
     ClosedUser(String),
+    /// A self-registered member has not confirmed their e-mail address yet
+    /// (the operator requires it before apps): show them how.
+    VerifyEmail,
 }
 
 /// The URL that carries an error back to the client (RFC 6749 §4.1.2.1).
@@ -265,6 +268,15 @@ impl Engine {
             return Ok(AuthorizeOutcome::Login);
         }
         let (session, user) = session.expect("checked above");
+        if self.must_verify_before_apps(user) {
+            if req.prompt.none {
+                return Ok(AuthorizeOutcome::Redirect(self.redirect_error(
+                    req,
+                    OAuthError::new(OAuthErrorCode::AccessDenied, "The user has not confirmed their e-mail address"),
+                )));
+            }
+            return Ok(AuthorizeOutcome::VerifyEmail);
+        }
         let consented = match self.store.consent(user.id, &req.client.client_id)? {
             Some(s) => req.scope.is_subset_of(&ScopeSet::parse(&s)),
             None => false,

@@ -12,6 +12,7 @@ mod federation;
 mod janitor;
 mod recovery;
 mod sessions;
+mod signup;
 mod sso;
 mod token;
 mod tokens;

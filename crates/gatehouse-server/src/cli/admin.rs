@@ -53,6 +53,9 @@ pub enum UserCommand {
     RevokeAdmin { user: String },
     /// Clear a user's failed sign-in count, so they can sign in again at once.
     Unlock { user: String },
+    /// Print a single-use sign-up link for EMAIL (registration = "invite"),
+    /// valid seven days.
+    Invite { email: String },
     /// Allow or disallow single sign-on for a user: on or off.
     SetSso { user: String, value: String },
     /// Set a user's password: prompted for on a terminal, or read from
@@ -299,6 +302,14 @@ pub fn user(g: &GlobalArgs, cmd: UserCommand) -> Result<(), Failure> {
         UserCommand::RevokeAdmin { user } => {
             let u = engine.find_user(&user)?;
             print_user(g, &engine.set_admin(u.id, false)?);
+        }
+        UserCommand::Invite { email } => {
+            let link = engine.invite(&email)?;
+            if g.json {
+                println!("{}", json!({ "email": email, "link": link }));
+            } else {
+                println!("invitation for {email} (works once, for 7 days):\n{link}");
+            }
         }
         UserCommand::Unlock { user } => {
             let u = engine.find_user(&user)?;

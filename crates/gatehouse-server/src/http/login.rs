@@ -49,10 +49,15 @@ fn login_page(
          <label>E-mail address <input type=\"email\" name=\"email\" value=\"{email}\" required autofocus></label>\
          <label>Password <input type=\"password\" name=\"password\" required></label>\
          <p><button type=\"submit\">Sign in</button></p></form>\
-         <p><a href=\"/password/forgot\">Forgot your password?</a></p>{upstream}",
+         <p><a href=\"/password/forgot\">Forgot your password?</a></p>{signup}{upstream}",
         csrf = attr(&csrf),
         email = attr(email),
         upstream = upstream_links(state, return_to),
+        signup = if state.engine.config.registration == gatehouse_engine::signup::Registration::Open {
+            "<p>New here? <a href=\"/signup\">Create an account</a></p>"
+        } else {
+            ""
+        },
     );
     let mut r = html(status, "Sign in", &body);
     if let Some(c) = new_cookie {

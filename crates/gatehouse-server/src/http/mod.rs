@@ -15,6 +15,7 @@ pub mod pages;
 pub mod password;
 pub mod request_id;
 pub mod setup;
+pub mod signup;
 pub mod templates;
 
 use actix_web::{web, HttpResponse};
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     console::configure(cfg);
     setup::configure(cfg);
     password::configure(cfg);
+    signup::configure(cfg);
 }
 
 /// Runs blocking engine work off the async executor.

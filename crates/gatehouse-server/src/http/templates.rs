@@ -27,6 +27,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("mail/password_reset.html", include_str!("../../templates/mail/password_reset.html")),
     ("mail/password_changed.txt", include_str!("../../templates/mail/password_changed.txt")),
     ("mail/password_changed.html", include_str!("../../templates/mail/password_changed.html")),
+    ("mail/verify_email.txt", include_str!("../../templates/mail/verify_email.txt")),
+    ("mail/verify_email.html", include_str!("../../templates/mail/verify_email.html")),
+    ("mail/already_registered.txt", include_str!("../../templates/mail/already_registered.txt")),
+    ("mail/already_registered.html", include_str!("../../templates/mail/already_registered.html")),
+    ("mail/invitation.txt", include_str!("../../templates/mail/invitation.txt")),
+    ("mail/invitation.html", include_str!("../../templates/mail/invitation.html")),
 ];
 
 /// The name pages show for this hub.

@@ -53,6 +53,9 @@ pub const CORE_PATHS: &[&str] = &[
     "/admin/",
     "/setup",
     "/password/",
+    "/signup",
+    "/verify-email",
+    "/verify-email/",
     "/static/",
     "/federation/",
 ];

@@ -29,6 +29,14 @@ impl Store {
         })
     }
 
+    /// Marks a user as self-registered (sign-up).
+    pub fn set_user_self_registered(&self, id: i64) -> Result<(), StoreError> {
+        with_write!(self, |c| {
+            diesel::update(users::table.find(id)).set(users::self_registered.eq(true)).execute(c)?;
+            Ok(())
+        })
+    }
+
     pub fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
         with_conn!(self, |c| Ok(users::table.find(id).select(User::as_select()).first(c).optional()?))
     }

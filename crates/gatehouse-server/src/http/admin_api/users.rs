@@ -27,7 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(&p("/users/{id}/refresh-families"), web::get().to(families))
         .route(&p("/users/{id}/refresh-families/{family}"), web::delete().to(revoke_family))
         .route(&p("/users/{id}/identities"), web::get().to(identities))
-        .route(&p("/users/{id}/identities/{plugin}/{subject}"), web::delete().to(remove_identity));
+        .route(&p("/users/{id}/identities/{plugin}/{subject}"), web::delete().to(remove_identity))
+        .route(&p("/invitations"), web::post().to(invite));
 }
 
 fn status(s: Option<&str>) -> Result<Option<UserStatus>, Problem> {
@@ -291,4 +292,26 @@ pub async fn remove_identity(req: HttpRequest, state: State) -> Result<HttpRespo
     let engine = state.engine.clone();
     as_admin(&admin, move || engine.remove_identity_link(id, &plugin, &subject)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Invites someone to sign up (registration `invite`): a single-use link
+/// for one address, valid seven days, mailed when the hub can send mail.
+#[utoipa::path(post, path = "/invitations", tag = "users", request_body = InvitationCreate,
+    responses((status = 201, body = InvitationView), (status = 400, body = ProblemDocument), (status = 409, body = ProblemDocument)))]
+pub async fn invite(req: HttpRequest, state: State, body: web::Bytes) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let i: InvitationCreate = json_body(&body)?;
+    let engine = state.engine.clone();
+    let mailed = engine.can_send_mail();
+    let email = i.email.clone();
+    let link = as_admin(&admin, move || engine.invite(&email)).await?;
+    Ok(ok(
+        StatusCode::CREATED,
+        &InvitationView {
+            email: i.email.trim().to_lowercase(),
+            link,
+            valid_days: gatehouse_engine::signup::INVITATION_DAYS,
+            mailed,
+        },
+    ))
 }

@@ -472,3 +472,19 @@ pub struct DashboardView {
     pub refusals_24h: i64,
     pub plugins: Vec<String>,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationCreate {
+    /// The address the invitation is for (sign-up accepts only it).
+    pub email: String,
+}
+
+/// A single-use sign-up link (also mailed when the hub can send mail).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationView {
+    pub email: String,
+    pub link: String,
+    pub valid_days: i64,
+    pub mailed: bool,
+}

@@ -119,6 +119,10 @@ pub async fn authorize(dialect: Arc<Dialect>, req: HttpRequest, body: Bytes, sta
             redirect(&format!("/login?{}", q.finish()))
         }
         AuthorizeOutcome::Consent => consent_page(&req, &state, &params, &request),
+        AuthorizeOutcome::VerifyEmail => {
+            let back = format!("{}?{}", req.path(), return_query(&params));
+            crate::http::signup::verify_first_page(&req, &state, &request.client.name, &back)
+        }
     }
 }
 
