@@ -463,7 +463,7 @@ fn linked_sign_ins_are_listed_and_can_be_unlinked_on_the_account_page() {
     let r = b.post(server.url("/account/links/unlink")).form(&fields).send().unwrap();
     assert_eq!(r.status(), 303);
     let page = b.get(server.url("/account")).send().unwrap().text().unwrap();
-    assert!(page.contains("No upstream sign-ins are linked."), "{page}");
+    assert!(page.contains("No sign-in through another provider is linked."), "{page}");
     let audit = server.cli_json(&["audit", "list", "--kind", "federation.unlinked"]);
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
 }

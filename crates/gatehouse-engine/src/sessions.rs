@@ -208,6 +208,18 @@ impl Engine {
         Ok(ended)
     }
 
+    /// Ends every session of the user but `keep` (this browser's).
+    pub fn end_other_sessions(&self, user_id: i64, keep: i64) -> Result<usize, EngineError> {
+        let n = self.store.revoke_other_sessions_of_user(user_id, keep, self.now())?;
+        self.audit(AuditRecord {
+            kind: "session.ended_others",
+            message: format!("User ID: {user_id} signed out {n} other session(s)"),
+            user_id: Some(user_id),
+            ..Default::default()
+        })?;
+        Ok(n)
+    }
+
     /// The user's live sessions, newest first.
     pub fn sessions_of_user(&self, user_id: i64) -> Result<Vec<Session>, EngineError> {
         Ok(self.store.live_sessions_of_user(user_id, self.now())?)

@@ -45,6 +45,8 @@ pub struct Config {
     pub metrics_bind: Option<String>,
     pub tokens: TokenConfig,
     pub login: LoginConfig,
+    /// The operator's name, logo and colour on pages and in mail.
+    pub branding: BrandingConfig,
     /// The password policy members' passwords follow.
     pub passwords: PasswordConfig,
     /// Who may create an account: `closed` (default), `open` ("Create an
@@ -116,6 +118,24 @@ pub struct LoginConfig {
 impl Default for LoginConfig {
     fn default() -> Self {
         LoginConfig { max_failures_per_account: 5, max_failures_per_ip: 20, window_secs: 900 }
+    }
+}
+
+/// How pages and mail present the hub.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrandingConfig {
+    /// The operator's name, shown on every page and in mail.
+    pub name: String,
+    /// The logo in the page header: an https URL.
+    pub logo_url: Option<String>,
+    /// The accent colour of buttons and links: `#rgb` or `#rrggbb`.
+    pub accent_color: Option<String>,
+}
+
+impl Default for BrandingConfig {
+    fn default() -> Self {
+        BrandingConfig { name: "Gatehouse".into(), logo_url: None, accent_color: None }
     }
 }
 
@@ -240,6 +260,7 @@ impl Default for Config {
             metrics_bind: None,
             tokens: TokenConfig::default(),
             login: LoginConfig::default(),
+            branding: BrandingConfig::default(),
             passwords: PasswordConfig::default(),
             registration: Default::default(),
             verify_email_before_apps: true,
@@ -308,6 +329,19 @@ impl Config {
                 "smtp.from {:?} is not an address (e.g. \"Example <login@example.com>\")",
                 self.smtp.from
             )));
+        }
+        if let Some(c) = &self.branding.accent_color {
+            let hex = c.strip_prefix('#').unwrap_or("");
+            if !matches!(hex.len(), 3 | 6) || !hex.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid(format!("branding.accent_color {c:?}: expected #rgb or #rrggbb")));
+            }
+        }
+        if let Some(l) = &self.branding.logo_url {
+            gatehouse_core::redirect::validate_web_url(l)
+                .map_err(|e| ConfigError::Invalid(format!("branding.logo_url {l:?}: {e}")))?;
+        }
+        if self.branding.name.trim().is_empty() || self.branding.name.len() > 80 {
+            return Err(ConfigError::Invalid("branding.name must have 1 to 80 characters".into()));
         }
         if self.passwords.min_length < 8 {
             return Err(ConfigError::Invalid("passwords.min_length must be at least 8".into()));

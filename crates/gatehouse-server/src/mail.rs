@@ -131,27 +131,27 @@ impl MailWorker {
         .map_err(|e| format!("recipient {}: {e}", mail.to))?;
         let (subject, ctx) = match &mail.kind {
             MailKind::PasswordReset { link, valid_minutes } => (
-                format!("Reset your {} password", templates::BRAND),
+                format!("Reset your {} password", templates::brand()),
                 minijinja::context! { link => link, valid_minutes => valid_minutes },
             ),
             MailKind::PasswordChanged => {
-                (format!("Your {} password was changed", templates::BRAND), minijinja::context! {})
+                (format!("Your {} password was changed", templates::brand()), minijinja::context! {})
             }
             MailKind::VerifyEmail { link, valid_hours } => (
-                format!("Confirm your e-mail address for {}", templates::BRAND),
+                format!("Confirm your e-mail address for {}", templates::brand()),
                 minijinja::context! { link => link, valid_hours => valid_hours },
             ),
             MailKind::AlreadyRegistered { login, forgot } => (
-                format!("You already have a {} account", templates::BRAND),
+                format!("You already have a {} account", templates::brand()),
                 minijinja::context! { login => login, forgot => forgot },
             ),
             MailKind::Invitation { link, valid_days } => (
-                format!("You are invited to {}", templates::BRAND),
+                format!("You are invited to {}", templates::brand()),
                 minijinja::context! { link => link, valid_days => valid_days },
             ),
         };
         let ctx = minijinja::value::merge_maps([
-            minijinja::context! { brand => templates::BRAND, name => mail.name, to => mail.to, issuer => self.issuer },
+            minijinja::context! { brand => templates::brand(), name => mail.name, to => mail.to, issuer => self.issuer },
             ctx,
         ]);
         let name = mail.kind.name();

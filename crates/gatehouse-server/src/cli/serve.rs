@@ -36,6 +36,11 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         cfg.plugins_dir = Some(p);
     }
     crate::logging::init(&cfg.log_format);
+    crate::http::templates::set_branding(crate::http::templates::Branding {
+        name: cfg.branding.name.trim().to_string(),
+        logo_url: cfg.branding.logo_url.clone(),
+        accent_color: cfg.branding.accent_color.clone(),
+    });
     let mut engine = open_engine(&cfg).map_err(Failure)?;
     let mail_worker = match crate::mail::from_config(&cfg.smtp, &cfg.issuer()).map_err(Failure)? {
         Some((mailer, worker)) => {

@@ -30,7 +30,16 @@ fn html(status: StatusCode, title: &str, body: &str) -> HttpResponse {
         .body(layout(title, body))
 }
 
-fn login_page(
+/// The app a sign-in is for, when `return_to` is an authorization request:
+/// the page then says "to continue to <app>".
+async fn app_asking(state: &State, return_to: Option<&str>) -> Option<String> {
+    let url = url::Url::parse(&format!("http://gatehouse.invalid{}", return_to?)).ok()?;
+    let client_id = url.query_pairs().find(|(k, _)| k == "client_id")?.1.into_owned();
+    let engine = state.engine.clone();
+    blocking(move || engine.client_by_client_id(&client_id)).await.ok()?.ok()?.map(|c| c.name)
+}
+
+async fn login_page_for(
     req: &HttpRequest,
     state: &State,
     status: StatusCode,
@@ -38,13 +47,29 @@ fn login_page(
     email: &str,
     return_to: Option<&str>,
 ) -> HttpResponse {
+    let app = app_asking(state, return_to).await;
+    login_page(req, state, status, error, email, return_to, app.as_deref())
+}
+
+fn login_page(
+    req: &HttpRequest,
+    state: &State,
+    status: StatusCode,
+    error: Option<&str>,
+    email: &str,
+    return_to: Option<&str>,
+    app: Option<&str>,
+) -> HttpResponse {
     let (csrf, new_cookie) = csrf_token(req, state);
+    let asking = app
+        .map(|a| format!("<p class=\"lead\">Sign in to continue to <strong>{}</strong>.</p>", text(a)))
+        .unwrap_or_default();
     let err = error.map(|e| format!("<p class=\"error\">{}</p>", text(e))).unwrap_or_default();
     let back = return_to
         .map(|r| format!("<input type=\"hidden\" name=\"return_to\" value=\"{}\">", attr(r)))
         .unwrap_or_default();
     let body = format!(
-        "{err}<form method=\"post\" action=\"/login\">\
+        "{asking}{err}<form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">{back}\
          <label>E-mail address <input type=\"email\" name=\"email\" value=\"{email}\" required autofocus></label>\
          <label>Password <input type=\"password\" name=\"password\" required></label>\
@@ -95,7 +120,7 @@ fn upstream_links(state: &State, return_to: Option<&str>) -> String {
 async fn login_form(req: HttpRequest, state: State) -> HttpResponse {
     let q = Params::parse(&[req.query_string().as_bytes()]);
     let return_to = safe_return_to(q.get("return_to"));
-    login_page(&req, &state, StatusCode::OK, None, q.get("login_hint").unwrap_or(""), return_to.as_deref())
+    login_page_for(&req, &state, StatusCode::OK, None, q.get("login_hint").unwrap_or(""), return_to.as_deref()).await
 }
 
 fn see_other(to: &str) -> HttpResponse {
@@ -110,14 +135,15 @@ async fn login_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespon
     let return_to = safe_return_to(f.get("return_to"));
     let email = f.get("email").unwrap_or("").to_string();
     if !csrf_ok(&req, f.get(CSRF_FIELD)) {
-        return login_page(
+        return login_page_for(
             &req,
             &state,
             StatusCode::FORBIDDEN,
             Some("The form has expired. Please try again."),
             &email,
             return_to.as_deref(),
-        );
+        )
+        .await;
     }
     let password = f.get("password").unwrap_or("").to_string();
     let previous = current_session(&req, &state).await.ok().flatten().map(|(s, _)| s);
@@ -142,7 +168,7 @@ async fn login_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespon
                 LoginError::Closed => StatusCode::FORBIDDEN,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            login_page(&req, &state, status, Some(&e.to_string()), &email, return_to.as_deref())
+            login_page_for(&req, &state, status, Some(&e.to_string()), &email, return_to.as_deref()).await
         }
         Err(e) => super::internal_error(e),
     }

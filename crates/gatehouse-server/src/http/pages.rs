@@ -21,5 +21,13 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpRespons
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
-        .body(layout(title, &format!("<p class=\"error\">{}</p>", encode_text(message))))
+        .body(layout(
+            title,
+            &format!(
+                "<p class=\"error\" role=\"alert\">{}</p>\
+                 <p><a href=\"/login\">Go to sign-in</a> · <a href=\"/account\">Your account</a></p>\
+                 <p class=\"muted\">If you ask for help, quote the request id below.</p>",
+                encode_text(message)
+            ),
+        ))
 }

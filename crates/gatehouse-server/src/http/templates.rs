@@ -35,8 +35,27 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("mail/invitation.html", include_str!("../../templates/mail/invitation.html")),
 ];
 
-/// The name pages show for this hub.
-pub const BRAND: &str = "Gatehouse";
+/// How pages and mail present this hub (`[branding]`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Branding {
+    pub name: String,
+    /// An https URL (or a data: URL) of the logo shown in the page header.
+    pub logo_url: Option<String>,
+    /// The accent colour (`#1f5fbf`).
+    pub accent_color: Option<String>,
+}
+
+static BRANDING: OnceLock<Branding> = OnceLock::new();
+
+/// Sets the branding once at start-up (later calls are ignored).
+pub fn set_branding(b: Branding) {
+    let _ = BRANDING.set(b);
+}
+
+/// The hub's name as pages and mail show it.
+pub fn brand() -> String {
+    BRANDING.get().map(|b| b.name.clone()).unwrap_or_else(|| "Gatehouse".into())
+}
 
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -60,7 +79,9 @@ pub fn render_plain(name: &str, ctx: Value) -> Result<String, minijinja::Error> 
 /// admin navigation, the request id).
 pub fn render(name: &str, ctx: Value) -> Result<String, minijinja::Error> {
     let defaults = minijinja::context! {
-        brand => BRAND,
+        brand => brand(),
+        logo_url => BRANDING.get().and_then(|b| b.logo_url.clone()),
+        accent_color => BRANDING.get().and_then(|b| b.accent_color.clone()),
         wide => false,
         admin_nav => false,
         current => "",

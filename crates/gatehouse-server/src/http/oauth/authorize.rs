@@ -118,7 +118,10 @@ pub async fn authorize(dialect: Arc<Dialect>, req: HttpRequest, body: Bytes, sta
             }
             redirect(&format!("/login?{}", q.finish()))
         }
-        AuthorizeOutcome::Consent => consent_page(&req, &state, &params, &request),
+        AuthorizeOutcome::Consent => {
+            let who = session.as_ref().map(|(_, u)| u.email.clone()).unwrap_or_default();
+            consent_page(&req, &state, &params, &request, &who)
+        }
         AuthorizeOutcome::VerifyEmail => {
             let back = format!("{}?{}", req.path(), return_query(&params));
             crate::http::signup::verify_first_page(&req, &state, &request.client.name, &back)
@@ -126,7 +129,13 @@ pub async fn authorize(dialect: Arc<Dialect>, req: HttpRequest, body: Bytes, sta
     }
 }
 
-fn consent_page(req: &HttpRequest, state: &State, params: &Params, request: &AuthorizeRequest) -> HttpResponse {
+fn consent_page(
+    req: &HttpRequest,
+    state: &State,
+    params: &Params,
+    request: &AuthorizeRequest,
+    signed_in_as: &str,
+) -> HttpResponse {
     let (csrf, new_cookie) = csrf_token(req, state);
     let mut hidden = String::new();
     for (k, v) in params.pairs() {
@@ -135,18 +144,32 @@ fn consent_page(req: &HttpRequest, state: &State, params: &Params, request: &Aut
         }
         hidden.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", attr(k), attr(v)));
     }
+    // Scopes in plain words: the catalog's description, the name only when
+    // an operator gave none.
     let mut items = String::new();
     for name in request.scope.iter() {
-        let description = state.engine.catalog.get(name).map(|s| s.description.clone()).unwrap_or_default();
-        items.push_str(&format!("<li><strong>{}</strong>: {}</li>", text(name), text(&description)));
+        let said = state.engine.catalog.get(name).map(|s| s.description.clone()).filter(|d| !d.is_empty());
+        items.push_str(&format!("<li>{}</li>", text(said.as_deref().unwrap_or(name))));
     }
+    let domain =
+        url::Url::parse(&request.redirect_uri).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+    let this_request = format!("{}?{}", req.path(), return_query(params));
+    let switch = format!(
+        "/login?return_to={}",
+        url::form_urlencoded::byte_serialize(this_request.as_bytes()).collect::<String>()
+    );
     let body = format!(
-        "<p><strong>{client}</strong> asks to:</p><ul>{items}</ul>\
+        "<p>You are signed in as <strong>{who}</strong>. <a href=\"{switch}\">Not you?</a></p>\
+         <p><strong>{client}</strong> <span class=\"muted\">({domain})</span> would like to:</p><ul>{items}</ul>\
          <form method=\"post\" action=\"{action}\">{hidden}\
          <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">\
          <button type=\"submit\" name=\"{CONSENT_FIELD}\" value=\"allow\">Allow</button> \
-         <button type=\"submit\" name=\"{CONSENT_FIELD}\" value=\"deny\">Deny</button></form>",
+         <button type=\"submit\" class=\"secondary\" name=\"{CONSENT_FIELD}\" value=\"deny\">Deny</button></form>\
+         <p class=\"muted\">You can take this back at any time on <a href=\"/account\">your account page</a>.</p>",
+        who = text(signed_in_as),
+        switch = attr(&switch),
         client = text(&request.client.name),
+        domain = text(&domain),
         action = attr(req.path()),
         csrf = attr(&csrf),
     );
@@ -154,7 +177,7 @@ fn consent_page(req: &HttpRequest, state: &State, params: &Params, request: &Aut
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Frame-Options", "DENY"))
-        .body(layout("Allow access?", &body));
+        .body(layout(&format!("Allow {} access?", request.client.name), &body));
     if let Some(c) = new_cookie {
         let _ = r.add_cookie(&c);
     }
