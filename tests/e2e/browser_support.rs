@@ -132,6 +132,31 @@ impl Browser {
         v.as_i64().unwrap_or(i64::MAX)
     }
 
+    /// Runs axe-core (npm, `tests/js`) on the page; the serious and
+    /// critical violations as "rule-id (impact): N nodes".
+    pub fn axe_serious(&self) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (npm ci --prefix tests/js installs axe-core)", path.display()));
+        self.rt.block_on(self.client.execute(&source, vec![])).expect("inject axe-core");
+        let found = self
+            .rt
+            .block_on(self.client.execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 axe.run(document).then(r => done(r.violations.map(v => [v.id, v.impact, v.nodes.length, \
+                   v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', ')])));",
+                vec![],
+            ))
+            .expect("run axe-core");
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| matches!(v[1].as_str(), Some("serious" | "critical")))
+            .map(|v| format!("{} ({}): {} node(s): {}", v[0], v[1], v[2], v[3]))
+            .collect()
+    }
+
     /// Saves a PNG screenshot under `target/test-artifacts/<dir>/<name>`.
     pub fn screenshot(&self, dir: &str, name: &str) -> PathBuf {
         let png = self.rt.block_on(self.client.screenshot()).unwrap();

@@ -2,7 +2,8 @@
 //! administrator, create a client, rotate its secret, unlock a member,
 //! find a failed sign-in in the audit log; no page scrolls sideways on a
 //! 390 px phone; screenshots at 1280 and 390 px are saved as artifacts
-//! (`target/test-artifacts/console/`).
+//! (`target/test-artifacts/console/`); axe-core finds no serious or
+//! critical violation on any of them.
 
 use crate::browser_support::Browser;
 use crate::common::*;
@@ -35,6 +36,8 @@ fn member_login(s: &Server, password: &str) -> u16 {
 /// Checks the page at both widths and saves both screenshots.
 fn both_widths(b: &Browser, name: &str) {
     b.resize(1280, 900);
+    let serious = b.axe_serious();
+    assert!(serious.is_empty(), "axe-core on {name} ({}): {serious:#?}", b.url());
     b.screenshot("console", &format!("{name}-1280.png"));
     b.resize(390, 844);
     assert_eq!(b.overflow(), 0, "{name} scrolls sideways at 390 px ({})", b.url());

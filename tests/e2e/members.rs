@@ -248,3 +248,86 @@ fn an_invited_member_signs_up_with_the_link_and_closed_registration_refuses() {
     assert!(r.text().unwrap().contains("/login"));
     assert!(!browser().get(closed.url("/login")).send().unwrap().text().unwrap().contains("/signup"));
 }
+
+/// Every member page in a real headless Chromium: axe-core finds no serious
+/// or critical violation, nothing scrolls sideways at 390 px, and
+/// screenshots at 1280 and 390 px are saved (`target/test-artifacts/members/`).
+#[test]
+fn member_pages_are_accessible_and_fit_a_phone() {
+    use crate::browser_support::Browser;
+    let sink = SmtpSink::start();
+    let config = format!(
+        "registration = \"open\"\n[branding]\nname = \"Example Hosting\"\naccent_color = \"#0b6e4f\"\n{}",
+        sink.config()
+    );
+    let s = Server::start_with(Backend::Sqlite, ServerOptions { config, ..Default::default() });
+    let app =
+        s.cli_json(&["client", "add", "--name", "Example Forum", "--redirect-uri", "https://forum.example.com/cb"]);
+    let b = Browser::start();
+    let mut report = Vec::new();
+    let mut check = |name: &str| {
+        b.resize(1280, 900);
+        let serious = b.axe_serious();
+        report.push(format!("{name}: {} serious/critical", serious.len()));
+        assert!(serious.is_empty(), "{name} ({}): {serious:#?}", b.url());
+        b.screenshot("members", &format!("{name}-1280.png"));
+        b.resize(390, 844);
+        assert_eq!(b.overflow(), 0, "{name} scrolls sideways at 390 px ({})", b.url());
+        b.screenshot("members", &format!("{name}-390.png"));
+        b.resize(1280, 900);
+    };
+
+    // Sign up, confirm, sign in to the app with consent.
+    b.goto(&s.url("/signup"));
+    check("signup");
+    b.fill("input[name=email]", "grace@example.com");
+    b.fill("input[name=name]", "Grace Hopper");
+    b.fill("input[name=password]", NEW);
+    b.fill("input[name=password2]", NEW);
+    b.follow("form[action='/signup'] button");
+    assert!(b.text().contains("Check your e-mail"));
+    check("signup-sent");
+    let verify = link_with(&sink.wait_for("grace@example.com", 1), "/verify-email?token=");
+    b.goto(&verify);
+    assert!(b.text().contains("is confirmed"));
+    check("email-confirmed");
+    b.goto(&s.url(&format!(
+        "/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fforum.example.com%2Fcb&state=st&scope=openid%20profile%20email",
+        app["client_id"].as_str().unwrap()
+    )));
+    assert!(b.text().contains("Sign in to continue to Example Forum"), "{}", b.text());
+    check("login");
+    b.fill("input[name=email]", "grace@example.com");
+    b.fill("input[name=password]", NEW);
+    b.follow("form[action='/login'] button");
+    let consent = b.text();
+    assert!(consent.contains("signed in as grace@example.com") && consent.contains("forum.example.com"), "{consent}");
+    assert!(consent.contains("See your e-mail address") && !consent.contains("openid"), "{consent}");
+    check("consent");
+
+    // The account page, then a password reset by mail.
+    b.goto(&s.url("/account"));
+    let account = b.text();
+    assert!(account.contains("Example Hosting") && account.contains("Allow Single Sign-On"), "{account}");
+    check("account");
+    b.goto(&s.url("/logout"));
+    check("logout");
+    b.follow("form[action='/logout'] button");
+    b.goto(&s.url("/password/forgot"));
+    check("forgot");
+    b.fill("input[name=email]", "grace@example.com");
+    b.follow("form[action='/password/forgot'] button");
+    check("forgot-sent");
+    b.goto(&link_in(&sink.wait_for("grace@example.com", 2)));
+    check("reset");
+    b.fill("input[name=password]", "brand new lantern 77");
+    b.fill("input[name=password2]", "brand new lantern 77");
+    b.follow("form[action='/password/reset'] button");
+    assert!(b.text().contains("Your new password is set"));
+    check("reset-done");
+    b.goto(&s.url("/no-such-page-oauth2"));
+    b.goto(&s.url("/oauth2/authorize?client_id=nobody"));
+    assert!(b.text().contains("Request id"), "error pages show the request id: {}", b.text());
+    check("error");
+    eprintln!("axe-core: {}", report.join("; "));
+}

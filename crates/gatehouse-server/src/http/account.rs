@@ -107,7 +107,7 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
             .to_string()
     } else {
         format!(
-            "<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">App</th><th scope=\"col\">Allowed on (UTC)</th><th scope=\"col\"></th></tr></thead>\
+            "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Table (scrolls sideways)\"><table><thead><tr><th scope=\"col\">App</th><th scope=\"col\">Allowed on (UTC)</th><th scope=\"col\"></th></tr></thead>\
              <tbody>{app_rows}</tbody></table></div>"
         )
     };
@@ -128,7 +128,7 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
         "<p class=\"muted\">No sign-in through another provider is linked.</p>".to_string()
     } else {
         format!(
-            "<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Through</th><th scope=\"col\">As</th><th scope=\"col\">Last used</th><th scope=\"col\"></th></tr></thead>\
+            "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Table (scrolls sideways)\"><table><thead><tr><th scope=\"col\">Through</th><th scope=\"col\">As</th><th scope=\"col\">Last used</th><th scope=\"col\"></th></tr></thead>\
              <tbody>{link_rows}</tbody></table></div>"
         )
     };
@@ -170,7 +170,7 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
          <form method=\"post\" action=\"/account/sso\">{csrf_input}\
          <input type=\"hidden\" name=\"allow\" value=\"{sso_next}\"><button type=\"submit\" class=\"secondary\">{sso_label}</button></form>\
          <h2>Where you are signed in</h2>\
-         <div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Since (UTC)</th><th scope=\"col\">IP address</th><th scope=\"col\">How</th><th scope=\"col\"></th></tr></thead>\
+         <div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Table (scrolls sideways)\"><table><thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Since (UTC)</th><th scope=\"col\">IP address</th><th scope=\"col\">How</th><th scope=\"col\"></th></tr></thead>\
          <tbody>{rows}</tbody></table></div>{everywhere_else}\
          <h2>Apps you allowed</h2>{apps_html}\
          <h2>Linked sign-ins</h2>{links_html}\
