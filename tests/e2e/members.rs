@@ -331,3 +331,41 @@ fn member_pages_are_accessible_and_fit_a_phone() {
     check("error");
     eprintln!("axe-core: {}", report.join("; "));
 }
+
+#[test]
+fn member_pages_speak_german_when_asked() {
+    let s = Server::start_with(
+        Backend::Sqlite,
+        ServerOptions { config: "registration = \"open\"\n".into(), ..Default::default() },
+    );
+    let app = s.cli_json(&["client", "add", "--name", "Forum", "--redirect-uri", "https://forum.example.com/cb"]);
+    let de = |path: &str| {
+        http().get(s.url(path)).header("Accept-Language", "fr-CH, de;q=0.9, en;q=0.5").send().unwrap().text().unwrap()
+    };
+    let login = de("/login");
+    assert!(login.contains("<html lang=\"de\">") && login.contains("Passwort vergessen?"), "{login}");
+    assert!(login.contains("Konto erstellen") && login.contains("Anfragenummer"), "{login}");
+    let english = http().get(s.url("/login")).header("Accept-Language", "en-GB").send().unwrap().text().unwrap();
+    assert!(english.contains("<html lang=\"en\">") && english.contains("Forgot your password?"));
+    assert!(de("/password/forgot").contains("Passwort vergessen?"));
+    assert!(de("/signup").contains("Passwort wiederholen"));
+
+    // ui_locales on the authorization request decides over the browser's language,
+    // through sign-in and consent.
+    let b = browser();
+    let out = s.cli(&["user", "add", "--email", "hans@example.com", "--name", "Hans", "--password", OLD]);
+    assert!(out.status.success());
+    let start = s.url(&format!(
+        "/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fforum.example.com%2Fcb&state=s&scope=openid%20email&ui_locales=de",
+        app["client_id"].as_str().unwrap()
+    ));
+    let r = b.get(&start).header("Accept-Language", "en").send().unwrap();
+    let to_login = absolute(&s.base, r.headers()["location"].to_str().unwrap());
+    let page = b.get(&to_login).header("Accept-Language", "en").send().unwrap().text().unwrap();
+    assert!(page.contains("Melden Sie sich an, um mit <strong>Forum</strong> fortzufahren."), "{page}");
+    let r = submit_form(&b, &s, &page, &[("email", "hans@example.com"), ("password", OLD)]);
+    let consent_url = absolute(&s.base, r.headers()["location"].to_str().unwrap());
+    let consent = b.get(&consent_url).header("Accept-Language", "en").send().unwrap().text().unwrap();
+    assert!(consent.contains("Forum Zugriff erlauben?") && consent.contains("Ihre E-Mail-Adresse sehen"), "{consent}");
+    assert!(consent.contains(">Erlauben<") && consent.contains(">Ablehnen<"), "{consent}");
+}

@@ -12,7 +12,8 @@ use super::browser::{
     clear_session_cookie, csrf_ok, csrf_token, current_session, is_form, peer_ip, safe_return_to, session_cookie,
     user_agent, CSRF_FIELD,
 };
-use super::pages::{error_page, layout};
+use super::i18n;
+use super::pages::{error_page, layout, layout_in};
 use super::{blocking, State};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -60,31 +61,45 @@ fn login_page(
     return_to: Option<&str>,
     app: Option<&str>,
 ) -> HttpResponse {
+    let lang = i18n::pick(req, i18n::ui_locales_in(return_to).as_deref(), None);
     let (csrf, new_cookie) = csrf_token(req, state);
     let asking = app
-        .map(|a| format!("<p class=\"lead\">Sign in to continue to <strong>{}</strong>.</p>", text(a)))
+        .map(|a| {
+            format!(
+                "<p class=\"lead\">{}</p>",
+                text(lang.t("Sign in to continue to {app}."))
+                    .replace("{app}", &format!("<strong>{}</strong>", text(a)))
+            )
+        })
         .unwrap_or_default();
-    let err = error.map(|e| format!("<p class=\"error\">{}</p>", text(e))).unwrap_or_default();
+    let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e))).unwrap_or_default();
     let back = return_to
         .map(|r| format!("<input type=\"hidden\" name=\"return_to\" value=\"{}\">", attr(r)))
         .unwrap_or_default();
     let body = format!(
         "{asking}{err}<form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">{back}\
-         <label>E-mail address <input type=\"email\" name=\"email\" value=\"{email}\" required autofocus></label>\
-         <label>Password <input type=\"password\" name=\"password\" required></label>\
-         <p><button type=\"submit\">Sign in</button></p></form>\
-         <p><a href=\"/password/forgot\">Forgot your password?</a></p>{signup}{upstream}",
+         <label>{l_email} <input type=\"email\" name=\"email\" value=\"{email}\" autocomplete=\"username\" required autofocus></label>\
+         <label>{l_password} <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
+         <p><button type=\"submit\">{l_submit}</button></p></form>\
+         <p><a href=\"/password/forgot\">{l_forgot}</a></p>{signup}{upstream}",
         csrf = attr(&csrf),
         email = attr(email),
-        upstream = upstream_links(state, return_to),
+        l_email = text(lang.t("E-mail address")),
+        l_password = text(lang.t("Password")),
+        l_submit = text(lang.t("Sign in")),
+        l_forgot = text(lang.t("Forgot your password?")),
+        upstream = upstream_links(state, return_to, lang),
         signup = if state.engine.config.registration == gatehouse_engine::signup::Registration::Open {
-            "<p>New here? <a href=\"/signup\">Create an account</a></p>"
+            format!("<p>{} <a href=\"/signup\">{}</a></p>", text(lang.t("New here?")), text(lang.t("Create an account")))
         } else {
-            ""
+            String::new()
         },
     );
-    let mut r = html(status, "Sign in", &body);
+    let mut r = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(layout_in(lang, lang.t("Sign in"), &body));
     if let Some(c) = new_cookie {
         let _ = r.add_cookie(&c);
     }
@@ -93,7 +108,7 @@ fn login_page(
 
 /// "Sign in with …" links, one per loaded `identity_provider` plugin, each
 /// keeping the page to return to.
-fn upstream_links(state: &State, return_to: Option<&str>) -> String {
+fn upstream_links(state: &State, return_to: Option<&str>, lang: i18n::Lang) -> String {
     let back = return_to
         .map(|r| format!("?return_to={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()))
         .unwrap_or_default();
@@ -104,16 +119,19 @@ fn upstream_links(state: &State, return_to: Option<&str>) -> String {
         .filter(|p| p.has(Capability::IdentityProvider))
         .map(|p| {
             format!(
-                "<li><a class=\"upstream\" href=\"{}\">Sign in with {}</a></li>",
+                "<li><a class=\"upstream\" href=\"{}\">{}</a></li>",
                 attr(&format!("/federation/{}/start{back}", p.name())),
-                text(p.manifest.identity_provider.as_ref().map_or(p.name(), |i| i.display_name.as_str()))
+                text(lang.t("Sign in with {provider}")).replace(
+                    "{provider}",
+                    &text(p.manifest.identity_provider.as_ref().map_or(p.name(), |i| i.display_name.as_str()))
+                )
             )
         })
         .collect();
     if links.is_empty() {
         String::new()
     } else {
-        format!("<p>Or:</p><ul class=\"upstream\">{links}</ul>")
+        format!("<p>{}</p><ul class=\"upstream\">{links}</ul>", text(lang.t("Or:")))
     }
 }
 
@@ -139,7 +157,10 @@ async fn login_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespon
             &req,
             &state,
             StatusCode::FORBIDDEN,
-            Some("The form has expired. Please try again."),
+            Some(
+                i18n::pick(&req, i18n::ui_locales_in(return_to.as_deref()).as_deref(), None)
+                    .t("The form has expired. Please try again."),
+            ),
             &email,
             return_to.as_deref(),
         )
@@ -168,7 +189,15 @@ async fn login_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespon
                 LoginError::Closed => StatusCode::FORBIDDEN,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            login_page_for(&req, &state, status, Some(&e.to_string()), &email, return_to.as_deref()).await
+            let lang = i18n::pick(&req, i18n::ui_locales_in(return_to.as_deref()).as_deref(), None);
+            let message = match e {
+                LoginError::RateLimited => {
+                    lang.t("Too many failed sign-in attempts. Please wait a while and try again")
+                }
+                LoginError::Closed => lang.t("This account is closed"),
+                _ => lang.t("The e-mail address or password is incorrect"),
+            };
+            login_page_for(&req, &state, status, Some(message), &email, return_to.as_deref()).await
         }
         Err(e) => super::internal_error(e),
     }

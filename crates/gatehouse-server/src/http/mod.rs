@@ -7,6 +7,7 @@ pub mod browser;
 pub mod console;
 pub mod guard;
 pub mod health;
+pub mod i18n;
 pub mod listener;
 pub mod login;
 pub mod metrics;

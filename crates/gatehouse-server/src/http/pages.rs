@@ -7,7 +7,15 @@ use html_escape::encode_text;
 /// Wraps a body in the page layout (`base.html`). `title` is escaped;
 /// `body` must already be.
 pub fn layout(title: &str, body: &str) -> String {
-    match super::templates::render("page.html", minijinja::context! { title => title, body => body }) {
+    layout_in(super::i18n::Lang::En, title, body)
+}
+
+/// [`layout`] in a language (`<html lang>` and the page chrome).
+pub fn layout_in(lang: super::i18n::Lang, title: &str, body: &str) -> String {
+    let ctx = minijinja::context! {
+        title => title, body => body, lang => lang.code(), request_id_label => lang.t("Request id"),
+    };
+    match super::templates::render("page.html", ctx) {
         Ok(html) => html,
         Err(e) => {
             tracing::error!(error = %e, "page layout failed to render");

@@ -11,7 +11,8 @@ use gatehouse_engine::recovery::{PasswordRejected, RecoveryError, RESET_LINK_MIN
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use super::browser::{csrf_ok, csrf_token, current_session, is_form, peer_ip, CSRF_FIELD};
-use super::pages::{error_page, layout};
+use super::i18n;
+use super::pages::{error_page, layout_in};
 use super::{blocking, State};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,13 +37,14 @@ pub fn change_outcome(code: &str, min_length: usize) -> Option<(bool, String)> {
 }
 
 fn page(req: &HttpRequest, state: &State, status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    let lang = i18n::pick(req, None, None);
     let (csrf, new_cookie) = csrf_token(req, state);
     let body =
         body.replace("{csrf}", &format!("<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">", attr(&csrf)));
     let mut r = HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
-        .body(layout(title, &body));
+        .body(layout_in(lang, lang.t_owned(title), &body));
     if let Some(c) = new_cookie {
         let _ = r.add_cookie(&c);
     }
@@ -54,14 +56,18 @@ fn error_line(e: Option<&str>) -> String {
 }
 
 fn forgot_page(req: &HttpRequest, state: &State, status: StatusCode, error: Option<&str>) -> HttpResponse {
+    let lang = i18n::pick(req, None, None);
     if !state.engine.can_send_mail() {
         return page(
             req,
             state,
             StatusCode::OK,
             "Forgot your password?",
-            "<p>This server cannot send e-mail, so it cannot mail you a reset link. Ask the people who run it to \
-             set a new password for you.</p><p><a href=\"/login\">Back to sign-in</a></p>",
+            &format!(
+                "<p>{}</p><p><a href=\"/login\">{}</a></p>",
+                text(lang.t("This server cannot send e-mail, so it cannot mail you a reset link. Ask the people who run it to set a new password for you.")),
+                text(lang.t("Back to sign-in"))
+            ),
         );
     }
     page(
@@ -70,13 +76,16 @@ fn forgot_page(req: &HttpRequest, state: &State, status: StatusCode, error: Opti
         status,
         "Forgot your password?",
         &format!(
-            "<p>Enter the e-mail address of your account. We will send a link to choose a new password; it works \
-             once, for {RESET_LINK_MINUTES} minutes.</p>{err}\
+            "<p>{intro}</p>{err}\
              <form method=\"post\" action=\"/password/forgot\">{{csrf}}\
-             <label>E-mail address <input type=\"email\" name=\"email\" autocomplete=\"username\" required autofocus></label>\
-             <p><button type=\"submit\">Send the link</button></p></form>\
-             <p><a href=\"/login\">Back to sign-in</a></p>",
-            err = error_line(error)
+             <label>{l_email} <input type=\"email\" name=\"email\" autocomplete=\"username\" required autofocus></label>\
+             <p><button type=\"submit\">{l_send}</button></p></form>\
+             <p><a href=\"/login\">{l_back}</a></p>",
+            intro = text(&lang.t("Enter the e-mail address of your account. We will send a link to choose a new password; it works once, for {minutes} minutes.").replace("{minutes}", &RESET_LINK_MINUTES.to_string())),
+            err = error_line(error),
+            l_email = text(lang.t("E-mail address")),
+            l_send = text(lang.t("Send the link")),
+            l_back = text(lang.t("Back to sign-in")),
         ),
     )
 }
@@ -95,17 +104,20 @@ async fn forgot_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespo
     let engine = state.engine.clone();
     match blocking(move || engine.request_password_reset(&email, &ip)).await {
         // The same answer whether or not the address has an account.
-        Ok(Ok(())) => page(
-            &req,
-            &state,
-            StatusCode::OK,
-            "Check your e-mail",
-            &format!(
-                "<p role=\"status\">If an account uses that address, a link to choose a new password is on its way. \
-                 It works once, for {RESET_LINK_MINUTES} minutes. Nothing arrived? Look in your spam folder, or \
-                 <a href=\"/password/forgot\">ask again</a> in a few minutes.</p><p><a href=\"/login\">Back to sign-in</a></p>"
-            ),
-        ),
+        Ok(Ok(())) => {
+            let lang = i18n::pick(&req, None, None);
+            page(
+                &req,
+                &state,
+                StatusCode::OK,
+                "Check your e-mail",
+                &format!(
+                    "<p role=\"status\">{}</p><p><a href=\"/login\">{}</a></p>",
+                    text(&lang.t("If an account uses that address, a link to choose a new password is on its way. It works once, for {minutes} minutes. Nothing arrived? Look in your spam folder, or ask again in a few minutes.").replace("{minutes}", &RESET_LINK_MINUTES.to_string())),
+                    text(lang.t("Back to sign-in"))
+                ),
+            )
+        }
         Ok(Err(RecoveryError::NoMail)) => forgot_page(&req, &state, StatusCode::OK, None),
         Ok(Err(e)) => super::internal_error(e),
         Err(e) => super::internal_error(e),
@@ -113,6 +125,8 @@ async fn forgot_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespo
 }
 
 fn reset_page(req: &HttpRequest, state: &State, status: StatusCode, token: &str, error: Option<&str>) -> HttpResponse {
+    let lang = i18n::pick(req, None, None);
+    let min = state.engine.config.password_min_length.to_string();
     page(
         req,
         state,
@@ -121,14 +135,17 @@ fn reset_page(req: &HttpRequest, state: &State, status: StatusCode, token: &str,
         &format!(
             "{err}<form method=\"post\" action=\"/password/reset\">{{csrf}}\
              <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-             <label>New password (at least {min} characters) <input type=\"password\" name=\"password\" \
+             <label>{l_new} <input type=\"password\" name=\"password\" \
              autocomplete=\"new-password\" minlength=\"{min}\" required autofocus></label>\
-             <label>New password again <input type=\"password\" name=\"password2\" autocomplete=\"new-password\" required></label>\
-             <p><button type=\"submit\">Set the new password</button></p></form>\
-             <p class=\"muted\">Every device signed in to your account will be signed out.</p>",
+             <label>{l_again} <input type=\"password\" name=\"password2\" autocomplete=\"new-password\" required></label>\
+             <p><button type=\"submit\">{l_set}</button></p></form>\
+             <p class=\"muted\">{l_note}</p>",
             err = error_line(error),
             token = attr(token),
-            min = state.engine.config.password_min_length,
+            l_new = text(&lang.t("New password (at least {min} characters)").replace("{min}", &min)),
+            l_again = text(lang.t("New password again")),
+            l_set = text(lang.t("Set the new password")),
+            l_note = text(lang.t("Every device signed in to your account will be signed out.")),
         ),
     )
 }

@@ -10,7 +10,8 @@ use gatehouse_engine::signup::{Registration, SignUp, SignUpError};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use super::browser::{csrf_ok, csrf_token, current_session, is_form, peer_ip, safe_return_to, CSRF_FIELD};
-use super::pages::{error_page, layout};
+use super::i18n;
+use super::pages::{error_page, layout_in};
 use super::{blocking, State};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -21,13 +22,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn page(req: &HttpRequest, state: &State, status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    let lang = i18n::pick(req, None, None);
     let (csrf, new_cookie) = csrf_token(req, state);
     let body =
         body.replace("{csrf}", &format!("<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">", attr(&csrf)));
     let mut r = HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
-        .body(layout(title, &body));
+        .body(layout_in(lang, lang.t_owned(title), &body));
     if let Some(c) = new_cookie {
         let _ = r.add_cookie(&c);
     }
@@ -73,13 +75,15 @@ fn signup_page(
         ),
         None => (
             format!(
-                "<label>E-mail address <input type=\"email\" name=\"email\" value=\"{}\" autocomplete=\"email\" required autofocus></label>",
+                "<label>{} <input type=\"email\" name=\"email\" value=\"{}\" autocomplete=\"email\" required autofocus></label>",
+                text(i18n::pick(req, None, None).t("E-mail address")),
                 attr(email)
             ),
             String::new(),
         ),
     };
     let min = state.engine.config.password_min_length;
+    let lang = i18n::pick(req, None, None);
     page(
         req,
         state,
@@ -87,13 +91,20 @@ fn signup_page(
         "Create your account",
         &format!(
             "{err}<form method=\"post\" action=\"/signup\">{{csrf}}{invitation_field}{email_field}\
-             <label>Your name <input type=\"text\" name=\"name\" value=\"{name}\" autocomplete=\"name\"></label>\
-             <label>Password (at least {min} characters) <input type=\"password\" name=\"password\" minlength=\"{min}\" autocomplete=\"new-password\" required></label>\
-             <label>Password again <input type=\"password\" name=\"password2\" autocomplete=\"new-password\" required></label>\
-             <p><button type=\"submit\">Create account</button></p></form>\
-             <p>We will send you a link to confirm your e-mail address.</p>\
-             <p>Have an account? <a href=\"/login\">Sign in</a></p>",
+             <label>{l_name} <input type=\"text\" name=\"name\" value=\"{name}\" autocomplete=\"name\"></label>\
+             <label>{l_password} <input type=\"password\" name=\"password\" minlength=\"{min}\" autocomplete=\"new-password\" required></label>\
+             <label>{l_again} <input type=\"password\" name=\"password2\" autocomplete=\"new-password\" required></label>\
+             <p><button type=\"submit\">{l_create}</button></p></form>\
+             <p>{l_confirm}</p>\
+             <p>{l_have} <a href=\"/login\">{l_sign_in}</a></p>",
             name = attr(name),
+            l_name = text(lang.t("Your name")),
+            l_password = text(&lang.t("Password (at least {min} characters)").replace("{min}", &min.to_string())),
+            l_again = text(lang.t("Password again")),
+            l_create = text(lang.t("Create account")),
+            l_confirm = text(lang.t("We will send you a link to confirm your e-mail address.")),
+            l_have = text(lang.t("Have an account?")),
+            l_sign_in = text(lang.t("Sign in")),
         ),
     )
 }

@@ -86,6 +86,8 @@ pub fn render(name: &str, ctx: Value) -> Result<String, minijinja::Error> {
         admin_nav => false,
         current => "",
         request_id => super::request_id::current(),
+        lang => "en",
+        request_id_label => "Request id",
     };
     // The page's own values win over the defaults (later maps win).
     environment().get_template(name)?.render(minijinja::value::merge_maps([defaults, ctx]))

@@ -14,7 +14,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use super::{oauth_error_response, run};
 use crate::http::browser::{clear_session_cookie, csrf_ok, csrf_token, current_session, is_form, CSRF_FIELD};
-use crate::http::pages::{error_page, layout};
+use crate::http::pages::error_page;
 use crate::http::State;
 
 /// The consent form's answer field.
@@ -119,8 +119,8 @@ pub async fn authorize(dialect: Arc<Dialect>, req: HttpRequest, body: Bytes, sta
             redirect(&format!("/login?{}", q.finish()))
         }
         AuthorizeOutcome::Consent => {
-            let who = session.as_ref().map(|(_, u)| u.email.clone()).unwrap_or_default();
-            consent_page(&req, &state, &params, &request, &who)
+            let (who, locale) = session.as_ref().map(|(_, u)| (u.email.clone(), u.locale.clone())).unwrap_or_default();
+            consent_page(&req, &state, &params, &request, &who, &locale)
         }
         AuthorizeOutcome::VerifyEmail => {
             let back = format!("{}?{}", req.path(), return_query(&params));
@@ -135,7 +135,9 @@ fn consent_page(
     params: &Params,
     request: &AuthorizeRequest,
     signed_in_as: &str,
+    locale: &str,
 ) -> HttpResponse {
+    let lang = crate::http::i18n::pick(req, params.get("ui_locales"), Some(locale).filter(|l| !l.is_empty()));
     let (csrf, new_cookie) = csrf_token(req, state);
     let mut hidden = String::new();
     for (k, v) in params.pairs() {
@@ -148,8 +150,9 @@ fn consent_page(
     // an operator gave none.
     let mut items = String::new();
     for name in request.scope.iter() {
-        let said = state.engine.catalog.get(name).map(|s| s.description.clone()).filter(|d| !d.is_empty());
-        items.push_str(&format!("<li>{}</li>", text(said.as_deref().unwrap_or(name))));
+        let said = state.engine.catalog.get(name).map(|s| s.description.as_str()).filter(|d| !d.is_empty());
+        let said = said.map(|d| standard_description(lang, d)).unwrap_or_else(|| name.to_string());
+        items.push_str(&format!("<li>{}</li>", text(&said)));
     }
     let domain =
         url::Url::parse(&request.redirect_uri).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
@@ -158,18 +161,24 @@ fn consent_page(
         "/login?return_to={}",
         url::form_urlencoded::byte_serialize(this_request.as_bytes()).collect::<String>()
     );
+    let strong = |v: &str| format!("<strong>{}</strong>", text(v));
     let body = format!(
-        "<p>You are signed in as <strong>{who}</strong>. <a href=\"{switch}\">Not you?</a></p>\
-         <p><strong>{client}</strong> <span class=\"muted\">({domain})</span> would like to:</p><ul>{items}</ul>\
+        "<p>{signed_in} <a href=\"{switch}\">{not_you}</a></p>\
+         <p>{asks}</p><ul>{items}</ul>\
          <form method=\"post\" action=\"{action}\">{hidden}\
          <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">\
-         <button type=\"submit\" name=\"{CONSENT_FIELD}\" value=\"allow\">Allow</button> \
-         <button type=\"submit\" class=\"secondary\" name=\"{CONSENT_FIELD}\" value=\"deny\">Deny</button></form>\
-         <p class=\"muted\">You can take this back at any time on <a href=\"/account\">your account page</a>.</p>",
-        who = text(signed_in_as),
+         <button type=\"submit\" name=\"{CONSENT_FIELD}\" value=\"allow\">{allow}</button> \
+         <button type=\"submit\" class=\"secondary\" name=\"{CONSENT_FIELD}\" value=\"deny\">{deny}</button></form>\
+         <p class=\"muted\"><a href=\"/account\">{take_back}</a></p>",
+        signed_in = text(lang.t("You are signed in as {who}.")).replace("{who}", &strong(signed_in_as)),
+        not_you = text(lang.t("Not you?")),
+        asks = text(lang.t("{app} ({domain}) would like to:"))
+            .replace("{app}", &strong(&request.client.name))
+            .replace("{domain}", &format!("<span class=\"muted\">{}</span>", text(&domain))),
+        allow = text(lang.t("Allow")),
+        deny = text(lang.t("Deny")),
+        take_back = text(lang.t("You can take this back at any time on your account page.")),
         switch = attr(&switch),
-        client = text(&request.client.name),
-        domain = text(&domain),
         action = attr(req.path()),
         csrf = attr(&csrf),
     );
@@ -177,9 +186,28 @@ fn consent_page(
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Frame-Options", "DENY"))
-        .body(layout(&format!("Allow {} access?", request.client.name), &body));
+        .body(crate::http::pages::layout_in(
+            lang,
+            &lang.t("Allow {app} access?").replace("{app}", &request.client.name),
+            &body,
+        ));
     if let Some(c) = new_cookie {
         let _ = r.add_cookie(&c);
     }
     r
+}
+
+/// A standard scope's description in `lang` (operators' own descriptions
+/// are shown as written).
+fn standard_description(lang: crate::http::i18n::Lang, description: &str) -> String {
+    const STANDARD: &[&str] = &[
+        "Sign you in and tell the app who you are",
+        "See your name and language",
+        "See your e-mail address",
+        "Stay connected to the app while you are away (refresh tokens)",
+    ];
+    match STANDARD.iter().find(|s| **s == description) {
+        Some(s) => lang.t(s).to_string(),
+        None => description.to_string(),
+    }
 }
