@@ -353,7 +353,8 @@ fn member_pages_speak_german_when_asked() {
     // ui_locales on the authorization request decides over the browser's language,
     // through sign-in and consent.
     let b = browser();
-    let out = s.cli(&["user", "add", "--email", "hans@example.com", "--name", "Hans", "--password", OLD]);
+    let out =
+        s.cli(&["user", "add", "--email", "hans@example.com", "--name", "Hans", "--password", OLD, "--locale", "de"]);
     assert!(out.status.success());
     let start = s.url(&format!(
         "/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fforum.example.com%2Fcb&state=s&scope=openid%20email&ui_locales=de",
@@ -368,4 +369,8 @@ fn member_pages_speak_german_when_asked() {
     let consent = b.get(&consent_url).header("Accept-Language", "en").send().unwrap().text().unwrap();
     assert!(consent.contains("Forum Zugriff erlauben?") && consent.contains("Ihre E-Mail-Adresse sehen"), "{consent}");
     assert!(consent.contains(">Erlauben<") && consent.contains(">Ablehnen<"), "{consent}");
+    // The member's own language setting decides the account page.
+    let account = b.get(s.url("/account")).header("Accept-Language", "en").send().unwrap().text().unwrap();
+    assert!(account.contains("<html lang=\"de\">") && account.contains("Profil speichern"), "{account}");
+    assert!(account.contains("Single Sign-On ist <strong id=\"sso-state\">an</strong>."), "{account}");
 }

@@ -11,7 +11,7 @@ use gatehouse_engine::oauth::Params;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use super::browser::{clear_session_cookie, csrf_ok, csrf_token, current_session, is_form, CSRF_FIELD};
-use super::pages::{error_page, layout};
+use super::pages::error_page;
 use super::{blocking, State};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -61,18 +61,31 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
         Ok(Err(e)) => return super::internal_error(e),
         Err(e) => return super::internal_error(e),
     };
+    let lang = super::i18n::pick(&req, None, Some(user.locale.as_str()).filter(|l| !l.is_empty()));
+    // Every fixed phrase goes through the catalog, escaped.
+    let t = |en: &'static str| text(lang.t(en)).into_owned();
     let (csrf, new_cookie) = csrf_token(&req, &state);
     let csrf_input = format!("<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">", attr(&csrf));
+    let table = |headers: &[&'static str], rows: &str| {
+        let ths: String = headers.iter().map(|h| format!("<th scope=\"col\">{}</th>", t(h))).collect();
+        format!(
+            "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table><thead><tr>{ths}<th scope=\"col\"></th></tr></thead>\
+             <tbody>{rows}</tbody></table></div>",
+            t("Table (scrolls sideways)")
+        )
+    };
     let mut rows = String::new();
     for s in &sessions {
-        let this = if s.id == current.id { " <strong>(this browser)</strong>" } else { "" };
+        let this =
+            if s.id == current.id { format!(" <strong>{}</strong>", t("(this browser)")) } else { String::new() };
         let end = if s.id == current.id {
             String::new()
         } else {
             format!(
                 "<form method=\"post\" action=\"/account/sessions/end\">{csrf_input}\
-                 <input type=\"hidden\" name=\"session_id\" value=\"{}\"><button type=\"submit\" class=\"secondary\">Sign out</button></form>",
-                s.id
+                 <input type=\"hidden\" name=\"session_id\" value=\"{}\"><button type=\"submit\" class=\"secondary\">{}</button></form>",
+                s.id,
+                t("Sign out")
             )
         };
         rows.push_str(&format!(
@@ -87,7 +100,8 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
     let everywhere_else = if others > 0 {
         format!(
             "<form method=\"post\" action=\"/account/sessions/end-others\">{csrf_input}\
-             <button type=\"submit\" class=\"secondary\">Sign out everywhere else ({others})</button></form>"
+             <button type=\"submit\" class=\"secondary\">{}</button></form>",
+            t("Sign out everywhere else ({n})").replace("{n}", &others.to_string())
         )
     } else {
         String::new()
@@ -96,89 +110,105 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
     for (client_id, name, since) in &apps {
         app_rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/account/apps/revoke\">{csrf_input}\
-             <input type=\"hidden\" name=\"client_id\" value=\"{}\"><button type=\"submit\" class=\"secondary\">Revoke access</button></form></td></tr>",
+             <input type=\"hidden\" name=\"client_id\" value=\"{}\"><button type=\"submit\" class=\"secondary\">{}</button></form></td></tr>",
             text(name),
             text(since),
-            attr(client_id)
+            attr(client_id),
+            t("Revoke access")
         ));
     }
     let apps_html = if apps.is_empty() {
-        "<p class=\"muted\">You have not allowed any app yet (apps run by this site's operator do not ask).</p>"
-            .to_string()
-    } else {
         format!(
-            "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Table (scrolls sideways)\"><table><thead><tr><th scope=\"col\">App</th><th scope=\"col\">Allowed on (UTC)</th><th scope=\"col\"></th></tr></thead>\
-             <tbody>{app_rows}</tbody></table></div>"
+            "<p class=\"muted\">{}</p>",
+            t("You have not allowed any app yet (apps run by this site's operator do not ask).")
         )
+    } else {
+        table(&["App", "Allowed on (UTC)"], &app_rows)
     };
     let mut link_rows = String::new();
     for l in &links {
         link_rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/account/links/unlink\">{csrf_input}\
              <input type=\"hidden\" name=\"plugin\" value=\"{}\"><input type=\"hidden\" name=\"subject\" value=\"{}\">\
-             <button type=\"submit\" class=\"secondary\">Unlink</button></form></td></tr>",
+             <button type=\"submit\" class=\"secondary\">{}</button></form></td></tr>",
             text(&l.plugin),
             text(l.email.as_deref().unwrap_or("")),
             text(&format_timestamp(l.last_login_at)),
             attr(&l.plugin),
             attr(&l.subject),
+            t("Unlink")
         ));
     }
     let links_html = if links.is_empty() {
-        "<p class=\"muted\">No sign-in through another provider is linked.</p>".to_string()
+        format!("<p class=\"muted\">{}</p>", t("No sign-in through another provider is linked."))
     } else {
-        format!(
-            "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Table (scrolls sideways)\"><table><thead><tr><th scope=\"col\">Through</th><th scope=\"col\">As</th><th scope=\"col\">Last used</th><th scope=\"col\"></th></tr></thead>\
-             <tbody>{link_rows}</tbody></table></div>"
-        )
+        table(&["Through", "As", "Last used"], &link_rows)
     };
     let (sso_state, sso_next, sso_label) =
-        if user.allow_sso { ("on", "off", "Switch off") } else { ("off", "on", "Switch on") };
+        if user.allow_sso { (t("on"), "off", t("Switch off")) } else { (t("off"), "on", t("Switch on")) };
     let q = Params::parse(&[req.query_string().as_bytes()]);
     let notice = match q.get("done") {
-        Some("profile") => "<p class=\"notice\" role=\"status\">Your profile was saved.</p>",
-        Some("others") => "<p class=\"notice\" role=\"status\">Every other browser was signed out.</p>",
-        Some("revoked") => "<p class=\"notice\" role=\"status\">The app no longer has access.</p>",
-        _ => "",
-    };
-    let locale_options: String = [("", "Browser default"), ("en", "English"), ("de", "Deutsch")]
+        Some("profile") => Some("Your profile was saved."),
+        Some("others") => Some("Every other browser was signed out."),
+        Some("revoked") => Some("The app no longer has access."),
+        _ => None,
+    }
+    .map(|m| format!("<p class=\"notice\" role=\"status\">{}</p>", t(m)))
+    .unwrap_or_default();
+    let locale_options: String = [("", t("Browser default")), ("en", "English".into()), ("de", "Deutsch".into())]
         .iter()
         .map(|(v, label)| {
             format!("<option value=\"{v}\"{}>{label}</option>", if user.locale == *v { " selected" } else { "" })
         })
         .collect();
+    let min = state.engine.config.password_min_length.to_string();
     let body = format!(
-        "{notice}<h2>Profile</h2>\
+        "{notice}<h2>{h_profile}</h2>\
          <form method=\"post\" action=\"/account/profile\">{csrf_input}\
-         <label>Name <input type=\"text\" name=\"name\" value=\"{name}\" autocomplete=\"name\"></label>\
-         <label>Language <select name=\"locale\">{locale_options}</select></label>\
-         <p>E-mail address: <strong>{email}</strong>{verified}</p>\
-         <p><button type=\"submit\">Save profile</button></p></form>\
-         <h2 id=\"password\">Password</h2>{password_note}\
+         <label>{l_name} <input type=\"text\" name=\"name\" value=\"{name}\" autocomplete=\"name\"></label>\
+         <label>{l_language} <select name=\"locale\">{locale_options}</select></label>\
+         <p>{l_email} <strong>{email}</strong> {verified}</p>\
+         <p><button type=\"submit\">{b_save}</button></p></form>\
+         <h2 id=\"password\">{h_password}</h2>{password_note}\
          <form method=\"post\" action=\"/account/password\">{csrf_input}\
-         <label>Current password <input type=\"password\" name=\"current\" autocomplete=\"current-password\" required></label>\
-         <label>New password (at least {min} characters) <input type=\"password\" name=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" required></label>\
-         <label>New password again <input type=\"password\" name=\"password2\" autocomplete=\"new-password\" required></label>\
-         <p><button type=\"submit\">Change password</button></p></form>\
-         <h2 id=\"two-factor\">Two-step sign-in</h2>\
-         <p class=\"muted\">A second step (an app code or a passkey) is not available yet on this site.</p>\
-         <h2>Allow Single Sign-On</h2>\
-         <p>Single sign-on is <strong id=\"sso-state\">{sso_state}</strong>. When it is on, an app that manages your \
-         account for you (such as a billing portal) may open a signed-in page for you with a one-time link, without \
-         asking for your password. When it is off, those links are refused. It does not change signing in to apps \
-         yourself, with your password or a \"Sign in with\" button.</p>\
+         <label>{l_current} <input type=\"password\" name=\"current\" autocomplete=\"current-password\" required></label>\
+         <label>{l_new} <input type=\"password\" name=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" required></label>\
+         <label>{l_again} <input type=\"password\" name=\"password2\" autocomplete=\"new-password\" required></label>\
+         <p><button type=\"submit\">{b_change}</button></p></form>\
+         <h2 id=\"two-factor\">{h_two}</h2>\
+         <p class=\"muted\">{p_two}</p>\
+         <h2>{h_sso}</h2>\
+         <p>{p_sso_state} {p_sso}</p>\
          <form method=\"post\" action=\"/account/sso\">{csrf_input}\
          <input type=\"hidden\" name=\"allow\" value=\"{sso_next}\"><button type=\"submit\" class=\"secondary\">{sso_label}</button></form>\
-         <h2>Where you are signed in</h2>\
-         <div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Table (scrolls sideways)\"><table><thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Since (UTC)</th><th scope=\"col\">IP address</th><th scope=\"col\">How</th><th scope=\"col\"></th></tr></thead>\
-         <tbody>{rows}</tbody></table></div>{everywhere_else}\
-         <h2>Apps you allowed</h2>{apps_html}\
-         <h2>Linked sign-ins</h2>{links_html}\
-         <p><a href=\"/logout\">Sign out</a></p>",
+         <h2>{h_where}</h2>{sessions_table}{everywhere_else}\
+         <h2>{h_apps}</h2>{apps_html}\
+         <h2>{h_links}</h2>{links_html}\
+         <p><a href=\"/logout\">{a_sign_out}</a></p>",
+        h_profile = t("Profile"),
+        l_name = t("Name"),
+        l_language = t("Language"),
+        l_email = t("E-mail address:"),
+        b_save = t("Save profile"),
+        h_password = t("Password"),
+        l_current = t("Current password"),
+        l_new = t("New password (at least {min} characters)").replace("{min}", &min),
+        l_again = t("New password again"),
+        b_change = t("Change password"),
+        h_two = t("Two-step sign-in"),
+        p_two = t("A second step (an app code or a passkey) is not available yet on this site."),
+        h_sso = t("Allow Single Sign-On"),
+        p_sso_state = t("Single sign-on is {state}.")
+            .replace("{state}", &format!("<strong id=\"sso-state\">{sso_state}</strong>")),
+        p_sso = t("When it is on, an app that manages your account for you (such as a billing portal) may open a signed-in page for you with a one-time link, without asking for your password. When it is off, those links are refused. It does not change signing in to apps yourself, with your password or a \"Sign in with\" button."),
+        h_where = t("Where you are signed in"),
+        sessions_table = table(&["Device", "Since (UTC)", "IP address", "How"], &rows),
+        h_apps = t("Apps you allowed"),
+        h_links = t("Linked sign-ins"),
+        a_sign_out = t("Sign out"),
         name = attr(&user.display_name),
         email = text(&user.email),
-        verified = if user.email_verified { " (confirmed)" } else { " (not confirmed)" },
-        min = state.engine.config.password_min_length,
+        verified = if user.email_verified { t("(confirmed)") } else { t("(not confirmed)") },
         password_note = q
             .get("password")
             .and_then(|code| super::password::change_outcome(code, state.engine.config.password_min_length))
@@ -193,7 +223,7 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Frame-Options", "DENY"))
-        .body(layout("Your account", &body));
+        .body(super::pages::layout_in(lang, lang.t("Your account"), &body));
     if let Some(c) = new_cookie {
         let _ = r.add_cookie(&c);
     }
