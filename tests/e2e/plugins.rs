@@ -501,3 +501,72 @@ fn plugin_list_describes_without_initialising() {
         String::from_utf8_lossy(&serve.stderr)
     );
 }
+
+/// Plugin authors issue: a route learns who is signed in from the request
+/// (never from the host's cookies), and a route that requires sign-in sends
+/// a signed-out browser to sign in and back to the same URL.
+#[test]
+fn routes_see_the_signed_in_member_and_can_require_sign_in() {
+    let f = fixtures();
+    for backend in backends() {
+        let server = start(backend, &[(&f.good, "")]);
+        let out = server.cli(&[
+            "user",
+            "add",
+            "--email",
+            "pat@example.com",
+            "--name",
+            "Pat Doe",
+            "--password",
+            "pat password 1",
+        ]);
+        assert!(out.status.success());
+        let b = browser();
+        // Signed out: an open route sees nobody; a members' route redirects.
+        let v: serde_json::Value = b.get(server.url("/good/maybe")).send().unwrap().json().unwrap();
+        assert_eq!(v["user"], serde_json::Value::Null);
+        let r = b.get(server.url("/good/whoami?x=1")).send().unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/login?return_to=%2Fgood%2Fwhoami%3Fx%3D1");
+        // Sign in through the form that redirect leads to; it comes back.
+        let page = b.get(server.url("/login?return_to=%2Fgood%2Fwhoami%3Fx%3D1")).send().unwrap().text().unwrap();
+        let form = parse_forms(&page).remove(0);
+        let mut values: Vec<(String, String)> = form.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
+        values.retain(|(n, _)| n != "email" && n != "password");
+        values.push(("email".into(), "pat@example.com".into()));
+        values.push(("password".into(), "pat password 1".into()));
+        let r = b.post(server.url("/login")).form(&values).send().unwrap();
+        assert_eq!(r.headers()["location"], "/good/whoami?x=1");
+        let session = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("gatehouse_session="))
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        // The app's own cookies reach the plugin; the host's do not.
+        let r = http()
+            .get(server.url("/good/whoami?x=1"))
+            .header("Cookie", format!("theme=dark; {session}; gatehouse_csrf=abc; lang=de"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().unwrap();
+        let u = &v["user"];
+        assert_eq!(
+            (u["email"].as_str(), u["name"].as_str(), u["status"].as_str()),
+            (Some("pat@example.com"), Some("Pat Doe"), Some("Active"))
+        );
+        assert_eq!(u["allow_sso"], true);
+        assert_eq!(u["signed_in_via"], "password");
+        assert!(u["session_age"].as_i64().unwrap() >= 0 && u["session_id"].as_i64().unwrap() > 0);
+        let cookie = v["cookie"].as_str().unwrap_or("");
+        assert_eq!(cookie, "theme=dark; lang=de", "host cookies stay with the host");
+        let maybe: serde_json::Value = b.get(server.url("/good/maybe")).send().unwrap().json().unwrap();
+        assert_eq!(maybe["user"]["email"], "pat@example.com");
+        // A fresh-enough sign-in passes max_age.
+        assert_eq!(b.get(server.url("/good/recent")).send().unwrap().status(), 200);
+    }
+}

@@ -23,7 +23,12 @@ pub const ABI_VERSION: u32 = 1;
 /// The version of the JSON message schema ([`crate::messages`]). Additive
 /// changes (new optional fields, new methods) bump it; the host accepts
 /// plugins built against the same or an older schema.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first schema.
+/// - 2: routes carry the signed-in member ([`crate::messages::HttpRequest::user`])
+///   and may declare [`crate::messages::RouteDecl::requires_sign_in`]; a
+///   plugin relying on them must not load on a host that ignores them.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `GHPLUGIN` in little-endian: tells a Gatehouse declaration from random bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"GHPLUGIN");

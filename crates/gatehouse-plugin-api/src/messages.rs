@@ -255,6 +255,15 @@ pub struct RouteDecl {
     /// the host's own JSON error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub too_large_body: Option<Value>,
+    /// (Schema 2.) Only for a signed-in member: without a live session the
+    /// host sends the browser to sign in and back to the same URL, and the
+    /// plugin is never called; with one, [`HttpRequest::user`] is set.
+    #[serde(default)]
+    pub requires_sign_in: bool,
+    /// (Schema 2.) With `requires_sign_in`: a sign-in older than this many
+    /// seconds counts as none (the member signs in again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
 }
 
 /// The largest request body the host reads for a plugin route.
@@ -267,6 +276,8 @@ impl RouteDecl {
         RouteDecl {
             methods: methods.iter().map(|m| m.to_string()).collect(),
             path: path.into(),
+            requires_sign_in: false,
+            max_age: None,
             error_body: None,
             too_large_body: None,
         }
@@ -409,6 +420,40 @@ pub struct HttpRequest {
     pub peer_addr: Option<String>,
     /// The id the host gave the request, as its logs show it.
     pub request_id: String,
+    /// (Schema 2.) The member signed in to this browser, when there is a
+    /// live session; `None` otherwise. The host never forwards its own
+    /// session and CSRF cookies: this is how a plugin learns who is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<RouteUser>,
+}
+
+/// The member a plugin route is serving (see [`HttpRequest::user`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RouteUser {
+    /// The numeric user id (host services take it).
+    pub id: i64,
+    /// The stable public identifier (the OpenID Connect `sub`).
+    pub uuid: String,
+    /// The member's e-mail address.
+    pub email: String,
+    /// Whether the member confirmed the address.
+    pub email_verified: bool,
+    /// The member's display name.
+    pub name: String,
+    /// `Active` or `Inactive` (a Closed member never has a session).
+    pub status: String,
+    /// The member's "Allow Single Sign-On" switch: a plugin that signs the
+    /// member in to another app without asking should honour it.
+    pub allow_sso: bool,
+    /// The session's id.
+    pub session_id: i64,
+    /// How long ago the member signed in (seconds).
+    pub session_age: i64,
+    /// How the member signed in (`password`, an identity provider plugin's name…).
+    pub signed_in_via: String,
+    /// The second factor used, when there was one (none yet: always `None`).
+    pub second_factor: Option<String>,
 }
 
 impl HttpRequest {

@@ -57,6 +57,7 @@ fn roundtrip(c: &mut Criterion) {
         body_base64: false,
         peer_addr: Some("127.0.0.1".into()),
         request_id: "0123456789abcdef".into(),
+        user: None,
     };
     c.bench_function("plugin routes round trip, 1 KiB body", |b| {
         b.iter(|| {

@@ -118,6 +118,8 @@ fn manifest(config: &Config) -> Manifest {
             // An oversized call is refused in the envelope too (JSON, the
             // format the host can write for every responsetype's readers).
             too_large_body: Some(json!({ "result": "error", "message": "Request body too large" })),
+            requires_sign_in: false,
+            max_age: None,
         }],
         aliases: aliases(),
         dialect: Some(dialect(config)),

@@ -195,6 +195,53 @@ pub fn to_message(req: &HttpRequest, body: &[u8]) -> msg::HttpRequest {
         // The client's address under the `trusted_proxies` rule, as the core sees it.
         peer_addr: Some(crate::http::browser::peer_ip(req)).filter(|ip| !ip.is_empty()),
         request_id: crate::http::request_id::current(),
+        user: None,
+    }
+}
+
+/// The host's own cookies are never a plugin's business (it learns who is
+/// signed in from `HttpRequest::user`): they are cut out of `Cookie`.
+fn without_host_cookies(mut message: msg::HttpRequest) -> msg::HttpRequest {
+    use crate::http::browser::{CSRF_COOKIE, SESSION_COOKIE};
+    message.headers = message
+        .headers
+        .into_iter()
+        .filter_map(|(k, v)| {
+            if k != "cookie" {
+                return Some((k, v));
+            }
+            let kept: Vec<&str> = v
+                .split(';')
+                .map(str::trim)
+                .filter(|c| {
+                    let name = c.split('=').next().unwrap_or("").trim();
+                    !c.is_empty() && name != SESSION_COOKIE && name != CSRF_COOKIE
+                })
+                .collect();
+            (!kept.is_empty()).then(|| (k, kept.join("; ")))
+        })
+        .collect();
+    message
+}
+
+/// The member signed in to this browser, as a route sees them.
+fn route_user(
+    session: &gatehouse_engine::model::Session,
+    user: &gatehouse_engine::model::User,
+    now: i64,
+) -> msg::RouteUser {
+    msg::RouteUser {
+        id: user.id,
+        uuid: user.uuid.clone(),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        name: user.display_name.clone(),
+        status: user.status.to_string(),
+        allow_sso: user.allow_sso,
+        session_id: session.id,
+        session_age: (now - session.auth_time).max(0),
+        signed_in_via: session.via.clone(),
+        second_factor: None,
     }
 }
 
@@ -247,7 +294,32 @@ async fn serve_route(t: Arc<RouteTarget>, req: HttpRequest, payload: web::Payloa
         Ok(None) => return too_large(&t.decl),
         Err(e) => return crate::http::json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
     };
-    let message = to_message(&req, &body);
+    let mut message = without_host_cookies(to_message(&req, &body));
+    let session = match crate::http::browser::current_session(&req, &state).await {
+        Ok(s) => s.filter(|(_, u)| u.status().may_sign_in()),
+        Err(e) => return crate::http::internal_error(e),
+    };
+    let now = state.engine.now();
+    let fresh = |s: &gatehouse_engine::model::Session| t.decl.max_age.is_none_or(|m| now - s.auth_time <= m);
+    match &session {
+        Some((s, u)) if fresh(s) => message.user = Some(route_user(s, u, now)),
+        _ if t.decl.requires_sign_in => {
+            // Sign in first, then back to this very URL.
+            let back = match req.query_string() {
+                "" => req.path().to_string(),
+                q => format!("{}?{q}", req.path()),
+            };
+            let login = format!(
+                "/login?return_to={}",
+                url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+            );
+            return HttpResponse::SeeOther()
+                .insert_header(("Location", login))
+                .insert_header(("Cache-Control", "no-store"))
+                .finish();
+        }
+        _ => {}
+    }
     let span = tracing::Span::current();
     let (t2, st) = (t.clone(), state.clone());
     let result = {
