@@ -570,3 +570,28 @@ fn routes_see_the_signed_in_member_and_can_require_sign_in() {
         assert_eq!(b.get(server.url("/good/recent")).send().unwrap().status(), 200);
     }
 }
+
+/// Plugin authors issue: the operator lets a plugin's routes redirect to
+/// places written in its own configuration, without registering them on
+/// any client; anything else is still refused.
+#[test]
+fn a_plugin_redirects_to_the_targets_its_configuration_allows() {
+    let f = fixtures();
+    let server = start(Backend::Sqlite, &[(&f.good, "redirect_targets = [\"https://forum.example.com/return/*\"]")]);
+    let go = |to: &str| {
+        http()
+            .get(server.url(&format!(
+                "/good/redirect?to={}",
+                url::form_urlencoded::byte_serialize(to.as_bytes()).collect::<String>()
+            )))
+            .send()
+            .unwrap()
+    };
+    let r = go("https://forum.example.com/return/t/42?x=1");
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "https://forum.example.com/return/t/42?x=1");
+    assert_eq!(go("https://forum.example.com/other").status(), 500);
+    assert_eq!(go("https://forum.example.com/return/../admin").status(), 500);
+    // No client was touched to allow it.
+    assert_eq!(server.cli_json(&["client", "list"]).as_array().unwrap().len(), 0);
+}

@@ -381,7 +381,7 @@ pub fn route_blocking(
     let user_agent = message.header("user-agent").unwrap_or_default().to_string();
     let resp: msg::HttpResponse = plugin.call(plugin_methods::ROUTE, &message)?;
     let invalid = |reason: String| RouteFailure::Invalid { plugin: plugin.name().to_string(), reason };
-    let mut v = validate(&resp, engine, config).map_err(invalid)?;
+    let mut v = validate(&resp, engine, config, &plugin.redirect_targets).map_err(invalid)?;
     if let Some(s) = &resp.start_session {
         let session = super::services::start_session(
             engine,
@@ -415,7 +415,12 @@ const FORBIDDEN_HEADERS: &[&str] = &[
 ];
 
 /// Checks a plugin's answer: status, headers, `Location`, body encoding.
-pub fn validate(resp: &msg::HttpResponse, engine: &Engine, config: &Config) -> Result<Validated, String> {
+pub fn validate(
+    resp: &msg::HttpResponse,
+    engine: &Engine,
+    config: &Config,
+    targets: &[super::RedirectTarget],
+) -> Result<Validated, String> {
     if !(200..=599).contains(&resp.status) {
         return Err(format!("status {} is outside 200..=599", resp.status));
     }
@@ -431,7 +436,7 @@ pub fn validate(resp: &msg::HttpResponse, engine: &Engine, config: &Config) -> R
             return Err("the session cookie is set through start_session, not by hand".into());
         }
         if name == actix_web::http::header::LOCATION {
-            check_location(v, engine, config)?;
+            check_location(v, engine, config, targets)?;
         }
         headers.push((name, value));
     }
@@ -444,8 +449,14 @@ pub fn validate(resp: &msg::HttpResponse, engine: &Engine, config: &Config) -> R
 }
 
 /// A redirect target must be relative, or under the issuer or the client
-/// area, or a registered redirect URI (plus a query).
-fn check_location(loc: &str, engine: &Engine, config: &Config) -> Result<(), String> {
+/// area, or one of the plugin's configured `redirect_targets`, or a
+/// registered redirect URI (plus a query).
+fn check_location(
+    loc: &str,
+    engine: &Engine,
+    config: &Config,
+    targets: &[super::RedirectTarget],
+) -> Result<(), String> {
     let refuse = || Err(format!("redirect target {loc:?} is neither relative nor registered"));
     if loc.contains('\\') || loc.starts_with("//") {
         return refuse();
@@ -458,7 +469,7 @@ fn check_location(loc: &str, engine: &Engine, config: &Config) -> Result<(), Str
     }
     let under =
         |base: &str| loc == base || loc.starts_with(&format!("{base}/")) || loc.starts_with(&format!("{base}?"));
-    if under(&config.issuer()) || under(&config.client_area_url()) {
+    if under(&config.issuer()) || under(&config.client_area_url()) || targets.iter().any(|t| t.admits(loc)) {
         return Ok(());
     }
     let registered =
@@ -473,6 +484,30 @@ fn check_location(loc: &str, engine: &Engine, config: &Config) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirect_targets_admit_exact_urls_and_prefixes_as_browsers_resolve_them() {
+        use super::super::RedirectTarget;
+        let v: toml::Value = toml::from_str(
+            "t = [\"https://forum.example.com/session/sso_login\", \"https://forum.example.com/return/*\"]",
+        )
+        .unwrap();
+        let targets = RedirectTarget::parse_all(&v["t"]).unwrap();
+        let ok = |loc: &str| targets.iter().any(|t| t.admits(loc));
+        assert!(ok("https://forum.example.com/session/sso_login"));
+        assert!(ok("https://forum.example.com/session/sso_login?sso=abc&sig=def"));
+        assert!(!ok("https://forum.example.com/session/sso_login/more"));
+        assert!(ok("https://forum.example.com/return/t/123"));
+        assert!(!ok("https://forum.example.com/return/../admin"));
+        assert!(!ok("https://forum.example.com/return/%2e%2e/admin"));
+        assert!(!ok("https://forum.example.com.evil.example/return/x"));
+        assert!(!ok("http://forum.example.com/return/x"), "another scheme is another origin");
+        for bad in ["javascript:alert(1)", "http://forum.example.com/x", "https://a.example/x*", "https://a.example/#f"]
+        {
+            let v = toml::Value::Array(vec![toml::Value::String(bad.into())]);
+            assert!(RedirectTarget::parse_all(&v).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn prefix_routes_become_tail_patterns() {

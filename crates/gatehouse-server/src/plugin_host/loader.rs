@@ -35,6 +35,8 @@ pub enum LoadError {
     NotConfigured { path: String, name: String, reason: String },
     #[error("{path}: plugin {name} has an invalid manifest: {reason}")]
     BadManifest { path: String, name: String, reason: String },
+    #[error("{path}: plugin {name}: redirect_targets: {reason}")]
+    RedirectTargets { path: String, name: String, reason: String },
     #[error("{path}: plugin {name} claims {route}, which {other} already serves")]
     Conflict { path: String, name: String, route: String, other: String },
     #[error("cannot read the plugins directory {path}: {reason}")]

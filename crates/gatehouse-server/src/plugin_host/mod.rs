@@ -80,6 +80,9 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     pub manifest: Manifest,
     pub build: loader::BuildInfo,
+    /// Where the operator lets this plugin's routes send browsers, besides
+    /// the registered redirect URIs (`redirect_targets` in its configuration).
+    pub redirect_targets: Vec<RedirectTarget>,
     opened: loader::Opened,
     ctx: &'static HostCtx,
 }
@@ -151,6 +154,63 @@ pub struct PluginHost {
     pub plugins: Vec<Arc<LoadedPlugin>>,
     /// Plugins found but not enabled: they need configuration (name, why).
     pub not_enabled: Vec<NotEnabled>,
+}
+
+/// A place the operator lets a plugin's routes redirect browsers to: an
+/// exact URL (a query may follow), or every path under a prefix written
+/// `https://host/path/*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectTarget {
+    Exact(String),
+    /// The origin and the path prefix (ending in `/`).
+    Prefix {
+        origin: url::Origin,
+        path: String,
+    },
+}
+
+impl RedirectTarget {
+    /// Reads the `redirect_targets` list; every entry must be an https URL
+    /// (http only on a loopback host) without a fragment.
+    pub fn parse_all(v: &toml::Value) -> Result<Vec<RedirectTarget>, String> {
+        let list = v.as_array().ok_or("expected a list of URLs")?;
+        list.iter()
+            .map(|item| {
+                let s = item.as_str().ok_or("expected a list of URLs")?;
+                let (base, prefix) = match s.strip_suffix('*') {
+                    Some(b) if b.ends_with('/') => (b, true),
+                    Some(_) => return Err(format!("{s:?}: `*` may only end a path, after `/`")),
+                    None => (s, false),
+                };
+                gatehouse_core::redirect::validate_web_url(base).map_err(|e| format!("{s:?}: {e}"))?;
+                let u = url::Url::parse(base).map_err(|e| format!("{s:?}: {e}"))?;
+                if u.fragment().is_some() || (prefix && u.query().is_some()) || base.contains('*') {
+                    return Err(format!("{s:?}: no fragment, and no query or other `*` in a prefix"));
+                }
+                Ok(if prefix {
+                    RedirectTarget::Prefix { origin: u.origin(), path: u.path().to_string() }
+                } else {
+                    RedirectTarget::Exact(s.to_string())
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `loc` (an absolute URL a route answered with) is this target.
+    /// Prefixes compare the URL as a browser resolves it (dot segments,
+    /// percent-encoded ones included), so `…/session/../admin` is outside.
+    pub fn admits(&self, loc: &str) -> bool {
+        match self {
+            RedirectTarget::Exact(t) => {
+                loc == t
+                    || loc
+                        .strip_prefix(t.as_str())
+                        .is_some_and(|rest| rest.starts_with(if t.contains('?') { '&' } else { '?' }))
+            }
+            RedirectTarget::Prefix { origin, path } => url::Url::parse(loc)
+                .is_ok_and(|u| u.origin() == *origin && u.path().starts_with(path.as_str()) && u.fragment().is_none()),
+        }
+    }
 }
 
 /// A plugin that was found but lacks the configuration it needs.
@@ -290,6 +350,16 @@ impl PluginHost {
             toml::Value::Table(t) if t.is_empty() => cfg.plugin_config.get(&build.name).cloned().unwrap_or(config),
             _ => config,
         };
+        // `redirect_targets` is the host's key: the plugin never sees it.
+        let mut config = config;
+        let targets = match config.as_table_mut().and_then(|t| t.remove("redirect_targets")) {
+            None => Vec::new(),
+            Some(v) => RedirectTarget::parse_all(&v).map_err(|reason| LoadError::RedirectTargets {
+                path: loader::show(path),
+                name: build.name.clone(),
+                reason,
+            })?,
+        };
         let config = serde_json::to_value(&config).unwrap_or_default();
         let info = HostInfo {
             issuer: cfg.issuer(),
@@ -318,7 +388,7 @@ impl PluginHost {
             reason,
         })?;
         self.check_conflicts(&p, &manifest)?;
-        Ok(LoadedPlugin { path: path.to_path_buf(), manifest, build, opened, ctx })
+        Ok(LoadedPlugin { path: path.to_path_buf(), manifest, build, redirect_targets: targets, opened, ctx })
     }
 
     fn check_conflicts(&self, p: &str, m: &Manifest) -> Result<(), LoadError> {
