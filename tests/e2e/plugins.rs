@@ -595,3 +595,17 @@ fn a_plugin_redirects_to_the_targets_its_configuration_allows() {
     // No client was touched to allow it.
     assert_eq!(server.cli_json(&["client", "list"]).as_array().unwrap().len(), 0);
 }
+
+/// Plugin authors issue: a failing route answers in the content type it
+/// declared (here HTML), with the request id, not only in JSON.
+#[test]
+fn a_route_fails_in_the_content_type_it_declares() {
+    let f = fixtures();
+    let server = start(Backend::Sqlite, &[(&f.good, "")]);
+    let r = http().get(server.url("/good/error-html")).send().unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body = r.text().unwrap();
+    assert_eq!(body, format!("<p>The forum bridge failed. Quote {rid}.</p>"));
+}

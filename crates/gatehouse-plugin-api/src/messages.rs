@@ -255,6 +255,12 @@ pub struct RouteDecl {
     /// the host's own JSON error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub too_large_body: Option<Value>,
+    /// (Schema 2.) The content type of `error_body` when it is a string
+    /// rather than a JSON object: `text/plain`, `text/html`,
+    /// `application/xml` or `application/json` (charset UTF-8 is added).
+    /// `{request_id}` in the string becomes the request id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_content_type: Option<String>,
     /// (Schema 2.) Only for a signed-in member: without a live session the
     /// host sends the browser to sign in and back to the same URL, and the
     /// plugin is never called; with one, [`HttpRequest::user`] is set.
@@ -278,6 +284,7 @@ impl RouteDecl {
             path: path.into(),
             requires_sign_in: false,
             max_age: None,
+            error_content_type: None,
             error_body: None,
             too_large_body: None,
         }

@@ -120,6 +120,7 @@ fn manifest(config: &Config) -> Manifest {
             too_large_body: Some(json!({ "result": "error", "message": "Request body too large" })),
             requires_sign_in: false,
             max_age: None,
+            error_content_type: None,
         }],
         aliases: aliases(),
         dialect: Some(dialect(config)),

@@ -365,6 +365,15 @@ fn failure(decl: &RouteDecl, e: RouteFailure) -> HttpResponse {
             body.insert("request_id".into(), rid.into());
             HttpResponse::InternalServerError().insert_header(("Cache-Control", "no-store")).json(body)
         }
+        Some(serde_json::Value::String(text)) if decl.error_content_type.is_some() => {
+            let rid = crate::http::request_id::current();
+            tracing::error!(error = %e, route = %decl.path, "plugin route failed");
+            let ct = decl.error_content_type.as_deref().unwrap_or("text/plain");
+            HttpResponse::InternalServerError()
+                .insert_header(("Cache-Control", "no-store"))
+                .content_type(format!("{ct}; charset=utf-8"))
+                .body(text.replace("{request_id}", &rid))
+        }
         _ => crate::http::internal_error(format!("{e} (route {})", decl.path)),
     }
 }

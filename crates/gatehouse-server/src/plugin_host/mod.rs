@@ -260,6 +260,9 @@ fn validate_path(path: &str) -> Result<(), String> {
     }
 }
 
+/// The content types a route's error body may declare.
+pub const ERROR_CONTENT_TYPES: &[&str] = &["text/plain", "text/html", "application/xml", "application/json"];
+
 fn validate_manifest(m: &Manifest, declared_name: &str) -> Result<(), String> {
     if m.name != declared_name {
         return Err(format!("manifest name {:?} differs from the declaration's {declared_name:?}", m.name));
@@ -271,6 +274,22 @@ fn validate_manifest(m: &Manifest, declared_name: &str) -> Result<(), String> {
     }
     for r in &m.routes {
         validate_path(&r.path)?;
+        match (&r.error_body, r.error_content_type.as_deref()) {
+            (None | Some(serde_json::Value::Object(_)), None) => {}
+            (Some(serde_json::Value::String(_)), Some(ct)) if ERROR_CONTENT_TYPES.contains(&ct) => {}
+            (_, Some(ct)) if !ERROR_CONTENT_TYPES.contains(&ct) => {
+                return Err(format!(
+                    "route {}: error_content_type {ct:?} is not one of {ERROR_CONTENT_TYPES:?}",
+                    r.path
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "route {}: error_body is a JSON object, or a string with error_content_type",
+                    r.path
+                ))
+            }
+        }
         for meth in &r.methods {
             actix_web::http::Method::from_bytes(meth.as_bytes())
                 .map_err(|_| format!("route {}: invalid method {meth:?}", r.path))?;
@@ -534,6 +553,25 @@ mod tests {
         for p in &patterns {
             assert!(core_conflict(p).is_some(), "core route {p} is missing from CORE_PATHS");
         }
+    }
+
+    #[test]
+    fn a_text_error_body_needs_an_allowed_content_type() {
+        let manifest = |body: serde_json::Value, ct: Option<&str>| Manifest {
+            name: "x".into(),
+            capabilities: vec![Capability::Routes],
+            routes: vec![gatehouse_plugin_api::messages::RouteDecl {
+                error_body: Some(body),
+                error_content_type: ct.map(String::from),
+                ..gatehouse_plugin_api::messages::RouteDecl::new(&["GET"], "/x/y")
+            }],
+            ..Default::default()
+        };
+        assert!(validate_manifest(&manifest(serde_json::json!("<p>x</p>"), Some("text/html")), "x").is_ok());
+        assert!(validate_manifest(&manifest(serde_json::json!({"e": 1}), None), "x").is_ok());
+        assert!(validate_manifest(&manifest(serde_json::json!("<p>x</p>"), None), "x").is_err());
+        assert!(validate_manifest(&manifest(serde_json::json!("x"), Some("image/svg+xml")), "x").is_err());
+        assert!(validate_manifest(&manifest(serde_json::json!(42), Some("text/plain")), "x").is_err());
     }
 
     #[test]
