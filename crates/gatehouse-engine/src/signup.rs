@@ -80,6 +80,9 @@ impl Engine {
     /// `None` when the address was taken.
     pub fn sign_up(&self, form: SignUp, ip: &str) -> Result<Option<User>, SignUpError> {
         let email = normalize_email(&form.email).ok_or_else(|| SignUpError::BadEmail(form.email.clone()))?;
+        if form.name.chars().count() > 200 {
+            return Err(SignUpError::Engine(EngineError::Invalid("a name may have at most 200 characters".into())));
+        }
         match self.config.registration {
             Registration::Closed => return Err(SignUpError::Closed),
             Registration::Invite => {

@@ -132,3 +132,13 @@ fn an_unconfirmed_self_registered_member_confirms_before_apps_sign_them_in() {
     let confirmed = hub.engine.verify_email(&token_in(&outbox, "/verify-email")).unwrap().unwrap();
     assert!(matches!(decide(&confirmed), AuthorizeOutcome::Redirect(_)));
 }
+
+#[test]
+fn an_overlong_name_is_refused_as_the_callers_mistake() {
+    let (hub, _) = hub(Registration::Open);
+    let long = SignUp { name: "n".repeat(201), ..form("grace@example.com") };
+    assert!(matches!(
+        hub.engine.sign_up(long, IP),
+        Err(SignUpError::Engine(gatehouse_engine::EngineError::Invalid(_)))
+    ));
+}

@@ -172,6 +172,7 @@ async fn submit(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
         Ok(Err(e @ (SignUpError::RateLimited | SignUpError::NoMail))) => {
             again(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
         }
+        Ok(Err(SignUpError::Engine(gatehouse_engine::EngineError::Invalid(m)))) => again(StatusCode::BAD_REQUEST, &m),
         Ok(Err(SignUpError::Engine(e))) => super::internal_error(e),
         Err(e) => super::internal_error(e),
     }
