@@ -174,6 +174,14 @@ fn a_visitor_signs_up_confirms_their_address_and_signs_in_to_an_app() {
         let login = b.get(s.url("/login")).send().unwrap().text().unwrap();
         assert!(login.contains("href=\"/signup\""), "open registration shows the link");
         let form = b.get(s.url("/signup")).send().unwrap().text().unwrap();
+        let long_name = "n".repeat(300);
+        let r = submit_form(
+            &b,
+            &s,
+            &form,
+            &[("email", &email), ("name", &long_name), ("password", NEW), ("password2", NEW)],
+        );
+        assert_eq!(r.status(), 400, "a client mistake, not a server error");
         let r = submit_form(
             &b,
             &s,
