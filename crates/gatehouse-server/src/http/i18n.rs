@@ -168,6 +168,28 @@ const GERMAN: &[(&str, &str)] = &[
         "Wir senden Ihnen einen Link, um Ihre E-Mail-Adresse zu bestätigen.",
     ),
     ("Have an account?", "Sie haben schon ein Konto?"),
+    (
+        "We sent a message to {email}. Open the link in it to confirm your address; then you can sign in to every app that uses this account.",
+        "Wir haben eine Nachricht an {email} gesendet. Öffnen Sie den Link darin, um Ihre Adresse zu bestätigen; danach können Sie sich bei jeder App anmelden, die dieses Konto nutzt.",
+    ),
+    ("Address confirmed", "Adresse bestätigt"),
+    (
+        "Thank you: {email} is confirmed. You can now sign in to every app that uses this account.",
+        "Danke: {email} ist bestätigt. Sie können sich jetzt bei jeder App anmelden, die dieses Konto nutzt.",
+    ),
+    ("Confirm your e-mail address first", "Bestätigen Sie zuerst Ihre E-Mail-Adresse"),
+    (
+        "{app} can sign you in once you have confirmed your e-mail address. Open the link we sent you, then {try_again}.",
+        "{app} kann Sie anmelden, sobald Sie Ihre E-Mail-Adresse bestätigt haben. Öffnen Sie den Link, den wir Ihnen gesendet haben, und {try_again}.",
+    ),
+    ("try again", "versuchen Sie es erneut"),
+    ("Send the link again", "Link erneut senden"),
+    ("Link sent", "Link gesendet"),
+    (
+        "A new confirmation link is on its way. Open it, then {continue}.",
+        "Ein neuer Bestätigungslink ist unterwegs. Öffnen Sie ihn, dann {continue}.",
+    ),
+    ("continue", "weiter"),
     // Account page
     ("Your account", "Ihr Konto"),
     ("Profile", "Profil"),

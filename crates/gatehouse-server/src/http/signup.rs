@@ -152,18 +152,15 @@ async fn submit(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     let form = SignUp { email: email.clone(), name: name.clone(), password, invitation: invitation.clone() };
     match blocking(move || engine.sign_up(form, &ip)).await {
         // The same page whether the address was new or taken.
-        Ok(Ok(_)) => page(
-            &req,
-            &state,
-            StatusCode::OK,
-            "Check your e-mail",
-            &format!(
-                "<p role=\"status\">We sent a message to <strong>{}</strong>. Open the link in it to confirm your \
-                 address; then you can sign in to every app that uses this account.</p>\
-                 <p><a href=\"/login\">Go to sign-in</a></p>",
-                text(&email)
-            ),
-        ),
+        Ok(Ok(_)) => page(&req, &state, StatusCode::OK, "Check your e-mail", &{
+            let lang = i18n::pick(&req, None, None);
+            format!(
+                    "<p role=\"status\">{}</p><p><a href=\"/login\">{}</a></p>",
+                    text(lang.t("We sent a message to {email}. Open the link in it to confirm your address; then you can sign in to every app that uses this account."))
+                        .replace("{email}", &format!("<strong>{}</strong>", text(&email))),
+                    text(lang.t("Go to sign-in"))
+                )
+        }),
         Ok(Err(SignUpError::Closed)) => closed(),
         Ok(Err(SignUpError::InvalidInvitation)) => invalid_invitation(),
         Ok(Err(e @ (SignUpError::BadEmail(_) | SignUpError::Rejected(_)))) => {
@@ -182,17 +179,17 @@ async fn verify(req: HttpRequest, state: State) -> HttpResponse {
     let token = Params::parse(&[req.query_string().as_bytes()]).get("token").unwrap_or("").to_string();
     let engine = state.engine.clone();
     match blocking(move || engine.verify_email(&token)).await {
-        Ok(Ok(Some(user))) => page(
-            &req,
-            &state,
-            StatusCode::OK,
-            "Address confirmed",
-            &format!(
-                "<p role=\"status\">Thank you: <strong>{}</strong> is confirmed. You can now sign in to every app \
-                 that uses this account.</p><p><a href=\"/account\">Your account</a></p>",
-                text(&user.email)
-            ),
-        ),
+        Ok(Ok(Some(user))) => page(&req, &state, StatusCode::OK, "Address confirmed", &{
+            let lang = i18n::pick(&req, None, Some(user.locale.as_str()).filter(|l| !l.is_empty()));
+            format!(
+                "<p role=\"status\">{}</p><p><a href=\"/account\">{}</a></p>",
+                text(
+                    lang.t("Thank you: {email} is confirmed. You can now sign in to every app that uses this account.")
+                )
+                .replace("{email}", &format!("<strong>{}</strong>", text(&user.email))),
+                text(lang.t("Your account"))
+            )
+        }),
         Ok(Ok(None)) => error_page(
             StatusCode::NOT_FOUND,
             "This link does not work",
@@ -207,22 +204,20 @@ async fn verify(req: HttpRequest, state: State) -> HttpResponse {
 /// What a member sees when an app asks to sign them in before they
 /// confirmed their address.
 pub fn verify_first_page(req: &HttpRequest, state: &State, app: &str, back: &str) -> HttpResponse {
-    page(
-        req,
-        state,
-        StatusCode::FORBIDDEN,
-        "Confirm your e-mail address first",
-        &format!(
-            "<p>{} can sign you in once you have confirmed your e-mail address. Open the link we sent you, then \
-             <a href=\"{}\">try again</a>.</p>\
-             <form method=\"post\" action=\"/verify-email/resend\">{{csrf}}\
-             <input type=\"hidden\" name=\"return_to\" value=\"{}\">\
-             <button type=\"submit\">Send the link again</button></form>",
-            text(app),
-            attr(back),
-            attr(back)
-        ),
-    )
+    page(req, state, StatusCode::FORBIDDEN, "Confirm your e-mail address first", &{
+        let lang = i18n::pick(req, None, None);
+        format!(
+                "<p>{}</p>\
+                 <form method=\"post\" action=\"/verify-email/resend\">{{csrf}}\
+                 <input type=\"hidden\" name=\"return_to\" value=\"{}\">\
+                 <button type=\"submit\">{}</button></form>",
+                text(lang.t("{app} can sign you in once you have confirmed your e-mail address. Open the link we sent you, then {try_again}."))
+                    .replace("{app}", &text(app))
+                    .replace("{try_again}", &format!("<a href=\"{}\">{}</a>", attr(back), text(lang.t("try again")))),
+                attr(back),
+                text(lang.t("Send the link again"))
+            )
+    })
 }
 
 async fn resend(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
@@ -236,16 +231,14 @@ async fn resend(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     let back = safe_return_to(f.get("return_to")).unwrap_or_else(|| "/account".into());
     let engine = state.engine.clone();
     match blocking(move || engine.send_verification(&user)).await {
-        Ok(Ok(())) => page(
-            &req,
-            &state,
-            StatusCode::OK,
-            "Link sent",
-            &format!(
-                "<p role=\"status\">A new confirmation link is on its way. Open it, then <a href=\"{}\">continue</a>.</p>",
-                attr(&back)
-            ),
-        ),
+        Ok(Ok(())) => page(&req, &state, StatusCode::OK, "Link sent", &{
+            let lang = i18n::pick(&req, None, None);
+            format!(
+                "<p role=\"status\">{}</p>",
+                text(lang.t("A new confirmation link is on its way. Open it, then {continue}."))
+                    .replace("{continue}", &format!("<a href=\"{}\">{}</a>", attr(&back), text(lang.t("continue"))))
+            )
+        }),
         Ok(Err(e)) => super::internal_error(e),
         Err(e) => super::internal_error(e),
     }
