@@ -3,7 +3,7 @@
 //! bearer token), every resource, refusals as RFC 9457 problems, and the
 //! OpenAPI document generated from the handlers.
 
-use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::blocking::RequestBuilder;
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -62,17 +62,6 @@ fn admin_token(s: &Server) -> (String, String) {
     (id, t["access_token"].as_str().expect("a token").to_string())
 }
 
-/// Submits the single form of `html` with `fields` filled in.
-fn submit(b: &Client, s: &Server, html: &str, fields: &[(&str, &str)]) -> reqwest::blocking::Response {
-    let form = parse_forms(html).into_iter().next().expect("a form");
-    let mut values: Vec<(String, String)> = form.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
-    for (k, v) in fields {
-        values.retain(|(n, _)| n != k);
-        values.push((k.to_string(), v.to_string()));
-    }
-    b.post(absolute(&s.base, &form.action)).form(&values).send().unwrap()
-}
-
 #[test]
 fn the_first_administrator_comes_from_the_printed_setup_link_once() {
     for backend in backends() {
@@ -89,14 +78,14 @@ fn the_first_administrator_comes_from_the_printed_setup_link_once() {
         assert_eq!(page.status(), 200);
         let html = page.text().unwrap();
         // A typo keeps the link usable.
-        let r = submit(
+        let r = submit_form(
             &b,
             &s,
             &html,
             &[("email", "root@example.com"), ("password", ADMIN_PASSWORD), ("password2", "different")],
         );
         assert_eq!(r.status(), 400);
-        let r = submit(
+        let r = submit_form(
             &b,
             &s,
             &html,
@@ -152,7 +141,7 @@ fn a_container_bootstraps_its_administrator_from_the_environment() {
     assert!(!s.log().contains(ADMIN_PASSWORD));
     let b = browser();
     let page = b.get(s.url("/login")).send().unwrap().text().unwrap();
-    let r = submit(&b, &s, &page, &[("email", "ops@example.com"), ("password", ADMIN_PASSWORD)]);
+    let r = submit_form(&b, &s, &page, &[("email", "ops@example.com"), ("password", ADMIN_PASSWORD)]);
     assert_eq!(r.status(), 303);
     let (status, d) = answer(b.get(s.url(&format!("{API}/dashboard"))));
     assert_eq!(status, 200);
@@ -216,7 +205,7 @@ fn every_resource_through_a_bearer_token() {
         let login = |pw: &str| {
             let b = browser();
             let page = b.get(s.url("/login")).send().unwrap().text().unwrap();
-            (submit(&b, &s, &page, &[("email", "ada@example.com"), ("password", pw)]).status().as_u16(), b)
+            (submit_form(&b, &s, &page, &[("email", "ada@example.com"), ("password", pw)]).status().as_u16(), b)
         };
         for _ in 0..5 {
             assert_eq!(login("wrong").0, 401);
@@ -401,7 +390,7 @@ fn the_admin_api_refuses_everyone_else_and_says_why() {
         let b = browser();
         let page = b.get(s.url("/login")).send().unwrap().text().unwrap();
         assert_eq!(
-            submit(&b, &s, &page, &[("email", "member@example.com"), ("password", "member password 1")]).status(),
+            submit_form(&b, &s, &page, &[("email", "member@example.com"), ("password", "member password 1")]).status(),
             303
         );
         let (st, p) = answer(b.get(s.url(&format!("{API}/users"))));

@@ -25,12 +25,7 @@ fn token_status(s: &Server, id: &str, secret: &str) -> u16 {
 fn member_login(s: &Server, password: &str) -> u16 {
     let b = browser();
     let page = b.get(s.url("/login")).send().unwrap().text().unwrap();
-    let form = parse_forms(&page).remove(0);
-    let mut values: Vec<(String, String)> = form.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
-    values.retain(|(n, _)| n != "email" && n != "password");
-    values.push(("email".into(), "member@example.com".into()));
-    values.push(("password".into(), password.into()));
-    b.post(s.url("/login")).form(&values).send().unwrap().status().as_u16()
+    submit_form(&b, s, &page, &[("email", "member@example.com"), ("password", password)]).status().as_u16()
 }
 
 /// Checks the page at both widths and saves both screenshots.
@@ -128,12 +123,8 @@ fn an_administrator_runs_the_hub_from_the_console() {
     // A member is refused with a page that says why.
     let member = browser();
     let page = member.get(s.url("/login")).send().unwrap().text().unwrap();
-    let mut values: Vec<(String, String)> =
-        parse_forms(&page).remove(0).inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
-    values.retain(|(n, _)| n != "email" && n != "password");
-    values.push(("email".into(), "member@example.com".into()));
-    values.push(("password".into(), MEMBER_PASSWORD.into()));
-    assert_eq!(member.post(s.url("/login")).form(&values).send().unwrap().status(), 303);
+    let signed_in = submit_form(&member, &s, &page, &[("email", "member@example.com"), ("password", MEMBER_PASSWORD)]);
+    assert_eq!(signed_in.status(), 303);
     let r = member.get(s.url("/admin")).send().unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().unwrap().contains("not an administrator"));

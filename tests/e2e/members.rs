@@ -13,21 +13,6 @@ fn sign_in(b: &reqwest::blocking::Client, s: &Server, email: &str, password: &st
     submit_form(b, s, &page, &[("email", email), ("password", password)]).status().as_u16()
 }
 
-fn submit_form(
-    b: &reqwest::blocking::Client,
-    s: &Server,
-    html: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::blocking::Response {
-    let form = parse_forms(html).into_iter().find(|f| f.method == "post").expect("a form");
-    let mut values: Vec<(String, String)> = form.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
-    for (k, v) in fields {
-        values.retain(|(n, _)| n != k);
-        values.push((k.to_string(), v.to_string()));
-    }
-    b.post(absolute(&s.base, &form.action)).form(&values).send().unwrap()
-}
-
 /// The reset link inside a message.
 fn link_in(message: &str) -> String {
     let start = message.find("/password/reset?token=").expect("a reset link");

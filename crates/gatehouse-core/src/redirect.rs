@@ -73,6 +73,13 @@ pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
+/// Whether `loc` is `uri` exactly, or `uri` with query parameters added
+/// (`?…`, or `&…` when `uri` has a query already): the one rule for where a
+/// plugin route may send a browser among registered or configured URLs.
+pub fn is_uri_plus_query(loc: &str, uri: &str) -> bool {
+    loc == uri || loc.strip_prefix(uri).is_some_and(|rest| rest.starts_with(if uri.contains('?') { '&' } else { '?' }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,9 +225,12 @@ impl Engine {
 
     /// The passwords the engine accepts when an administrator (or the
     /// setup) sets one.
+    /// (The length rules of [`Engine::check_new_password`]; the strength
+    /// check is for members' own choices.)
     pub fn check_password_policy(&self, password: &str) -> Result<(), EngineError> {
-        if password.chars().count() < 10 {
-            return Err(EngineError::Invalid("a password needs at least 10 characters".into()));
+        let min = self.config.password_min_length;
+        if password.chars().count() < min {
+            return Err(EngineError::Invalid(format!("a password needs at least {min} characters")));
         }
         if password.len() > 1024 {
             return Err(EngineError::Invalid("a password may have at most 1024 bytes".into()));

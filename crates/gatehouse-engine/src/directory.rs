@@ -162,12 +162,10 @@ impl Engine {
     /// the browser there).
     pub fn is_registered_redirect(&self, loc: &str) -> Result<bool, EngineError> {
         let clients = self.store.list_clients()?;
-        Ok(clients.iter().flat_map(|c| c.redirect_uris.iter().chain(c.post_logout_redirect_uris.iter())).any(|uri| {
-            loc == uri
-                || loc
-                    .strip_prefix(uri.as_str())
-                    .is_some_and(|rest| rest.starts_with(if uri.contains('?') { '&' } else { '?' }))
-        }))
+        Ok(clients
+            .iter()
+            .flat_map(|c| c.redirect_uris.iter().chain(c.post_logout_redirect_uris.iter()))
+            .any(|uri| gatehouse_core::redirect::is_uri_plus_query(loc, uri)))
     }
 
     /// Finds a user by numeric id or e-mail.

@@ -536,3 +536,20 @@ pub fn decode_quoted_printable(raw: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Submits the first POST form of `html` with `fields` filled in (the
+/// other inputs, CSRF token included, as the page set them).
+pub fn submit_form(
+    b: &reqwest::blocking::Client,
+    s: &Server,
+    html: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::blocking::Response {
+    let form = parse_forms(html).into_iter().find(|f| f.method == "post").expect("a form");
+    let mut values: Vec<(String, String)> = form.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
+    for (k, v) in fields {
+        values.retain(|(n, _)| n != k);
+        values.push((k.to_string(), v.to_string()));
+    }
+    b.post(absolute(&s.base, &form.action)).form(&values).send().unwrap()
+}

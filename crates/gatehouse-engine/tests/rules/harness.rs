@@ -141,3 +141,13 @@ pub fn basic(id: &str, secret: &str) -> ClientCredentials {
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url).ok()?.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
+
+/// A mailer that keeps what it was asked to send.
+#[derive(Default)]
+pub struct Outbox(pub std::sync::Mutex<Vec<gatehouse_engine::mail::Mail>>);
+
+impl gatehouse_engine::mail::Mailer for Outbox {
+    fn send(&self, mail: gatehouse_engine::mail::Mail) {
+        self.0.lock().unwrap().push(mail);
+    }
+}

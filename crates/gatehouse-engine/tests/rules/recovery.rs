@@ -1,20 +1,11 @@
 //! Password policy, reset by e-mail link, and change on the account page.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use gatehouse_engine::mail::{Mail, MailKind, Mailer};
+use gatehouse_engine::mail::MailKind;
 use gatehouse_engine::recovery::{PasswordRejected, RecoveryError, RESET_LINK_MINUTES};
 
 use crate::harness::*;
-
-#[derive(Default)]
-struct Outbox(Mutex<Vec<Mail>>);
-
-impl Mailer for Outbox {
-    fn send(&self, mail: Mail) {
-        self.0.lock().unwrap().push(mail);
-    }
-}
 
 fn hub_with_mail() -> (Hub, Arc<Outbox>) {
     let mut hub = Hub::new().with_keys();

@@ -1,23 +1,14 @@
 //! Sign-up: closed, open, by invitation; confirming the address; and the
 //! rule that a self-registered member confirms it before apps sign them in.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use gatehouse_core::Dialect;
-use gatehouse_engine::mail::{Mail, MailKind, Mailer};
+use gatehouse_engine::mail::MailKind;
 use gatehouse_engine::oauth::authorize::AuthorizeOutcome;
 use gatehouse_engine::signup::{Registration, SignUp, SignUpError, SIGNUPS_PER_IP_PER_HOUR};
 
 use crate::harness::*;
-
-#[derive(Default)]
-struct Outbox(Mutex<Vec<Mail>>);
-
-impl Mailer for Outbox {
-    fn send(&self, mail: Mail) {
-        self.0.lock().unwrap().push(mail);
-    }
-}
 
 fn hub(registration: Registration) -> (Hub, Arc<Outbox>) {
     let mut hub = Hub::with(|c| c.registration = registration);

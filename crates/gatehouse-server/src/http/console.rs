@@ -21,7 +21,8 @@ use gatehouse_engine::oauth::Params;
 use gatehouse_engine::EngineError;
 use minijinja::context;
 
-use super::admin_api::wire::{ApiCredentialView, AuditEventView, ClientView, UserView};
+use super::admin_api::system::plugin_views;
+use super::admin_api::wire::{ApiCredentialView, AuditEventView, ClientView, PluginView, UserView};
 use super::admin_api::{as_admin, Admin, Problem};
 use super::browser::{csrf_ok, csrf_token, current_session, is_form, CSRF_FIELD};
 use super::pages::error_page;
@@ -153,9 +154,7 @@ fn render(
 
 /// An engine refusal as a console page with a way back.
 fn problem_page(p: Problem, back: &str) -> HttpResponse {
-    let mut r = error_page(p.status, "That did not work", &format!("{} Go back to {back} and try again.", p.detail));
-    *r.status_mut() = p.status;
-    r
+    error_page(p.status, "That did not work", &format!("{} Go back to {back} and try again.", p.detail))
 }
 
 async fn run<T: Send + 'static>(
@@ -199,27 +198,15 @@ async fn dashboard(req: HttpRequest, state: State) -> Page {
         Ok((d, failures))
     })
     .await?;
-    let plugins: Vec<minijinja::Value> = state
-        .plugins
-        .plugins
-        .iter()
-        .map(|p| {
-            let caps: Vec<String> = p
-                .manifest
-                .capabilities
-                .iter()
-                .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
-                .collect();
-            context! { name => p.manifest.name, version => p.manifest.version, capabilities => caps }
-        })
-        .collect();
+    // The dashboard lists the loaded plugins only.
+    let plugins: Vec<PluginView> = plugin_views(&state.plugins).into_iter().filter(|p| p.state == "loaded").collect();
     Ok(render(
         &req,
         &state,
         "admin/dashboard.html",
         "Dashboard",
         "/admin",
-        context! { d => minijinja::Value::from_serialize(&d), plugins => plugins, failures => event_rows(&failures) },
+        context! { d => minijinja::Value::from_serialize(&d), plugins => minijinja::Value::from_serialize(&plugins), failures => event_rows(&failures) },
     ))
 }
 
@@ -513,25 +500,7 @@ async fn delete_api_credential(req: HttpRequest, state: State, body: Bytes) -> P
 
 async fn plugins(req: HttpRequest, state: State) -> Page {
     admin(&req, &state).await?;
-    let list: Vec<minijinja::Value> = state
-        .plugins
-        .plugins
-        .iter()
-        .map(|p| {
-            let caps: Vec<String> = p
-                .manifest
-                .capabilities
-                .iter()
-                .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
-                .collect();
-            context! { name => p.manifest.name, description => p.manifest.description, version => p.manifest.version,
-            abi_version => p.build.abi_version, capabilities => caps, state => "loaded" }
-        })
-        .chain(state.plugins.not_enabled.iter().map(|n| {
-            context! { name => n.name, description => "", version => "", abi_version => "",
-            capabilities => Vec::<String>::new(), state => format!("not enabled: {}", n.reason) }
-        }))
-        .collect();
+    let list = minijinja::Value::from_serialize(plugin_views(&state.plugins));
     Ok(render(&req, &state, "admin/plugins.html", "Plugins", "/admin/plugins", context! { plugins => list }))
 }
 

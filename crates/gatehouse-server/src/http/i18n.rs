@@ -48,10 +48,7 @@ impl Lang {
 
     /// Translates an English string.
     pub fn t(self, en: &'static str) -> &'static str {
-        match self {
-            Lang::En => en,
-            Lang::De => german().get(en).copied().unwrap_or(en),
-        }
+        self.t_owned(en)
     }
 }
 

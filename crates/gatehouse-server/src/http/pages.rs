@@ -39,3 +39,30 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpRespons
             ),
         ))
 }
+
+/// A member page in the browser's language, with `{csrf}` in `body`
+/// replaced by this browser's CSRF field (and the cookie set when new).
+/// `title` is translated when the catalog has it.
+pub fn member_page(
+    req: &actix_web::HttpRequest,
+    state: &super::State,
+    status: StatusCode,
+    title: &str,
+    body: &str,
+) -> HttpResponse {
+    let lang = super::i18n::pick(req, None, None);
+    let (csrf, new_cookie) = super::browser::csrf_token(req, state);
+    let field = format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        super::browser::CSRF_FIELD,
+        html_escape::encode_double_quoted_attribute(&csrf)
+    );
+    let mut r = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(layout_in(lang, lang.t_owned(title), &body.replace("{csrf}", &field)));
+    if let Some(c) = new_cookie {
+        let _ = r.add_cookie(&c);
+    }
+    r
+}

@@ -9,9 +9,9 @@ use gatehouse_engine::oauth::Params;
 use gatehouse_engine::signup::{Registration, SignUp, SignUpError};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
-use super::browser::{csrf_ok, csrf_token, current_session, is_form, peer_ip, safe_return_to, CSRF_FIELD};
+use super::browser::{csrf_ok, current_session, is_form, peer_ip, safe_return_to, CSRF_FIELD};
 use super::i18n;
-use super::pages::{error_page, layout_in};
+use super::pages::error_page;
 use super::{blocking, State};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -22,18 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn page(req: &HttpRequest, state: &State, status: StatusCode, title: &str, body: &str) -> HttpResponse {
-    let lang = i18n::pick(req, None, None);
-    let (csrf, new_cookie) = csrf_token(req, state);
-    let body =
-        body.replace("{csrf}", &format!("<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">", attr(&csrf)));
-    let mut r = HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(layout_in(lang, lang.t_owned(title), &body));
-    if let Some(c) = new_cookie {
-        let _ = r.add_cookie(&c);
-    }
-    r
+    super::pages::member_page(req, state, status, title, body)
 }
 
 fn closed() -> HttpResponse {

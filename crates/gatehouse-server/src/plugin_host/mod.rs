@@ -99,6 +99,15 @@ pub enum CallError {
 }
 
 impl LoadedPlugin {
+    /// The plugin's capabilities as their wire names (`routes`, `dialect`…).
+    pub fn capability_names(&self) -> Vec<String> {
+        self.manifest
+            .capabilities
+            .iter()
+            .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
+            .collect()
+    }
+
     pub fn name(&self) -> &str {
         &self.manifest.name
     }
@@ -201,12 +210,7 @@ impl RedirectTarget {
     /// percent-encoded ones included), so `…/session/../admin` is outside.
     pub fn admits(&self, loc: &str) -> bool {
         match self {
-            RedirectTarget::Exact(t) => {
-                loc == t
-                    || loc
-                        .strip_prefix(t.as_str())
-                        .is_some_and(|rest| rest.starts_with(if t.contains('?') { '&' } else { '?' }))
-            }
+            RedirectTarget::Exact(t) => gatehouse_core::redirect::is_uri_plus_query(loc, t),
             RedirectTarget::Prefix { origin, path } => url::Url::parse(loc)
                 .is_ok_and(|u| u.origin() == *origin && u.path().starts_with(path.as_str()) && u.fragment().is_none()),
         }

@@ -15,7 +15,7 @@
 //! with who made it (`details.actor`).
 
 mod clients;
-mod system;
+pub(crate) mod system;
 mod users;
 pub mod wire;
 

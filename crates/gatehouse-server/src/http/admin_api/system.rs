@@ -81,9 +81,14 @@ pub async fn add_member(req: HttpRequest, state: State, body: web::Bytes) -> Res
 #[utoipa::path(get, path = "/plugins", tag = "system", responses((status = 200, body = Vec<PluginView>)))]
 pub async fn plugins(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
     authenticate(&req, &state).await?;
-    let view: Vec<PluginView> = state
-        .plugins
-        .plugins
+    let view = plugin_views(&state.plugins);
+    Ok(ok(StatusCode::OK, &view))
+}
+
+/// Every plugin the host found: loaded ones, then those not enabled (the
+/// admin API and the console show the same list).
+pub fn plugin_views(host: &crate::plugin_host::PluginHost) -> Vec<PluginView> {
+    host.plugins
         .iter()
         .map(|p| PluginView {
             name: p.manifest.name.clone(),
@@ -91,15 +96,10 @@ pub async fn plugins(req: HttpRequest, state: State) -> Result<HttpResponse, Pro
             description: p.manifest.description.clone(),
             abi_version: p.build.abi_version,
             sdk_version: p.build.sdk_version.clone(),
-            capabilities: p
-                .manifest
-                .capabilities
-                .iter()
-                .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
-                .collect(),
+            capabilities: p.capability_names(),
             state: "loaded".into(),
         })
-        .chain(state.plugins.not_enabled.iter().map(|n| PluginView {
+        .chain(host.not_enabled.iter().map(|n| PluginView {
             name: n.name.clone(),
             version: String::new(),
             description: String::new(),
@@ -108,8 +108,7 @@ pub async fn plugins(req: HttpRequest, state: State) -> Result<HttpResponse, Pro
             capabilities: Vec::new(),
             state: format!("not enabled: {}", n.reason),
         }))
-        .collect();
-    Ok(ok(StatusCode::OK, &view))
+        .collect()
 }
 
 fn key_problem(e: KeyError) -> Problem {
