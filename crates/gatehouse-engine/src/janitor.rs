@@ -11,12 +11,14 @@ pub struct Swept {
     pub sessions: usize,
     pub families: usize,
     pub audit_events: usize,
+    /// Expired reset, confirmation and invitation links.
+    pub user_tokens: usize,
 }
 
 impl Swept {
     /// Everything removed.
     pub fn total(&self) -> usize {
-        self.grants + self.sessions + self.families + self.audit_events
+        self.grants + self.sessions + self.families + self.audit_events + self.user_tokens
     }
 }
 
@@ -50,12 +52,14 @@ impl Engine {
             audit_events: drain(&|| {
                 self.store.delete_audit_before(now - self.config.audit_retention_secs.max(0), batch)
             })?,
+            user_tokens: drain(&|| self.store.purge_user_tokens(now, batch))?,
         };
         for (table, n) in [
             ("grants", swept.grants),
             ("sessions", swept.sessions),
             ("revoked_families", swept.families),
             ("audit_events", swept.audit_events),
+            ("user_tokens", swept.user_tokens),
         ] {
             metrics::counter!("gatehouse_janitor_deleted_total", "table" => table).increment(n as u64);
         }
@@ -66,6 +70,7 @@ impl Engine {
                 sessions = swept.sessions,
                 families = swept.families,
                 audit_events = swept.audit_events,
+                user_tokens = swept.user_tokens,
                 "janitor removed expired rows"
             );
         }

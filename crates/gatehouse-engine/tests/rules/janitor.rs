@@ -113,3 +113,15 @@ fn token_traffic_goes_on_while_the_janitor_sweeps() {
     assert_eq!(issued.len(), 200);
     assert!(issued.iter().all(|t| active(&hub, &c, &secret, t)), "every token issued meanwhile is live");
 }
+
+#[test]
+fn expired_links_go_and_live_ones_stay() {
+    let hub = Hub::new();
+    let old = hub.engine.invite("old@example.com").unwrap();
+    hub.clock.advance(gatehouse_engine::signup::INVITATION_DAYS * 86_400 + 1);
+    let live = hub.engine.invite("new@example.com").unwrap();
+    let token = |link: &str| query_param(link, "invitation").unwrap();
+    assert_eq!(hub.engine.sweep(100, 10).unwrap().user_tokens, 1);
+    assert_eq!(hub.engine.invitation_email(&token(&live)).unwrap().as_deref(), Some("new@example.com"));
+    assert_eq!(hub.engine.invitation_email(&token(&old)).unwrap(), None);
+}
