@@ -122,14 +122,16 @@ hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 
 # Gatehouse with only the bench's GATEHOUSE_* variables (any other one, such
-# as GATEHOUSE_BENCH_POSTGRES_URL, would be read as a configuration key).
+# as GATEHOUSE_BENCH_POSTGRES_URL, would be read as a configuration key), and
+# without the production plugins `cargo build --release` puts next to it:
+# the figures are for the core, as the baseline was.
 # It execs: call it in a subshell, $(…) or with &.
 gatehouse() {
     local v unset_args=()
     for v in $(compgen -e); do [[ $v == GATEHOUSE_* ]] && unset_args+=(-u "$v"); done
     exec env "${unset_args[@]}" \
         GATEHOUSE_DATABASE_URL="$GH_DB_URL" GATEHOUSE_DATA_DIR="$WORK/gatehouse-data" \
-        GATEHOUSE_LOG=warn GATEHOUSE_MASTER_KEY=bench "$GH_BIN" "$@"
+        GATEHOUSE_LOG=warn GATEHOUSE_MASTER_KEY=bench GATEHOUSE_DEFAULT_PLUGINS=false "$GH_BIN" "$@"
 }
 
 # POST a form with Basic credentials; prints the body, fails on non-2xx.
