@@ -17,6 +17,7 @@ mod foundation;
 mod hardening;
 mod ipb;
 mod keys;
+mod logout;
 mod members;
 mod oauth_flow;
 mod oauth_pages;

@@ -109,6 +109,11 @@ pub enum UserEvent {
     Updated,
     StatusChanged,
     Deleted,
+    /// A browser session of the user ended (sign-out, administrator,
+    /// password reset): a connector may end the app's session too.
+    SignedOut,
+    /// The user's groups changed.
+    GroupsChanged,
 }
 
 impl UserEvent {
@@ -119,6 +124,8 @@ impl UserEvent {
             UserEvent::Updated => "updated",
             UserEvent::StatusChanged => "status_changed",
             UserEvent::Deleted => "deleted",
+            UserEvent::SignedOut => "signed_out",
+            UserEvent::GroupsChanged => "groups_changed",
         }
     }
 }

@@ -17,6 +17,8 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 /// The scope of the admin API: only the operator can give it to a client,
 /// and only client_credentials tokens carrying it are accepted there.
 pub const ADMIN_SCOPE: &str = "admin";
+/// Releases the `groups` claim: the member's Gatehouse groups.
+pub const GROUPS_SCOPE: &str = "groups";
 
 /// The scope every SSO token carries.
 pub const SSO_SCOPE: &str = "clientarea:sso";
@@ -85,6 +87,7 @@ impl ScopeCatalog {
                 None,
             ),
             s("email", "See your e-mail address", &["email", "email_verified"], None),
+            s(GROUPS_SCOPE, "See the groups you belong to", &["groups"], None),
             s(OFFLINE_ACCESS, "Stay connected to the app while you are away (refresh tokens)", &[], None),
             s(ADMIN_SCOPE, "Manage this Gatehouse (the admin API)", &[], None),
             s(SSO_SCOPE, "Sign you in to the client area without a password", &[], None),

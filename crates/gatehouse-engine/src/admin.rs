@@ -396,7 +396,9 @@ impl Engine {
     /// Ends every session of a user; how many were live.
     pub fn end_sessions_of_user(&self, user_id: i64) -> Result<usize, EngineError> {
         self.user_by_id(user_id)?;
-        let n = self.store.revoke_sessions_of_user(user_id, self.now())?;
+        let ended = self.store.revoke_sessions_of_user(user_id, self.now())?;
+        let n = ended.len();
+        self.sessions_ended(user_id, &ended, crate::logout::EndReason::Administrator);
         self.audit(AuditRecord {
             kind: "session.ended_all",
             message: format!("User ID: {user_id}: {n} session(s) ended"),

@@ -45,6 +45,10 @@ pub struct ClientInput {
     /// Without a bound account, may this single_sign_on client name any
     /// user in `user_id`? (It can then sign in as anyone.)
     pub may_name_users: bool,
+    /// Back-Channel Logout: where logout tokens are posted.
+    pub backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout: loaded in an iframe when a member signs out.
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 /// Clients read on the token path, kept for at most [`CLIENT_CACHE_SECS`]:
@@ -189,8 +193,9 @@ impl Engine {
             return Err(EngineError::NotFound(format!("user {user_id}")));
         }
         if status == UserStatus::Closed {
-            self.store.revoke_sessions_of_user(user_id, ts)?;
+            let ended = self.store.revoke_sessions_of_user(user_id, ts)?;
             self.store.revoke_grants_of_user(user_id, ts)?;
+            self.sessions_ended(user_id, &ended, crate::logout::EndReason::AccountClosed);
         }
         self.audit(AuditRecord {
             kind: "user.status",
@@ -237,8 +242,9 @@ impl Engine {
         let ts = self.now();
         let changes = gatehouse_store::UserChanges { password_hash: Some(Some(hash)), ..Default::default() };
         let user = self.store.update_user(user_id, &changes, ts)?;
-        self.store.revoke_sessions_of_user(user_id, ts)?;
+        let ended = self.store.revoke_sessions_of_user(user_id, ts)?;
         self.store.revoke_grants_of_user(user_id, ts)?;
+        self.sessions_ended(user_id, &ended, crate::logout::EndReason::PasswordChanged);
         self.audit(AuditRecord {
             kind: "user.password_set",
             message: format!("User ID: {user_id} password set; sessions ended and tokens revoked"),
@@ -342,6 +348,9 @@ impl Engine {
         for uri in &input.post_logout_redirect_uris {
             validate_for_registration(uri).map_err(|e| EngineError::Invalid(e.to_string()))?;
         }
+        for uri in input.backchannel_logout_uri.iter().chain(input.frontchannel_logout_uri.iter()) {
+            validate_logout_uri(uri)?;
+        }
         if input.is_public
             && (grant_types.contains(&GrantType::ClientCredentials) || grant_types.contains(&GrantType::SingleSignOn))
         {
@@ -390,6 +399,8 @@ impl Engine {
                 connector: input.connector,
                 may_name_users: input.may_name_users,
                 managed_by,
+                backchannel_logout_uri: input.backchannel_logout_uri.filter(|u| !u.is_empty()),
+                frontchannel_logout_uri: input.frontchannel_logout_uri.filter(|u| !u.is_empty()),
             },
             self.now(),
         )?;
@@ -437,6 +448,9 @@ impl Engine {
         }
         for uri in changes.post_logout_redirect_uris.iter().flatten() {
             validate_for_registration(uri).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        }
+        for uri in [&changes.backchannel_logout_uri, &changes.frontchannel_logout_uri].into_iter().flatten().flatten() {
+            validate_logout_uri(uri)?;
         }
         if matches!(actor, Actor::Plugin(_)) && changes.first_party.is_some_and(|f| f != current.first_party) {
             return Err(EngineError::Invalid("only the operator may make a client first party".into()));
@@ -675,4 +689,11 @@ fn sanitize_prefix(p: &str) -> String {
     } else {
         s
     }
+}
+
+/// A back- or front-channel logout URI: absolute, no fragment (Back-Channel
+/// Logout §2.2), HTTPS except on loopback, like a redirect URI.
+fn validate_logout_uri(uri: &str) -> Result<(), EngineError> {
+    validate_for_registration(uri).map_err(|e| EngineError::Invalid(format!("logout URI {uri:?}: {e}")))?;
+    gatehouse_core::redirect::validate_web_url(uri).map_err(|e| EngineError::Invalid(format!("logout URI: {e}")))
 }

@@ -76,6 +76,20 @@ impl KeyRing {
     }
 }
 
+impl KeyRing {
+    /// The `sid` of a session: a keyed digest of its row id, stable for the
+    /// session's life and meaningless outside this server (it does not
+    /// reveal how many sessions exist).
+    pub fn session_sid(&self, session_id: i64) -> String {
+        let key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            self.master.as_ref().map(|m| &m[..]).unwrap_or(b"gatehouse-no-master-key"),
+        );
+        let tag = ring::hmac::sign(&key, format!("gatehouse session id {session_id}").as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16])
+    }
+}
+
 /// Why a key operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -293,6 +307,12 @@ impl Engine {
 
     /// Signs `claims` as a JWS with the key of `alg` that signs now.
     pub fn sign_jwt(&self, alg: &str, claims: &Value) -> Result<String, KeyError> {
+        self.sign_typed_jwt(alg, None, claims)
+    }
+
+    /// Signs `claims` with an explicit `typ` header (`logout+jwt`), so the
+    /// token cannot be mistaken for an ID token.
+    pub fn sign_typed_jwt(&self, alg: &str, typ: Option<&str>, claims: &Value) -> Result<String, KeyError> {
         let algorithm = algorithm(alg)?;
         let ts = self.now();
         let row = signing_key_at(&self.store.published_signing_keys(ts)?, alg, ts)
@@ -300,6 +320,9 @@ impl Engine {
         let key = self.encoding_key(&row)?;
         let mut header = Header::new(algorithm);
         header.kid = Some(row.kid.clone());
+        if let Some(t) = typ {
+            header.typ = Some(t.to_string());
+        }
         jsonwebtoken::encode(&header, claims, &key).map_err(|e| KeyError::Sign(e.to_string()))
     }
 

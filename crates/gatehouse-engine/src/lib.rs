@@ -15,8 +15,10 @@ pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod federation;
+pub mod groups;
 pub mod janitor;
 pub mod keys;
+pub mod logout;
 pub mod mail;
 pub mod oauth;
 pub mod recovery;
@@ -123,6 +125,8 @@ pub struct Engine {
     clients: std::sync::Arc<directory::ClientCache>,
     /// Where mail to members goes (none: the hub cannot send e-mail).
     mailer: Option<std::sync::Arc<dyn mail::Mailer>>,
+    /// Where back-channel logout tokens go (none: not sent).
+    logout_sender: Option<std::sync::Arc<dyn logout::LogoutSender>>,
 }
 
 /// What a migration run did.
@@ -161,6 +165,7 @@ impl Engine {
             docs: Default::default(),
             clients: Default::default(),
             mailer: None,
+            logout_sender: None,
         }
     }
 

@@ -216,8 +216,10 @@ impl Engine {
             &UserChanges { password_hash: Some(Some(hash)), ..Default::default() },
             now,
         )?;
-        let ended = self.store.revoke_other_sessions_of_user(user_id, keep_session, now)?;
+        let ended_ids = self.store.revoke_other_sessions_of_user(user_id, keep_session, now)?;
+        let ended = ended_ids.len();
         self.store.revoke_grants_of_user(user_id, now)?;
+        self.sessions_ended(user_id, &ended_ids, crate::logout::EndReason::PasswordChanged);
         self.store.spend_user_tokens(TokenPurpose::PasswordReset, user_id, now)?;
         self.audit(AuditRecord {
             kind: "password.changed",

@@ -6,6 +6,7 @@ use gatehouse_core::user::normalize_email;
 use gatehouse_store::{NewSession, Session, User};
 
 use crate::audit::AuditRecord;
+use crate::logout::EndReason;
 use crate::{Engine, EngineError};
 
 /// Why a password login failed. The page shows the same words for a wrong
@@ -92,7 +93,7 @@ impl Engine {
         if let Some(old) = ctx.previous {
             // The new session stands either way: a failure to end the old
             // one (it expires on its own) must not lose the sign-in.
-            if let Err(e) = self.end_session(old.user_id, old.id) {
+            if let Err(e) = self.end_session_because(old.user_id, old.id, EndReason::Replaced) {
                 tracing::warn!(error = %e, session = old.id, "could not end the previous session");
             }
         }
@@ -196,21 +197,30 @@ impl Engine {
 
     /// Ends one of the user's sessions.
     pub fn end_session(&self, user_id: i64, session_id: i64) -> Result<bool, EngineError> {
+        self.end_session_because(user_id, session_id, EndReason::SignedOut)
+    }
+
+    /// Ends one of the user's sessions, saying why (audit and logout tokens).
+    pub fn end_session_because(&self, user_id: i64, session_id: i64, reason: EndReason) -> Result<bool, EngineError> {
         let ended = self.store.revoke_session(session_id, user_id, self.now())?;
         if ended {
             self.audit(AuditRecord {
                 kind: "logout",
                 message: format!("User ID: {user_id} session {session_id} ended"),
                 user_id: Some(user_id),
+                details: serde_json::json!({ "reason": reason.as_str() }),
                 ..Default::default()
             })?;
+            self.sessions_ended(user_id, &[session_id], reason);
         }
         Ok(ended)
     }
 
     /// Ends every session of the user but `keep` (this browser's).
     pub fn end_other_sessions(&self, user_id: i64, keep: i64) -> Result<usize, EngineError> {
-        let n = self.store.revoke_other_sessions_of_user(user_id, keep, self.now())?;
+        let ended = self.store.revoke_other_sessions_of_user(user_id, keep, self.now())?;
+        let n = ended.len();
+        self.sessions_ended(user_id, &ended, EndReason::OtherSessions);
         self.audit(AuditRecord {
             kind: "session.ended_others",
             message: format!("User ID: {user_id} signed out {n} other session(s)"),

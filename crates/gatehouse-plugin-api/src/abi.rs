@@ -28,7 +28,9 @@ pub const ABI_VERSION: u32 = 1;
 /// - 2: routes carry the signed-in member ([`crate::messages::HttpRequest::user`])
 ///   and may declare [`crate::messages::RouteDecl::requires_sign_in`]; a
 ///   plugin relying on them must not load on a host that ignores them.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: users carry their groups (`User::groups`, `RouteUser::groups`);
+///   `sessions.end`; the `signed_out` and `groups_changed` user events.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `GHPLUGIN` in little-endian: tells a Gatehouse declaration from random bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"GHPLUGIN");

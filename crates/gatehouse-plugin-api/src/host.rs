@@ -214,6 +214,23 @@ impl Host {
         self.call(m::SESSION_START, req)
     }
 
+    /// Ends the member's browser session at Gatehouse (schema 3): the
+    /// session of [`RouteUser`] in a route, for a "sign out here too" flow.
+    /// Clients the session signed in to get back-channel logout tokens.
+    /// `true` when the session was live.
+    ///
+    /// ```no_run
+    /// # use gatehouse_plugin_api::{Host, messages::*};
+    /// # fn f(host: Host, req: HttpRequest) -> Result<(), Error> {
+    /// if let Some(u) = &req.user {
+    ///     host.end_session(&EndSession { user_id: u.id, session_id: u.session_id })?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn end_session(&self, req: &EndSession) -> Result<bool, Error> {
+        self.call(m::SESSION_END, req)
+    }
+
     // --- audit and storage ------------------------------------------------
 
     /// Writes an audit event (table and log).

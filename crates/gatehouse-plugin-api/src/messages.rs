@@ -78,6 +78,9 @@ pub mod host_methods {
     pub const SSO_TOKEN_ISSUE: &str = "tokens.issue_sso";
     /// `StartSession` → `Session`.
     pub const SESSION_START: &str = "sessions.start";
+    /// (Schema 3.) `EndSession` → `true` when the session was live and
+    /// has ended now (clients hear of it by back-channel logout).
+    pub const SESSION_END: &str = "sessions.end";
     /// `AuditLine` → `null`.
     pub const AUDIT: &str = "audit.write";
     /// `KvKey` → the value as a string, or `null` when unset.
@@ -461,6 +464,8 @@ pub struct RouteUser {
     pub signed_in_via: String,
     /// The second factor used, when there was one (none yet: always `None`).
     pub second_factor: Option<String>,
+    /// (Schema 3.) The member's Gatehouse groups, sorted.
+    pub groups: Vec<String>,
 }
 
 impl HttpRequest {
@@ -745,6 +750,9 @@ pub struct User {
     pub created_at: i64,
     /// The last change, in seconds since the Unix epoch.
     pub updated_at: i64,
+    /// (Schema 3.) The member's Gatehouse groups, sorted (admin API,
+    /// console or CLI set them; connectors map them to the app's groups).
+    pub groups: Vec<String>,
 }
 
 /// A user to create (`users.create`).
@@ -1072,6 +1080,17 @@ pub struct Session {
     pub cookie_value: String,
     /// When the session ends, in seconds since the Unix epoch.
     pub expires_at: i64,
+}
+
+/// End a member's browser session at Gatehouse (schema 3), e.g. when the app
+/// signs the member out and asks Gatehouse to do the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndSession {
+    /// The member whose session it is.
+    pub user_id: i64,
+    /// [`RouteUser::session_id`].
+    pub session_id: i64,
 }
 
 /// One audit line (table and log).

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod logout_sender;
 pub mod mail;
 pub mod plugin_host;
 pub mod state;

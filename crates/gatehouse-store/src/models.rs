@@ -86,6 +86,8 @@ pub struct ClientRow {
     pub updated_at: i64,
     pub may_name_users: bool,
     pub managed_by: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 /// An OAuth client as the rest of Gatehouse sees it.
@@ -114,6 +116,12 @@ pub struct Client {
     /// The plugin that created the client through host services, and alone
     /// may see and change it there; `None` for the operator's clients.
     pub managed_by: Option<String>,
+    /// OpenID Connect Back-Channel Logout: where a signed logout token is
+    /// posted when a session that signed in to this client ends.
+    pub backchannel_logout_uri: Option<String>,
+    /// OpenID Connect Front-Channel Logout: loaded in an iframe by the
+    /// signed-out page.
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 impl Client {
@@ -144,6 +152,8 @@ impl From<ClientRow> for Client {
             updated_at: r.updated_at,
             may_name_users: r.may_name_users,
             managed_by: r.managed_by,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            frontchannel_logout_uri: r.frontchannel_logout_uri,
         }
     }
 }
@@ -168,6 +178,8 @@ pub struct NewClient {
     pub connector: Option<String>,
     pub may_name_users: bool,
     pub managed_by: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 /// Changes to a client; `None` keeps the current value.
@@ -183,6 +195,8 @@ pub struct ClientChanges {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub first_party: Option<bool>,
     pub bound_account_id: Option<Option<i64>>,
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub frontchannel_logout_uri: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]

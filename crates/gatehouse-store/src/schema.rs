@@ -58,6 +58,8 @@ diesel::table! {
         updated_at -> BigInt,
         may_name_users -> Bool,
         managed_by -> Nullable<Text>,
+        backchannel_logout_uri -> Nullable<Text>,
+        frontchannel_logout_uri -> Nullable<Text>,
     }
 }
 
@@ -188,7 +190,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_groups (user_id, name) {
+        user_id -> BigInt,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    user_groups,
     users,
     accounts,
     account_members,

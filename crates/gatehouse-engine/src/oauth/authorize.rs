@@ -237,7 +237,9 @@ impl Engine {
         let ts = self.now();
         if let Some((s, user)) = session {
             if user.status() == UserStatus::Closed {
-                self.store.revoke_session(s.id, user.id, ts)?;
+                if self.store.revoke_session(s.id, user.id, ts)? {
+                    self.sessions_ended(user.id, &[s.id], crate::logout::EndReason::AccountClosed);
+                }
                 self.audit(AuditRecord {
                     kind: "oauth.denied",
                     message: format!(

@@ -19,6 +19,8 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: Option<i64>,
     pub access_token: Option<&'a str>,
+    /// The browser session the grant came from (its `sid` is included).
+    pub session_id: Option<i64>,
 }
 
 /// `at_hash`: the left half of the access token's hash, in the hash of the
@@ -47,6 +49,13 @@ impl Engine {
                 "updated_at" => json!(user.updated_at),
                 "email" => json!(user.email),
                 "email_verified" => json!(user.email_verified),
+                "groups" => match self.store.groups_of_user(user.id) {
+                    Ok(g) => json!(g),
+                    Err(e) => {
+                        tracing::warn!(error = %e, user = user.id, "could not read the user's groups");
+                        continue;
+                    }
+                },
                 _ => continue,
             };
             m.insert(claim, v);
@@ -104,6 +113,9 @@ impl Engine {
         }
         if let Some(n) = input.nonce {
             claims.insert("nonce".into(), json!(n));
+        }
+        if let Some(sid) = input.session_id {
+            claims.insert("sid".into(), json!(self.session_sid(sid)));
         }
         if let Some(at) = input.access_token {
             claims.insert("at_hash".into(), json!(at_hash(alg, at)));

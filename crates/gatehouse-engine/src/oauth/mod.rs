@@ -243,6 +243,10 @@ impl Engine {
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
+            frontchannel_logout_supported: true,
+            frontchannel_logout_session_supported: true,
         }
     }
 }

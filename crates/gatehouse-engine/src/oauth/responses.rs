@@ -98,4 +98,10 @@ pub struct ProviderMetadata {
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
+    /// Back-Channel Logout 1.0 §2.1: logout tokens are posted, with `sid`.
+    pub backchannel_logout_supported: bool,
+    pub backchannel_logout_session_supported: bool,
+    /// Front-Channel Logout 1.0 §3: iframes with `iss` and `sid`.
+    pub frontchannel_logout_supported: bool,
+    pub frontchannel_logout_session_supported: bool,
 }

@@ -404,6 +404,7 @@ impl Engine {
                 nonce: a.nonce,
                 auth_time: a.auth_time,
                 access_token: Some(&body.access_token),
+                session_id: a.session_id,
             })?);
         }
         Ok(body)

@@ -58,6 +58,13 @@ pub enum UserCommand {
     Invite { email: String },
     /// Allow or disallow single sign-on for a user: on or off.
     SetSso { user: String, value: String },
+    /// Show a user's groups, or replace them with --set (comma-separated;
+    /// `--set ""` removes every group).
+    Groups {
+        user: String,
+        #[arg(long)]
+        set: Option<String>,
+    },
     /// Set a user's password: prompted for on a terminal, or read from
     /// standard input with --password-stdin. Ends the user's sessions and
     /// revokes their tokens.
@@ -90,6 +97,8 @@ fn read_password(from_stdin: bool) -> Result<String, Failure> {
     Ok(p)
 }
 
+// Parsed once per process: the size of the `Add` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register an OAuth client; prints its id and secret once.
@@ -127,6 +136,12 @@ pub enum ClientCommand {
         /// (`user_id`): it can then sign in as anyone.
         #[arg(long)]
         may_name_users: bool,
+        /// OpenID Connect Back-Channel Logout: where logout tokens are posted.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// OpenID Connect Front-Channel Logout: loaded in an iframe at sign-out.
+        #[arg(long)]
+        frontchannel_logout_uri: Option<String>,
     },
     /// List clients.
     List,
@@ -256,7 +271,17 @@ fn print_user(g: &GlobalArgs, u: &User) {
 }
 
 pub fn user(g: &GlobalArgs, cmd: UserCommand) -> Result<(), Failure> {
-    let engine = engine(g)?;
+    let mut engine = engine(g)?;
+    // Closing an account or setting a password ends sessions: their
+    // back-channel logout tokens are delivered before the command returns.
+    let (sender, logouts) = crate::logout_sender::new();
+    engine.set_logout_sender(std::sync::Arc::new(sender));
+    let result = user_command(g, &engine, cmd);
+    logouts.drain(&engine);
+    result
+}
+
+fn user_command(g: &GlobalArgs, engine: &Engine, cmd: UserCommand) -> Result<(), Failure> {
     match cmd {
         UserCommand::Add { email, password, password_stdin, name, status, locale } => {
             let status = status.map(|s| s.parse::<UserStatus>()).transpose()?;
@@ -320,6 +345,22 @@ pub fn user(g: &GlobalArgs, cmd: UserCommand) -> Result<(), Failure> {
             let u = engine.find_user(&user)?;
             print_user(g, &engine.set_user_status(u.id, status)?);
         }
+        UserCommand::Groups { user, set } => {
+            let u = engine.find_user(&user)?;
+            let groups = match set {
+                Some(list) => {
+                    let wanted: Vec<String> =
+                        list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+                    engine.set_user_groups(u.id, &wanted)?.groups
+                }
+                None => engine.groups_of_user(u.id)?,
+            };
+            if g.json {
+                println!("{}", json!({ "user_id": u.id, "groups": groups }));
+            } else {
+                println!("{}", groups.join("\n"));
+            }
+        }
         UserCommand::SetSso { user, value } => {
             let allow = match value.to_ascii_lowercase().as_str() {
                 "on" | "true" | "yes" | "1" => true,
@@ -340,6 +381,7 @@ fn client_json(c: &Client) -> serde_json::Value {
         "post_logout_redirect_uris": c.post_logout_redirect_uris, "public": c.is_public,
         "first_party": c.first_party, "account": c.bound_account_id, "id_token_alg": c.id_token_alg,
         "connector": c.connector, "may_name_users": c.may_name_users,
+        "backchannel_logout_uri": c.backchannel_logout_uri, "frontchannel_logout_uri": c.frontchannel_logout_uri,
         "created_at": c.created_at,
     })
 }
@@ -360,6 +402,8 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
             account,
             connector,
             may_name_users,
+            backchannel_logout_uri,
+            frontchannel_logout_uri,
         } => {
             let grant_types = parse_grant_types(&grants.join(" "))?;
             if let Some(a) = account {
@@ -378,6 +422,8 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
                 id_token_alg,
                 connector,
                 may_name_users,
+                backchannel_logout_uri,
+                frontchannel_logout_uri,
                 ..Default::default()
             })?;
             // With a connector: its setup instructions, with the fresh secret.

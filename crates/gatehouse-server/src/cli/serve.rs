@@ -52,6 +52,8 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
             None
         }
     };
+    let (logout_sender, logout_workers) = crate::logout_sender::new();
+    engine.set_logout_sender(std::sync::Arc::new(logout_sender));
     let plugins = std::sync::Arc::new(
         crate::plugin_host::PluginHost::load(&cfg, &engine, args.skip_broken_plugins).map_err(Failure::from)?,
     );
@@ -62,6 +64,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
     if let Some(w) = mail_worker {
         w.start(engine.clone());
     }
+    logout_workers.start(engine.clone());
     first_administrator(&engine, &cfg.issuer()).map_err(Failure)?;
     start_janitor(&engine, &cfg.janitor);
     crate::http::metrics::install();

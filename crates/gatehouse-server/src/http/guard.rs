@@ -86,7 +86,11 @@ fn harden<B>(res: &mut ServiceResponse<B>) {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if is_html {
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
+        // A page that frames others (front-channel logout) sets its own,
+        // stricter-than-default-plus-frame-src policy; every other page gets ours.
+        if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
+        }
         h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     }
 }

@@ -119,6 +119,7 @@ const GERMAN: &[(&str, &str)] = &[
     ("Sign you in and tell the app who you are", "Sie anmelden und der App mitteilen, wer Sie sind"),
     ("See your name and language", "Ihren Namen und Ihre Sprache sehen"),
     ("See your e-mail address", "Ihre E-Mail-Adresse sehen"),
+    ("See the groups you belong to", "Die Gruppen sehen, zu denen Sie gehören"),
     (
         "Stay connected to the app while you are away (refresh tokens)",
         "Mit der App verbunden bleiben, während Sie nicht da sind",

@@ -13,6 +13,16 @@ pub struct PluginHooks {
     pub host: Arc<PluginHost>,
 }
 
+impl PluginHooks {
+    /// The user as plugins see them, with groups when the engine is up.
+    fn user(&self, user: &gatehouse_engine::model::User) -> gatehouse_plugin_api::messages::User {
+        match self.host.engine() {
+            Some(e) => services::user_in(&e, user.clone()),
+            None => services::user(user.clone()),
+        }
+    }
+}
+
 impl ConnectorHooks for PluginHooks {
     fn shape_claims(
         &self,
@@ -28,12 +38,8 @@ impl ConnectorHooks for PluginHooks {
             tracing::warn!(connector, client_id, "client's connector plugin is not loaded; standard claims");
             return Ok(claims);
         };
-        let req = ShapeClaims {
-            client_id: client_id.to_string(),
-            scope: scope.to_string(),
-            user: services::user(user.clone()),
-            claims,
-        };
+        let req =
+            ShapeClaims { client_id: client_id.to_string(), scope: scope.to_string(), user: self.user(user), claims };
         let shaped: serde_json::Value = p.call(plugin_methods::SHAPE_CLAIMS, &req).map_err(|e| e.to_string())?;
         if !shaped.is_object() {
             return Err(format!("plugin {connector} shaped the claims into a non-object"));
@@ -42,7 +48,7 @@ impl ConnectorHooks for PluginHooks {
     }
 
     fn user_event(&self, event: gatehouse_core::UserEvent, user: &gatehouse_engine::model::User) {
-        let ev = UserEvent { event: event.as_str().to_string(), user: services::user(user.clone()) };
+        let ev = UserEvent { event: event.as_str().to_string(), user: self.user(user) };
         for p in self.host.plugins.iter().filter(|p| p.has(Capability::ClientConnector)) {
             if let Err(e) = p.call::<_, ()>(plugin_methods::USER_EVENT, &ev) {
                 tracing::error!(error = %e, event = event.as_str(), user_id = user.id, "plugin user event failed");

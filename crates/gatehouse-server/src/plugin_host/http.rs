@@ -242,6 +242,7 @@ fn route_user(
         session_age: (now - session.auth_time).max(0),
         signed_in_via: session.via.clone(),
         second_factor: None,
+        groups: Vec::new(),
     }
 }
 
@@ -302,7 +303,15 @@ async fn serve_route(t: Arc<RouteTarget>, req: HttpRequest, payload: web::Payloa
     let now = state.engine.now();
     let fresh = |s: &gatehouse_engine::model::Session| t.decl.max_age.is_none_or(|m| now - s.auth_time <= m);
     match &session {
-        Some((s, u)) if fresh(s) => message.user = Some(route_user(s, u, now)),
+        Some((s, u)) if fresh(s) => {
+            let (engine, uid) = (state.engine.clone(), u.id);
+            let groups = match crate::http::blocking(move || engine.groups_of_user(uid)).await {
+                Ok(Ok(g)) => g,
+                Ok(Err(e)) => return crate::http::internal_error(e),
+                Err(e) => return crate::http::internal_error(e),
+            };
+            message.user = Some(msg::RouteUser { groups, ..route_user(s, u, now) })
+        }
         _ if t.decl.requires_sign_in => {
             // Sign in first, then back to this very URL.
             let back = match req.query_string() {

@@ -452,6 +452,11 @@ impl PluginHost {
         }
     }
 
+    /// The engine the plugins' services use (once [`Self::set_engine`] ran).
+    pub fn engine(&self) -> Option<Engine> {
+        self.plugins.first().and_then(|p| p.ctx.engine())
+    }
+
     /// The plugin with this name.
     pub fn get(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
         self.plugins.iter().find(|p| p.name() == name)

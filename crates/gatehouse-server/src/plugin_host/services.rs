@@ -85,7 +85,7 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
             .collect::<Vec<_>>()),
         m::USER_GET => {
             let a: msg::Lookup = arg(payload, method)?;
-            ok(user(e.find_user(&a.key).map_err(engine_error)?))
+            ok(user_in(e, e.find_user(&a.key).map_err(engine_error)?))
         }
         m::USER_CREATE => {
             let a: msg::NewUser = arg(payload, method)?;
@@ -102,23 +102,23 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
                     email_verified: a.email_verified,
                 })
                 .map_err(engine_error)?;
-            ok(user(u))
+            ok(user_in(e, u))
         }
         m::USER_SET_STATUS => {
             let a: msg::SetUserStatus = arg(payload, method)?;
             let s = UserStatus::from_str(&a.status).map_err(|x| Error::invalid(x.to_string()))?;
-            ok(user(e.set_user_status(a.user_id, s).map_err(engine_error)?))
+            ok(user_in(e, e.set_user_status(a.user_id, s).map_err(engine_error)?))
         }
         m::USER_SET_ALLOW_SSO => {
             let a: msg::SetUserAllowSso = arg(payload, method)?;
-            ok(user(e.set_user_allow_sso(a.user_id, a.allow).map_err(engine_error)?))
+            ok(user_in(e, e.set_user_allow_sso(a.user_id, a.allow).map_err(engine_error)?))
         }
         m::USER_VERIFY_PASSWORD => {
             let a: msg::VerifyPassword = arg(payload, method)?;
             // Without an address the plugin counts as one caller.
             let ip = if a.ip.is_empty() { format!("plugin:{}", ctx.name) } else { a.ip };
             match e.check_password(&a.email, &a.password, &ip) {
-                Ok(u) => ok(Some(user(u))),
+                Ok(u) => ok(Some(user_in(e, u))),
                 Err(LoginError::BadCredentials | LoginError::Closed) => ok(None::<msg::User>),
                 Err(LoginError::RateLimited) => {
                     Err(Error::new(ErrorKind::Forbidden, "too many failed sign-in attempts; try again later"))
@@ -165,6 +165,8 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
                         connector: a.connector,
                         // Only the operator may create a client that signs in as anyone.
                         may_name_users: false,
+                        backchannel_logout_uri: None,
+                        frontchannel_logout_uri: None,
                     },
                 )
                 .map_err(engine_error)?;
@@ -189,9 +191,11 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
                 scopes: a.scopes.map(ScopeSet::from_vec),
                 redirect_uris: a.redirect_uris,
                 bound_account_id: a.bound_account_id,
-                // Neither is in the plugin API: only the operator changes them.
+                // None is in the plugin API: only the operator changes them.
                 post_logout_redirect_uris: None,
                 first_party: None,
+                backchannel_logout_uri: None,
+                frontchannel_logout_uri: None,
             };
             let (c, secret) = e.update_client_as(me, a.id, changes, a.reset_secret).map_err(engine_error)?;
             ok(msg::ClientWithSecret { client: client(c), secret })
@@ -233,6 +237,10 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         m::SESSION_START => {
             let a: msg::StartSession = arg(payload, method)?;
             ok(start_session(e, &a)?)
+        }
+        m::SESSION_END => {
+            let a: msg::EndSession = arg(payload, method)?;
+            ok(e.end_session(a.user_id, a.session_id).map_err(engine_error)?)
         }
         m::AUDIT => {
             let a: msg::AuditLine = arg(payload, method)?;
@@ -292,6 +300,16 @@ fn grants(names: &[String]) -> Result<Vec<GrantType>, Error> {
 }
 
 /// A store user as plugins see it.
+/// A user as plugins see them, with their groups.
+pub fn user_in(engine: &Engine, u: gatehouse_engine::model::User) -> msg::User {
+    let groups = engine.groups_of_user(u.id).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, user = u.id, "could not read the user's groups");
+        Vec::new()
+    });
+    msg::User { groups, ..user(u) }
+}
+
+/// A user as plugins see them, without their groups (see [`user_in`]).
 pub fn user(u: gatehouse_engine::model::User) -> msg::User {
     msg::User {
         id: u.id,
@@ -306,6 +324,7 @@ pub fn user(u: gatehouse_engine::model::User) -> msg::User {
         allow_sso: u.allow_sso,
         created_at: u.created_at,
         updated_at: u.updated_at,
+        groups: Vec::new(),
     }
 }
 

@@ -29,6 +29,8 @@ impl Store {
                 clients::connector.eq(&new.connector),
                 clients::may_name_users.eq(new.may_name_users),
                 clients::managed_by.eq(&new.managed_by),
+                clients::backchannel_logout_uri.eq(&new.backchannel_logout_uri),
+                clients::frontchannel_logout_uri.eq(&new.frontchannel_logout_uri),
                 clients::created_at.eq(now),
                 clients::updated_at.eq(now),
             ))
@@ -76,6 +78,10 @@ impl Store {
                     .eq(json_list(ch.post_logout_redirect_uris.as_ref().unwrap_or(&cur.post_logout_redirect_uris),)),
                 clients::first_party.eq(ch.first_party.unwrap_or(cur.first_party)),
                 clients::bound_account_id.eq(ch.bound_account_id.unwrap_or(cur.bound_account_id)),
+                clients::backchannel_logout_uri
+                    .eq(ch.backchannel_logout_uri.clone().unwrap_or(cur.backchannel_logout_uri.clone())),
+                clients::frontchannel_logout_uri
+                    .eq(ch.frontchannel_logout_uri.clone().unwrap_or(cur.frontchannel_logout_uri.clone())),
                 clients::updated_at.eq(now),
             ))
             .returning(ClientRow::as_returning())

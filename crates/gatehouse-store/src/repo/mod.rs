@@ -7,6 +7,7 @@ pub mod api_credentials;
 pub mod audit;
 pub mod clients;
 pub mod grants;
+pub mod groups;
 pub mod identity_links;
 pub mod janitor;
 pub mod keys;

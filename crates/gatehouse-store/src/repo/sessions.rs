@@ -46,16 +46,19 @@ impl Store {
             == 1))
     }
 
-    pub fn revoke_sessions_of_user(&self, user_id: i64, now: i64) -> Result<usize, StoreError> {
+    /// Ends every session of a user; returns the ids of those it ended.
+    pub fn revoke_sessions_of_user(&self, user_id: i64, now: i64) -> Result<Vec<i64>, StoreError> {
         with_write!(self, |c| Ok(diesel::update(
             sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null())
         )
         .set(sessions::revoked_at.eq(now))
-        .execute(c)?))
+        .returning(sessions::id)
+        .get_results(c)?))
     }
 
     /// Ends every session of a user but `keep` (this browser's).
-    pub fn revoke_other_sessions_of_user(&self, user_id: i64, keep: i64, now: i64) -> Result<usize, StoreError> {
+    /// Returns the ids of the sessions it ended.
+    pub fn revoke_other_sessions_of_user(&self, user_id: i64, keep: i64, now: i64) -> Result<Vec<i64>, StoreError> {
         with_write!(self, |c| Ok(diesel::update(
             sessions::table
                 .filter(sessions::user_id.eq(user_id))
@@ -63,7 +66,23 @@ impl Store {
                 .filter(sessions::revoked_at.is_null())
         )
         .set(sessions::revoked_at.eq(now))
-        .execute(c)?))
+        .returning(sessions::id)
+        .get_results(c)?))
+    }
+
+    /// The clients each of these sessions signed in to (a code, SSO token
+    /// or refresh token issued under the session), as (session, client_id).
+    pub fn clients_of_sessions(&self, session_ids: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
+        use crate::schema::grants;
+        if session_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Option<i64>, String)> = with_conn!(self, |c| grants::table
+            .filter(grants::session_id.eq_any(session_ids))
+            .select((grants::session_id, grants::client_id))
+            .distinct()
+            .load(c)?);
+        Ok(rows.into_iter().filter_map(|(s, c)| s.map(|s| (s, c))).collect())
     }
 
     pub fn touch_session(&self, id: i64, now: i64) -> Result<(), StoreError> {

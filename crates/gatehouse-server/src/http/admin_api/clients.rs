@@ -72,6 +72,8 @@ pub async fn create(req: HttpRequest, state: State, body: web::Bytes) -> Result<
         id_token_alg: c.id_token_alg,
         connector: c.connector.filter(|s| !s.is_empty()),
         may_name_users: c.may_name_users,
+        backchannel_logout_uri: c.backchannel_logout_uri.filter(|u| !u.is_empty()),
+        frontchannel_logout_uri: c.frontchannel_logout_uri.filter(|u| !u.is_empty()),
     };
     let engine = state.engine.clone();
     let reg = as_admin(&admin, move || {
@@ -112,6 +114,8 @@ pub async fn update(req: HttpRequest, state: State, body: web::Bytes) -> Result<
         redirect_uris: u.redirect_uris,
         post_logout_redirect_uris: u.post_logout_redirect_uris,
         first_party: u.first_party,
+        backchannel_logout_uri: u.backchannel_logout_uri.map(|s| Some(s).filter(|s| !s.is_empty())),
+        frontchannel_logout_uri: u.frontchannel_logout_uri.map(|s| Some(s).filter(|s| !s.is_empty())),
         ..Default::default()
     };
     let connector = u.connector;

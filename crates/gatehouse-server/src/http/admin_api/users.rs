@@ -28,6 +28,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(&p("/users/{id}/refresh-families/{family}"), web::delete().to(revoke_family))
         .route(&p("/users/{id}/identities"), web::get().to(identities))
         .route(&p("/users/{id}/identities/{plugin}/{subject}"), web::delete().to(remove_identity))
+        .route(&p("/users/{id}/groups"), web::get().to(groups))
+        .route(&p("/users/{id}/groups"), web::put().to(set_groups))
+        .route(&p("/groups"), web::get().to(group_list))
         .route(&p("/invitations"), web::post().to(invite));
 }
 
@@ -196,7 +199,10 @@ pub async fn end_session(req: HttpRequest, state: State) -> Result<HttpResponse,
     let admin = authenticate(&req, &state).await?;
     let (id, sid) = (id_in_path(&req, "id")?, id_in_path(&req, "session")?);
     let engine = state.engine.clone();
-    let ended = as_admin(&admin, move || engine.end_session(id, sid)).await?;
+    let ended = as_admin(&admin, move || {
+        engine.end_session_because(id, sid, gatehouse_engine::logout::EndReason::Administrator)
+    })
+    .await?;
     if !ended {
         return Err(Problem::new(StatusCode::NOT_FOUND, "not_found", format!("user {id} has no live session {sid}")));
     }
@@ -314,4 +320,43 @@ pub async fn invite(req: HttpRequest, state: State, body: web::Bytes) -> Result<
             mailed,
         },
     ))
+}
+
+/// The groups a user belongs to.
+#[utoipa::path(get, path = "/users/{id}/groups", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Groups), (status = 404, body = ProblemDocument)))]
+pub async fn groups(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    let groups = as_admin(&admin, move || {
+        engine.user_by_id(id)?;
+        engine.groups_of_user(id)
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, &Groups { groups }))
+}
+
+/// Replaces the groups a user belongs to. Clients see them in the `groups`
+/// claim; connector plugins get a `groups_changed` event (the `ipb` plugin
+/// moves the forum member between forum groups).
+#[utoipa::path(put, path = "/users/{id}/groups", tag = "users", params(("id" = i64, Path)), request_body = Groups,
+    responses((status = 200, body = GroupsChange), (status = 400, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
+pub async fn set_groups(req: HttpRequest, state: State, body: web::Bytes) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let g: Groups = json_body(&body)?;
+    let engine = state.engine.clone();
+    let changed = as_admin(&admin, move || engine.set_user_groups(id, &g.groups)).await?;
+    Ok(ok(StatusCode::OK, &GroupsChange { groups: changed.groups, added: changed.added, removed: changed.removed }))
+}
+
+/// Every group in use, with how many members it has.
+#[utoipa::path(get, path = "/groups", tag = "users",
+    responses((status = 200, body = [GroupCount])))]
+pub async fn group_list(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let engine = state.engine.clone();
+    let list = as_admin(&admin, move || engine.group_names()).await?;
+    Ok(ok(StatusCode::OK, &list.into_iter().map(|(name, members)| GroupCount { name, members }).collect::<Vec<_>>()))
 }

@@ -202,6 +202,10 @@ pub struct ClientView {
     pub may_name_users: bool,
     /// The plugin that created it (through the WHMCS API, for example), if any.
     pub managed_by: Option<String>,
+    /// OpenID Connect Back-Channel Logout: where logout tokens are posted.
+    pub backchannel_logout_uri: Option<String>,
+    /// OpenID Connect Front-Channel Logout: loaded in an iframe at sign-out.
+    pub frontchannel_logout_uri: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -225,6 +229,8 @@ impl From<&Client> for ClientView {
             connector: c.connector.clone(),
             may_name_users: c.may_name_users,
             managed_by: c.managed_by.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            frontchannel_logout_uri: c.frontchannel_logout_uri.clone(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -258,6 +264,10 @@ pub struct ClientCreate {
     pub connector: Option<String>,
     #[serde(default)]
     pub may_name_users: bool,
+    /// OpenID Connect Back-Channel Logout URI.
+    pub backchannel_logout_uri: Option<String>,
+    /// OpenID Connect Front-Channel Logout URI.
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 /// Fields to change; absent fields stay as they are.
@@ -275,6 +285,32 @@ pub struct ClientUpdate {
     pub first_party: Option<bool>,
     /// A connector plugin's name, or `""` for none.
     pub connector: Option<String>,
+    /// Back-Channel Logout URI, or `""` for none.
+    pub backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout URI, or `""` for none.
+    pub frontchannel_logout_uri: Option<String>,
+}
+
+/// A member's groups (names of 1-64 letters, digits, `_`, `-`, `.`, `:`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Groups {
+    pub groups: Vec<String>,
+}
+
+/// The groups after a change, and what changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupsChange {
+    pub groups: Vec<String>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// A group in use.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupCount {
+    pub name: String,
+    pub members: i64,
 }
 
 /// A client with its secret: shown once, never stored in the clear.

@@ -204,6 +204,7 @@ fn standard_description(lang: crate::http::i18n::Lang, description: &str) -> Str
         "Sign you in and tell the app who you are",
         "See your name and language",
         "See your e-mail address",
+        "See the groups you belong to",
         "Stay connected to the app while you are away (refresh tokens)",
     ];
     match STANDARD.iter().find(|s| **s == description) {

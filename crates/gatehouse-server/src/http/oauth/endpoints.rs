@@ -140,26 +140,29 @@ pub async fn logout(req: HttpRequest, body: Bytes, state: State) -> HttpResponse
     let confirmed = is_post && params.get("confirm") == Some("yes") && csrf_ok(&req, params.get(CSRF_FIELD));
     let hint_matches =
         |u: &gatehouse_engine::model::User| validated.hinted_sub.as_deref().is_some_and(|s| s == u.uuid.as_str());
+    let mut frames = Vec::new();
     match &session {
         Some((s, u)) if confirmed || hint_matches(u) => {
             let engine = state.engine.clone();
             let (uid, sid) = (u.id, s.id);
-            if let Err(e) = blocking(move || engine.end_session(uid, sid))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
+            match blocking(move || {
+                engine.end_session(uid, sid)?;
+                engine.frontchannel_logout_urls(sid)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
             {
-                return crate::http::internal_error(e);
+                Ok(urls) => frames = urls,
+                Err(e) => return crate::http::internal_error(e),
             }
         }
         Some(_) => return confirm_logout_page(&req, &state, &params),
         None => {}
     }
-    let mut r = match &validated.redirect {
-        Some(url) => HttpResponse::Found().insert_header(("Location", url.as_str())).finish(),
-        None => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(layout("Signed out", "<p>You are signed out of Gatehouse.</p>")),
+    let mut r = match (&validated.redirect, frames.is_empty()) {
+        (Some(url), true) => HttpResponse::Found().insert_header(("Location", url.as_str())).finish(),
+        (redirect, _) => signed_out_page(&frames, redirect.as_deref()),
     };
     r.headers_mut()
         .insert(actix_web::http::header::CACHE_CONTROL, actix_web::http::header::HeaderValue::from_static("no-store"));
@@ -194,4 +197,39 @@ fn confirm_logout_page(req: &HttpRequest, state: &State, params: &Params) -> Htt
         let _ = r.add_cookie(&c);
     }
     r
+}
+
+/// "You are signed out", loading each front-channel logout URL in a hidden
+/// iframe (Front-Channel Logout 1.0 §4). With a post-logout redirect, a
+/// `Refresh` header moves on once the frames had time to load, and a link
+/// does so at once.
+fn signed_out_page(frames: &[String], redirect: Option<&str>) -> HttpResponse {
+    let mut body = String::from("<p>You are signed out of Gatehouse.</p>");
+    if !frames.is_empty() {
+        body.push_str(&format!("<p>Signing you out of {} app(s) as well.</p>", frames.len()));
+        for (i, f) in frames.iter().enumerate() {
+            body.push_str(&format!(
+                "<iframe src=\"{}\" title=\"Sign-out {}\" width=\"0\" height=\"0\" hidden></iframe>",
+                attr(f),
+                i + 1
+            ));
+        }
+    }
+    if let Some(url) = redirect {
+        body.push_str(&format!("<p><a href=\"{}\">Continue</a></p>", attr(url)));
+    }
+    let origins: Vec<String> =
+        frames.iter().filter_map(|f| url::Url::parse(f).ok()).map(|u| u.origin().ascii_serialization()).collect();
+    let mut r = HttpResponse::Ok();
+    r.content_type("text/html; charset=utf-8");
+    if !origins.is_empty() {
+        r.insert_header((
+            "Content-Security-Policy",
+            format!("{}; frame-src {}", crate::http::guard::HTML_CSP, origins.join(" ")),
+        ));
+    }
+    if let Some(url) = redirect {
+        r.insert_header(("Refresh", format!("3; url={url}")));
+    }
+    r.body(layout("Signed out", &body))
 }

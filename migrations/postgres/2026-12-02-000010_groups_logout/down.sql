@@ -1,0 +1,4 @@
+DROP INDEX grants_session;
+ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;
+ALTER TABLE clients DROP COLUMN backchannel_logout_uri;
+DROP TABLE user_groups;
