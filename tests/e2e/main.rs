@@ -12,6 +12,7 @@ mod oauth_support;
 
 mod admin_api;
 mod console;
+mod discourse;
 mod federation;
 mod foundation;
 mod hardening;

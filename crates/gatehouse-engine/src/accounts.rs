@@ -58,7 +58,21 @@ impl Engine {
 
     /// A plugin's stored value.
     pub fn plugin_value(&self, plugin: &str, key: &str) -> Result<Option<String>, EngineError> {
-        Ok(self.store.kv_get(plugin, key)?)
+        Ok(self.store.kv_get(plugin, key, self.now())?)
+    }
+
+    /// Stores a plugin's value only if the key is unset (or expired), for
+    /// `ttl` seconds (`None`: until deleted); `false` when it was set.
+    /// Atomic across replicas: the way to remember a nonce once.
+    pub fn insert_new_plugin_value(
+        &self,
+        plugin: &str,
+        key: &str,
+        value: &str,
+        ttl: Option<i64>,
+    ) -> Result<bool, EngineError> {
+        let now = self.now();
+        Ok(self.store.kv_insert_new(plugin, key, value, ttl.map(|t| now + t.max(1)), now)?)
     }
 
     /// Stores a plugin's value.

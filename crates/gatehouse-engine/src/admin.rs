@@ -152,7 +152,7 @@ impl Engine {
         if self.admin_exists()? {
             return Ok(None);
         }
-        let Some(raw) = self.store.kv_get(SETUP_NS, SETUP_KEY)? else { return Ok(None) };
+        let Some(raw) = self.store.kv_get(SETUP_NS, SETUP_KEY, self.now())? else { return Ok(None) };
         let Ok(stored) = serde_json::from_str::<StoredSetupToken>(&raw) else { return Ok(None) };
         let matches: bool = stored.digest.as_bytes().ct_eq(digest(token).as_bytes()).into();
         Ok((matches && stored.expires_at > self.now()).then_some(raw))

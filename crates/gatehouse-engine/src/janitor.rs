@@ -13,12 +13,14 @@ pub struct Swept {
     pub audit_events: usize,
     /// Expired reset, confirmation and invitation links.
     pub user_tokens: usize,
+    /// Expired plugin values (remembered nonces).
+    pub plugin_values: usize,
 }
 
 impl Swept {
     /// Everything removed.
     pub fn total(&self) -> usize {
-        self.grants + self.sessions + self.families + self.audit_events + self.user_tokens
+        self.grants + self.sessions + self.families + self.audit_events + self.user_tokens + self.plugin_values
     }
 }
 
@@ -53,6 +55,7 @@ impl Engine {
                 self.store.delete_audit_before(now - self.config.audit_retention_secs.max(0), batch)
             })?,
             user_tokens: drain(&|| self.store.purge_user_tokens(now, batch))?,
+            plugin_values: drain(&|| self.store.purge_expired_kv(now, batch))?,
         };
         for (table, n) in [
             ("grants", swept.grants),
@@ -60,6 +63,7 @@ impl Engine {
             ("revoked_families", swept.families),
             ("audit_events", swept.audit_events),
             ("user_tokens", swept.user_tokens),
+            ("plugin_kv", swept.plugin_values),
         ] {
             metrics::counter!("gatehouse_janitor_deleted_total", "table" => table).increment(n as u64);
         }
@@ -71,6 +75,7 @@ impl Engine {
                 families = swept.families,
                 audit_events = swept.audit_events,
                 user_tokens = swept.user_tokens,
+                plugin_values = swept.plugin_values,
                 "janitor removed expired rows"
             );
         }

@@ -249,6 +249,22 @@ impl Host {
         self.call(m::KV_SET, &KvEntry { key: key.into(), value: value.into() })
     }
 
+    /// Stores `value` under `key` only if the key is unset or expired, for
+    /// `ttl_secs` (`None`: until deleted). `Ok(false)`: it was already set.
+    /// Atomic across replicas, so it is the way to accept a nonce once.
+    ///
+    /// ```no_run
+    /// # use gatehouse_plugin_api::{Host, messages::Error};
+    /// # fn f(host: Host, nonce: &str) -> Result<(), Error> {
+    /// if !host.kv_insert_new(&format!("nonce:{nonce}"), "1", Some(86_400))? {
+    ///     return Err(Error::invalid("this request was used already"));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn kv_insert_new(&self, key: &str, value: &str, ttl_secs: Option<i64>) -> Result<bool, Error> {
+        self.call(m::KV_INSERT_NEW, &KvNew { key: key.into(), value: value.into(), ttl_secs })
+    }
+
     /// Removes a key; whether it existed.
     pub fn kv_delete(&self, key: &str) -> Result<bool, Error> {
         self.call(m::KV_DELETE, &KvKey { key: key.into() })

@@ -89,6 +89,9 @@ pub mod host_methods {
     pub const KV_SET: &str = "kv.set";
     /// `KvKey` → `true` when the key existed.
     pub const KV_DELETE: &str = "kv.delete";
+    /// (Schema 3.) `KvNew` → `true` when stored, `false` when the key was
+    /// already set (and not expired): remember a nonce once.
+    pub const KV_INSERT_NEW: &str = "kv.insert_new";
 }
 
 // ---------------------------------------------------------------------------
@@ -1128,6 +1131,20 @@ pub struct KvEntry {
     pub key: String,
     /// The value; replaces any previous one.
     pub value: String,
+}
+
+/// Store a value only if its key is unset (schema 3): atomic across
+/// replicas, so a nonce or a one-time code is accepted once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KvNew {
+    /// The key, within this plugin's own space.
+    pub key: String,
+    /// The value to store.
+    pub value: String,
+    /// Forget the value after this many seconds (`None`: keep it); the
+    /// janitor deletes expired values.
+    pub ttl_secs: Option<i64>,
 }
 
 /// How severe a [`LogLine`] is.

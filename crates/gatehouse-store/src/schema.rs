@@ -164,6 +164,7 @@ diesel::table! {
         k -> Text,
         v -> Text,
         updated_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
     }
 }
 

@@ -299,9 +299,20 @@ fn families_sessions_consents_keys_and_kv() {
 
         s.kv_set("whmcs", "k", "v1", 1).unwrap();
         s.kv_set("whmcs", "k", "v2", 2).unwrap();
-        assert_eq!(s.kv_get("whmcs", "k").unwrap().as_deref(), Some("v2"));
-        assert!(s.kv_get("other", "k").unwrap().is_none(), "scoped per plugin");
+        assert_eq!(s.kv_get("whmcs", "k", 0).unwrap().as_deref(), Some("v2"));
+        assert!(s.kv_get("other", "k", 0).unwrap().is_none(), "scoped per plugin");
         assert!(s.kv_delete("whmcs", "k").unwrap());
+
+        // Insert-if-absent: once per key until it expires; expired values
+        // are invisible and purged.
+        assert!(s.kv_insert_new("discourse", "nonce:a", "1", Some(100), 10).unwrap());
+        assert!(!s.kv_insert_new("discourse", "nonce:a", "1", Some(200), 50).unwrap(), "a replay within its life");
+        assert_eq!(s.kv_get("discourse", "nonce:a", 99).unwrap().as_deref(), Some("1"));
+        assert!(s.kv_get("discourse", "nonce:a", 100).unwrap().is_none(), "expired");
+        assert!(s.kv_insert_new("discourse", "nonce:a", "2", Some(300), 150).unwrap(), "free again once expired");
+        assert!(s.kv_insert_new("discourse", "nonce:b", "1", Some(120), 10).unwrap());
+        assert_eq!(s.purge_expired_kv(200, 100).unwrap(), 1, "only nonce:b had expired");
+        assert_eq!(s.kv_get("discourse", "nonce:a", 200).unwrap().as_deref(), Some("2"));
     }
 }
 

@@ -553,3 +553,81 @@ pub fn submit_form(
     }
     b.post(absolute(&s.base, &form.action)).form(&values).send().unwrap()
 }
+
+/// One request a [`StandInHttp`] received.
+#[derive(Debug, Clone, Default)]
+pub struct SeenRequest {
+    pub method: String,
+    pub target: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl SeenRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 standing in for an app's API:
+/// `answer(method, target)` gives the status line and a JSON body; every
+/// request is recorded.
+pub struct StandInHttp {
+    pub base: String,
+    pub seen: std::sync::Arc<Mutex<Vec<SeenRequest>>>,
+}
+
+impl StandInHttp {
+    pub fn start(answer: impl Fn(&str, &str) -> (&'static str, String) + Send + 'static) -> StandInHttp {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut parts = line.split_whitespace();
+                let mut req = SeenRequest {
+                    method: parts.next().unwrap_or("").to_string(),
+                    target: parts.next().unwrap_or("").to_string(),
+                    ..Default::default()
+                };
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+                    let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    if k == "content-length" {
+                        len = v.parse().unwrap_or(0);
+                    }
+                    req.headers.push((k, v));
+                }
+                let mut body = vec![0u8; len];
+                let _ = reader.read_exact(&mut body);
+                req.body = String::from_utf8_lossy(&body).to_string();
+                let (status, answer) = answer(&req.method, &req.target);
+                log.lock().unwrap().push(req);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        StandInHttp { base, seen }
+    }
+
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}

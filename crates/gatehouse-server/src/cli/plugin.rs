@@ -24,6 +24,10 @@ pub enum PluginCommand {
     /// Load one plugin file and print its manifest, or the reason it cannot
     /// be loaded. Does not initialise it.
     Check { file: PathBuf },
+    /// Print what to enter in the app a connector plugin serves without an
+    /// OAuth client (e.g. `discourse`: the forum's DiscourseConnect settings).
+    /// Loads and initialises the configured plugins.
+    Setup { plugin: String },
 }
 
 pub fn run(g: &GlobalArgs, cmd: PluginCommand) -> Result<(), Failure> {
@@ -35,6 +39,18 @@ pub fn run(g: &GlobalArgs, cmd: PluginCommand) -> Result<(), Failure> {
             } else {
                 println!("{}: ok", file.display());
                 print_human(&build, &manifest);
+            }
+            Ok(())
+        }
+        PluginCommand::Setup { plugin } => {
+            let cfg = load_config(g)?;
+            let engine = crate::state::open_engine(&cfg).map_err(Failure)?;
+            let host = crate::plugin_host::PluginHost::load(&cfg, &engine, false)?;
+            let i = host.plugin_setup_instructions(&plugin, &cfg.issuer())?;
+            if g.json {
+                println!("{}", super::setup::to_json(&i));
+            } else {
+                super::setup::print_human(&i);
             }
             Ok(())
         }

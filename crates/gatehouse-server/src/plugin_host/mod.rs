@@ -153,6 +153,8 @@ pub enum SetupError {
     NotLoaded { client: String, plugin: String },
     #[error("plugin {0} is not a client connector (it lacks the client_connector capability)")]
     NotConnector(String),
+    #[error("no plugin named {0:?} is loaded (see `gatehouse plugin list`)")]
+    NoPlugin(String),
     #[error(transparent)]
     Call(#[from] CallError),
 }
@@ -489,6 +491,17 @@ impl PluginHost {
             client_secret: secret,
             issuer: issuer.to_string(),
         };
+        Ok(plugin.call(plugin_methods::SETUP_INSTRUCTIONS, &req)?)
+    }
+
+    /// A connector's instructions for an app it serves without an OAuth
+    /// client (DiscourseConnect): the request's client is empty.
+    pub fn plugin_setup_instructions(&self, name: &str, issuer: &str) -> Result<SetupInstructions, SetupError> {
+        let plugin = self.get(name).ok_or_else(|| SetupError::NoPlugin(name.to_string()))?;
+        if !plugin.has(Capability::ClientConnector) {
+            return Err(SetupError::NotConnector(name.to_string()));
+        }
+        let req = SetupRequest { client: Default::default(), client_secret: None, issuer: issuer.to_string() };
         Ok(plugin.call(plugin_methods::SETUP_INSTRUCTIONS, &req)?)
     }
 }

@@ -270,6 +270,10 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
             let a: msg::KvKey = arg(payload, method)?;
             ok(e.delete_plugin_value(&ctx.name, &a.key).map_err(engine_error)?)
         }
+        m::KV_INSERT_NEW => {
+            let a: msg::KvNew = arg(payload, method)?;
+            ok(e.insert_new_plugin_value(&ctx.name, &a.key, &a.value, a.ttl_secs).map_err(engine_error)?)
+        }
         other => Err(Error::unsupported(format!("unknown host method {other:?}"))),
     }
 }
