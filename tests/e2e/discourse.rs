@@ -75,7 +75,7 @@ struct Setup {
 
 fn start(backend: Backend) -> Setup {
     // The forum's admin API: user 77 is the member; log_out succeeds.
-    let api = StandInHttp::start(|method, target| match (method, target) {
+    let api = StandInHttp::start(|r| match (r.method.as_str(), r.target.as_str()) {
         ("GET", t) if t.starts_with("/u/by-external/") => ("200 OK", r#"{"user":{"id":77,"username":"ada"}}"#.into()),
         ("POST", "/admin/users/77/log_out") => ("200 OK", r#"{"success":"OK"}"#.into()),
         _ => ("404 Not Found", "{}".into()),

@@ -295,3 +295,107 @@ fn client_setup_fills_the_forums_settings_form() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("\"nosuch\", which the configuration does not load"), "{err}");
 }
+
+/// Group sync: the forum's member 42 starts in group 3 with secondary group
+/// 12 (not in the map); Gatehouse groups set through the admin API move it.
+fn group_sync_forum(reject_key: bool) -> StandInHttp {
+    // The member's groups as the forum keeps them: (primary, secondary).
+    let groups = std::sync::Mutex::new((3i64, vec![12i64]));
+    StandInHttp::start(move |r| {
+        if reject_key {
+            return ("401 Unauthorized", r#"{"errorCode":"INVALID_API_KEY","errorMessage":"INVALID_API_KEY"}"#.into());
+        }
+        let mut g = groups.lock().unwrap();
+        match r.method.as_str() {
+            "GET" if r.target.contains("email=") => (
+                "200 OK",
+                r#"{"page":1,"perPage":25,"totalResults":1,"totalPages":1,"results":[{"id":42,"email":"sync@example.com"}]}"#
+                    .into(),
+            ),
+            "GET" => {
+                let secondary: Vec<serde_json::Value> =
+                    g.1.iter().map(|id| serde_json::json!({ "id": id, "name": "x" })).collect();
+                let member = serde_json::json!({
+                    "id": 42, "email": "sync@example.com",
+                    "primaryGroup": { "id": g.0, "name": "x" }, "secondaryGroups": secondary,
+                });
+                ("200 OK", member.to_string())
+            }
+            _ => {
+                let form: Vec<(String, String)> = url::form_urlencoded::parse(r.body.as_bytes()).into_owned().collect();
+                if let Some((_, p)) = form.iter().find(|(k, _)| k == "group") {
+                    g.0 = p.parse().unwrap();
+                }
+                g.1 = form.iter().filter(|(k, v)| k == "secondaryGroups[]" && !v.is_empty()).map(|(_, v)| v.parse().unwrap()).collect();
+                ("200 OK", r#"{"id":42}"#.into())
+            }
+        }
+    })
+}
+
+fn start_group_sync(forum: &str) -> Server {
+    let ipb = build_plugin("gatehouse-ipb", "gatehouse_ipb");
+    let config = format!(
+        "[[plugins]]\npath = \"{}\"\n[plugins.config]\nforum_url = \"{forum}\"\napi_key = \"KEY123\"\nmember_group = 3\n\
+         primary_group_order = [\"staff\"]\n[plugins.config.group_map]\nstaff = 4\nvip = 7\n",
+        ipb.display()
+    );
+    Server::start_with(Backend::Sqlite, ServerOptions { config, ..Default::default() })
+}
+
+fn set_groups(server: &Server, admin: &str, user_id: i64, groups: &[&str]) {
+    let r = http()
+        .put(server.url(&format!("/admin/api/v1/users/{user_id}/groups")))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({ "groups": groups }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn gatehouse_groups_move_the_forum_member_between_forum_groups() {
+    let forum = group_sync_forum(false);
+    let server = start_group_sync(&forum.base);
+    let user = server.cli_json(&["user", "add", "--email", "sync@example.com", "--name", "Sync"]);
+    let uid = user["id"].as_i64().unwrap();
+    let admin = crate::oauth_support::admin_token(&server);
+
+    set_groups(&server, &admin, uid, &["vip", "staff", "readers"]);
+    let posts: Vec<SeenRequest> = forum.requests().into_iter().filter(|r| r.method == "POST").collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].target, "/api/index.php?/core/members/42");
+    assert_eq!(posts[0].header("authorization"), Some("Basic S0VZMTIzOg=="));
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(posts[0].body.as_bytes()).into_owned().collect();
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        pairs,
+        [("group", "4"), ("secondaryGroups[]", "12"), ("secondaryGroups[]", "7")],
+        "staff is primary, the unmapped 12 stays"
+    );
+
+    // Out of every mapped group: back to the member group, 12 untouched.
+    set_groups(&server, &admin, uid, &[]);
+    let posts: Vec<SeenRequest> = forum.requests().into_iter().filter(|r| r.method == "POST").collect();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(posts[1].body.as_bytes()).into_owned().collect();
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(pairs, [("group", "3"), ("secondaryGroups[]", "12")]);
+
+    // Setting the same groups again changes nothing, so nothing is sent.
+    let before = forum.requests().len();
+    set_groups(&server, &admin, uid, &[]);
+    assert_eq!(forum.requests().len(), before);
+}
+
+#[test]
+fn group_sync_never_retries_a_rejected_api_key() {
+    let forum = group_sync_forum(true);
+    let server = start_group_sync(&forum.base);
+    let user = server.cli_json(&["user", "add", "--email", "sync@example.com", "--name", "Sync"]);
+    let uid = user["id"].as_i64().unwrap();
+    let admin = crate::oauth_support::admin_token(&server);
+    set_groups(&server, &admin, uid, &["staff"]);
+    set_groups(&server, &admin, uid, &["vip"]);
+    assert_eq!(forum.requests().len(), 1, "one rejected request, then no more: {:?}", forum.requests());
+    assert!(server.log().contains("rejected the API key"));
+}

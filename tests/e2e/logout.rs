@@ -201,30 +201,6 @@ fn an_administrator_ending_sessions_and_a_refusing_client_are_audited() {
     wait_for_audit(&server, "session(s) ended");
 }
 
-/// A client_credentials token with the admin scope, for the admin API.
-fn admin_token(server: &Server) -> String {
-    let c = server.cli_json(&[
-        "client",
-        "add",
-        "--name",
-        "ops",
-        "--grant",
-        "client_credentials",
-        "--scope",
-        "admin",
-        "--redirect-uri",
-        "https://ops.example/cb",
-    ]);
-    let tc = TestClient {
-        id: c["client_id"].as_str().unwrap().into(),
-        secret: c["client_secret"].as_str().map(str::to_string),
-        redirect: String::new(),
-    };
-    let (status, t) = token(server, &tc, &[("grant_type", "client_credentials"), ("scope", "admin")]);
-    assert_eq!(status, 200, "{t}");
-    t["access_token"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn the_signed_out_page_frames_front_channel_logout_uris() {
     let server = Server::start(Backend::Sqlite);

@@ -609,3 +609,48 @@ fn a_route_fails_in_the_content_type_it_declares() {
     let body = r.text().unwrap();
     assert_eq!(body, format!("<p>The forum bridge failed. Quote {rid}.</p>"));
 }
+
+#[test]
+fn a_connector_translates_its_apps_scope_names_and_sees_groups() {
+    let f = fixtures();
+    let server = start(Backend::Sqlite, &[(&f.good, "")]);
+    crate::oauth_support::add_user(&server, "scopes@example.com");
+    server.cli_json(&["user", "groups", "scopes@example.com", "--set", "staff,readers"]);
+    let client = crate::oauth_support::add_client(
+        &server,
+        "https://app.example/cb",
+        &["--scope", "openid profile email groups", "--first-party", "--connector", "good"],
+    );
+    // The app asks in its own words; the connector maps them to the hub's.
+    let (_, code) =
+        crate::oauth_support::code_for(&server, &client, "scopes@example.com", &[("scope", "good:everything groups")]);
+    let (status, t) = crate::oauth_support::token(
+        &server,
+        &client,
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://app.example/cb")],
+    );
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["scope"], "openid profile email groups");
+    let (_, claims) = crate::oauth_support::jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(claims["email"], "scopes@example.com");
+    assert_eq!(claims["groups"], serde_json::json!(["readers", "staff"]), "the groups scope releases the groups claim");
+    assert_eq!(claims["good_connector"], true);
+    // A name the connector does not translate and nobody defined is ignored,
+    // as OpenID Connect asks; nothing left → invalid_scope.
+    let b = browser();
+    crate::oauth_support::login(&b, &server, "scopes@example.com", crate::oauth_support::PASSWORD);
+    let r = b
+        .get(crate::oauth_support::authorize_url(
+            &server,
+            &[
+                ("client_id", &client.id),
+                ("response_type", "code"),
+                ("redirect_uri", &client.redirect),
+                ("scope", "good:nothing"),
+            ],
+        ))
+        .send()
+        .unwrap();
+    let loc = crate::oauth_support::location(&r);
+    assert_eq!(crate::oauth_support::query_param(&loc, "error").as_deref(), Some("invalid_scope"), "{loc}");
+}

@@ -232,6 +232,14 @@ pub trait ConnectorHooks: Send + Sync {
         claims: serde_json::Value,
     ) -> Result<serde_json::Value, String>;
 
+    /// Maps the scope a client attached to `connector` asked for at the
+    /// authorization endpoint to the hub's scopes (an app that speaks its
+    /// own scope names). The engine then checks the result as usual.
+    fn translate_scopes(&self, connector: &str, client_id: &str, scope: &str) -> Result<String, String> {
+        let _ = (connector, client_id);
+        Ok(scope.to_string())
+    }
+
     /// Tells connectors that something happened to a user.
     fn user_event(&self, event: gatehouse_core::UserEvent, user: &gatehouse_store::User);
 }

@@ -37,6 +37,15 @@ pub struct Config {
     pub friendly_urls: bool,
     /// Invision Community 4.x requires a password when creating members.
     pub send_password: bool,
+    /// Group sync: Gatehouse group → forum group id. When a member's
+    /// Gatehouse groups change (or the member is provisioned), the forum
+    /// member's groups follow through the REST API. Forum groups not in the
+    /// map are never touched.
+    pub group_map: std::collections::BTreeMap<String, i64>,
+    /// Which mapped Gatehouse group wins the forum's primary group, first
+    /// first; groups not listed come after, by name. The other mapped groups
+    /// become secondary groups.
+    pub primary_group_order: Vec<String>,
 }
 
 impl Default for Config {
@@ -50,6 +59,8 @@ impl Default for Config {
             member_group: None,
             friendly_urls: false,
             send_password: true,
+            group_map: Default::default(),
+            primary_group_order: Vec::new(),
         }
     }
 }
@@ -65,6 +76,9 @@ impl Config {
         }
         if self.provision && (self.api_key.is_empty() || self.forum_url.is_empty()) {
             return Err(Error::invalid("provision = true needs forum_url and api_key"));
+        }
+        if !self.group_map.is_empty() && (self.api_key.is_empty() || self.forum_url.is_empty()) {
+            return Err(Error::invalid("group_map needs forum_url and api_key (groups sync through the REST API)"));
         }
         Ok(())
     }
@@ -96,7 +110,8 @@ impl Plugin for Ipb {
     fn init(ctx: InitContext) -> Result<Self, Error> {
         let config: Config = ctx.config_as()?;
         config.validate()?;
-        let provisioner = config.provision.then(|| provision::Provisioner::new(&config));
+        let uses_api = config.provision || !config.group_map.is_empty();
+        let provisioner = uses_api.then(|| provision::Provisioner::new(&config));
         Ok(Ipb { config, host: ctx.host, provisioner })
     }
 
@@ -110,19 +125,27 @@ impl Plugin for Ipb {
 
     fn user_event(&self, event: UserEvent) -> Result<(), Error> {
         let Some(p) = &self.provisioner else { return Ok(()) };
-        if event.event != "created" {
-            return Ok(());
-        }
-        match p.ensure_member(&event.user) {
-            Ok(outcome) => {
-                self.host.log(LogLevel::Info, format!("forum member for user {}: {outcome}", event.user.id));
-                Ok(())
-            }
-            Err(e) => {
-                self.host.log(LogLevel::Warn, format!("forum provisioning for user {} failed: {e}", event.user.id));
-                Err(Error::internal(e))
+        let uid = event.user.id;
+        if event.event == "created" && self.config.provision {
+            match p.ensure_member(&event.user) {
+                Ok(outcome) => self.host.log(LogLevel::Info, format!("forum member for user {uid}: {outcome}")),
+                Err(e) => {
+                    self.host.log(LogLevel::Warn, format!("forum provisioning for user {uid} failed: {e}"));
+                    return Err(Error::internal(e));
+                }
             }
         }
+        let syncs = matches!(event.event.as_str(), "created" | "groups_changed");
+        if syncs && !self.config.group_map.is_empty() {
+            match p.sync_groups(&event.user, &self.config) {
+                Ok(outcome) => self.host.log(LogLevel::Info, format!("forum groups for user {uid}: {outcome}")),
+                Err(e) => {
+                    self.host.log(LogLevel::Warn, format!("forum group sync for user {uid} failed: {e}"));
+                    return Err(Error::internal(e));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -571,15 +571,15 @@ impl SeenRequest {
 }
 
 /// A minimal HTTP/1.1 server on 127.0.0.1 standing in for an app's API:
-/// `answer(method, target)` gives the status line and a JSON body; every
-/// request is recorded.
+/// `answer(request)` gives the status line and a JSON body; every request
+/// is recorded.
 pub struct StandInHttp {
     pub base: String,
     pub seen: std::sync::Arc<Mutex<Vec<SeenRequest>>>,
 }
 
 impl StandInHttp {
-    pub fn start(answer: impl Fn(&str, &str) -> (&'static str, String) + Send + 'static) -> StandInHttp {
+    pub fn start(answer: impl Fn(&SeenRequest) -> (&'static str, String) + Send + 'static) -> StandInHttp {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -615,7 +615,7 @@ impl StandInHttp {
                 let mut body = vec![0u8; len];
                 let _ = reader.read_exact(&mut body);
                 req.body = String::from_utf8_lossy(&body).to_string();
-                let (status, answer) = answer(&req.method, &req.target);
+                let (status, answer) = answer(&req);
                 log.lock().unwrap().push(req);
                 let _ = write!(
                     stream,

@@ -172,3 +172,27 @@ pub fn code_for(server: &Server, client: &TestClient, email: &str, extra: &[(&st
     let code = query_param(&loc, "code").unwrap_or_else(|| panic!("no code in {loc}"));
     (b, code)
 }
+
+/// A client_credentials token with the admin scope, for the admin API.
+pub fn admin_token(server: &Server) -> String {
+    let c = server.cli_json(&[
+        "client",
+        "add",
+        "--name",
+        "ops",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "admin",
+        "--redirect-uri",
+        "https://ops.example/cb",
+    ]);
+    let tc = TestClient {
+        id: c["client_id"].as_str().unwrap().into(),
+        secret: c["client_secret"].as_str().map(str::to_string),
+        redirect: String::new(),
+    };
+    let (status, t) = token(server, &tc, &[("grant_type", "client_credentials"), ("scope", "admin")]);
+    assert_eq!(status, 200, "{t}");
+    t["access_token"].as_str().unwrap().to_string()
+}

@@ -173,6 +173,19 @@ impl Engine {
                 None => client.scopes.clone(),
             },
         };
+        // A connector may speak its app's own scope names.
+        let scope = match (client.connector.as_deref(), self.hooks()) {
+            (Some(connector), Some(hooks)) => {
+                match hooks.translate_scopes(connector, &client.client_id, &scope.to_string()) {
+                    Ok(s) => ScopeSet::parse(&s),
+                    Err(e) => {
+                        tracing::warn!(connector, error = %e, "connector failed to translate scopes; using them as sent");
+                        scope
+                    }
+                }
+            }
+            _ => scope,
+        };
         if dialect.refuse_unknown_scopes && self.unknown_scope(&scope).is_some() {
             return Err(fail(OAuthError::invalid_scope()));
         }

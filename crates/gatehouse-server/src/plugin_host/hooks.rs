@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use gatehouse_engine::ConnectorHooks;
-use gatehouse_plugin_api::messages::{plugin_methods, Capability, ShapeClaims, UserEvent};
+use gatehouse_plugin_api::messages::{
+    plugin_methods, Capability, ShapeClaims, TranslateScopes, TranslatedScopes, UserEvent,
+};
 
 use super::{services, PluginHost};
 
@@ -45,6 +47,15 @@ impl ConnectorHooks for PluginHooks {
             return Err(format!("plugin {connector} shaped the claims into a non-object"));
         }
         Ok(shaped)
+    }
+
+    fn translate_scopes(&self, connector: &str, client_id: &str, scope: &str) -> Result<String, String> {
+        let Some(p) = self.host.get(connector).filter(|p| p.has(Capability::ClientConnector)) else {
+            return Ok(scope.to_string());
+        };
+        let req = TranslateScopes { client_id: client_id.to_string(), scope: scope.to_string() };
+        let out: TranslatedScopes = p.call(plugin_methods::TRANSLATE_SCOPES, &req).map_err(|e| e.to_string())?;
+        Ok(out.scope)
     }
 
     fn user_event(&self, event: gatehouse_core::UserEvent, user: &gatehouse_engine::model::User) {
