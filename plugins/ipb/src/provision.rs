@@ -172,6 +172,13 @@ pub fn plan_groups(config: &Config, groups: &[String], primary: Option<i64>, sec
     GroupPlan { primary: new_primary, secondary: new_secondary }
 }
 
+fn random_password() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,11 +218,4 @@ mod tests {
         let p = plan_groups(&config(), &[], Some(8), &[7]);
         assert_eq!(p, GroupPlan { primary: None, secondary: vec![] });
     }
-}
-
-fn random_password() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
