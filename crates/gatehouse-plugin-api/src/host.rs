@@ -16,6 +16,37 @@ use crate::messages::*;
 static HOST: OnceLock<HostVtable> = OnceLock::new();
 
 /// A handle on the host's services. Cheap to copy; valid for the process.
+///
+/// Every service in one place (the same example as `plugins/README.md`):
+///
+/// ```no_run
+/// # use gatehouse_plugin_api::prelude::*;
+/// # use gatehouse_plugin_api::messages::*;
+/// # fn f(h: Host) -> Result<(), Error> {
+/// let me = h.info()?;                                   // me.issuer, me.plugin_name
+/// h.log(LogLevel::Info, "forum reachable");
+/// let u = h.user("ada@example.com")?;                   // or h.user("42"); u.groups
+/// let new = h.create_user(&NewUser { email: "b@example.com".into(), name: "B".into(), ..Default::default() })?;
+/// h.set_user_status(new.id, "Inactive")?;
+/// if let Some(u) = h.verify_password_from("ada@example.com", "secret", "203.0.113.9")? {
+///     // the right password, and the account is not Closed
+/// }
+/// let acct = h.create_account("Ada's shop", u.id)?;
+/// let app = h.create_client(&NewClient {
+///     name: "Forum".into(),
+///     redirect_uris: vec!["https://forum.example/cb".into()],
+///     grant_types: vec!["authorization_code".into(), "single_sign_on".into()],
+///     bound_account_id: Some(acct.id),
+///     ..Default::default()
+/// })?;
+/// let token = h.issue_sso_token(&app.client.client_id, u.id, None, Default::default())?;
+/// let session = h.start_session(&StartSession { user_id: u.id, via: "myplugin".into(), ..Default::default() })?;
+/// h.audit(&AuditLine { kind: "linked".into(), message: "forum account linked".into(), user_id: Some(u.id), ..Default::default() })?;
+/// h.kv_set("forum_id:42", "77")?;
+/// let seen_before = !h.kv_insert_new("nonce:abc", "1", Some(3600))?;
+/// # let _ = (me, token, session, seen_before);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Host {
     vtable: HostVtable,
