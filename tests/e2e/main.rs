@@ -27,5 +27,6 @@ mod oauth_sso;
 mod operators;
 mod plugins;
 mod scopes;
+mod two_step;
 mod whmcs_api;
 mod whmcs_oauth;

@@ -24,6 +24,9 @@ pub enum OAuthErrorCode {
     LoginRequired,
     ConsentRequired,
     InteractionRequired,
+    /// OpenID Connect Unmet Authentication Requirements 1.0: the session
+    /// cannot meet the requested `acr_values` without interaction.
+    UnmetAuthenticationRequirements,
     /// WHMCS (bshaffer): the redirect URI does not match the code's.
     RedirectUriMismatch,
     /// WHMCS (bshaffer): the redirect URI is not a valid URI.
@@ -32,7 +35,7 @@ pub enum OAuthErrorCode {
 
 impl OAuthErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [OAuthErrorCode; 18] = [
+    pub const ALL: [OAuthErrorCode; 19] = [
         OAuthErrorCode::InvalidRequest,
         OAuthErrorCode::InvalidClient,
         OAuthErrorCode::InvalidGrant,
@@ -49,6 +52,7 @@ impl OAuthErrorCode {
         OAuthErrorCode::LoginRequired,
         OAuthErrorCode::ConsentRequired,
         OAuthErrorCode::InteractionRequired,
+        OAuthErrorCode::UnmetAuthenticationRequirements,
         OAuthErrorCode::RedirectUriMismatch,
         OAuthErrorCode::InvalidUri,
     ];
@@ -72,6 +76,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::LoginRequired => "login_required",
             OAuthErrorCode::ConsentRequired => "consent_required",
             OAuthErrorCode::InteractionRequired => "interaction_required",
+            OAuthErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             OAuthErrorCode::RedirectUriMismatch => "redirect_uri_mismatch",
             OAuthErrorCode::InvalidUri => "invalid_uri",
         }

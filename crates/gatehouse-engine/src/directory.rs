@@ -49,6 +49,8 @@ pub struct ClientInput {
     pub backchannel_logout_uri: Option<String>,
     /// Front-Channel Logout: loaded in an iframe when a member signs out.
     pub frontchannel_logout_uri: Option<String>,
+    /// Everyone signing in to this client must use a second factor.
+    pub require_2fa: bool,
 }
 
 /// Clients read on the token path, kept for at most [`CLIENT_CACHE_SECS`]:
@@ -401,6 +403,7 @@ impl Engine {
                 managed_by,
                 backchannel_logout_uri: input.backchannel_logout_uri.filter(|u| !u.is_empty()),
                 frontchannel_logout_uri: input.frontchannel_logout_uri.filter(|u| !u.is_empty()),
+                require_2fa: input.require_2fa,
             },
             self.now(),
         )?;

@@ -22,6 +22,10 @@ pub enum EngineError {
     Unavailable(String),
     #[error(transparent)]
     Store(StoreError),
+    /// The server's own failure outside the database (a key that cannot
+    /// decrypt, a broken library call).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<StoreError> for EngineError {

@@ -209,6 +209,17 @@ fn decrypt(master: &[u8; 32], kid: &str, stored: &str) -> Result<Vec<u8>, KeyErr
 }
 
 impl Engine {
+    /// Encrypts a secret the engine must read back (a TOTP secret) under
+    /// the master key; `aad` binds the ciphertext to its row.
+    pub(crate) fn seal(&self, aad: &str, plain: &[u8]) -> Result<String, KeyError> {
+        encrypt(self.master()?, aad, plain)
+    }
+
+    /// Decrypts what [`Engine::seal`] produced for the same `aad`.
+    pub(crate) fn unseal(&self, aad: &str, stored: &str) -> Result<Vec<u8>, KeyError> {
+        decrypt(self.master()?, aad, stored)
+    }
+
     /// Loads the master key (from the environment or the key file).
     pub fn set_master_key(&mut self, master: [u8; 32]) {
         self.keys = Arc::new(KeyRing::new(master));

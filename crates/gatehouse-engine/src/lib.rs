@@ -20,6 +20,7 @@ pub mod janitor;
 pub mod keys;
 pub mod logout;
 pub mod mail;
+pub mod mfa;
 pub mod oauth;
 pub mod recovery;
 pub mod sessions;
@@ -76,6 +77,10 @@ pub struct EngineConfig {
     pub registration: signup::Registration,
     /// Self-registered members confirm their address before signing in to apps.
     pub verify_email_before_apps: bool,
+    /// Who must have a second factor.
+    pub mfa_policy: mfa::MfaPolicy,
+    /// How long a member the policy covers may skip enrolling (seconds).
+    pub mfa_grace_secs: i64,
 }
 
 impl EngineConfig {
@@ -101,6 +106,8 @@ impl EngineConfig {
             password_min_strength: 2,
             registration: signup::Registration::Closed,
             verify_email_before_apps: true,
+            mfa_policy: mfa::MfaPolicy::Off,
+            mfa_grace_secs: 7 * 86_400,
         }
     }
 }

@@ -49,6 +49,16 @@ pub struct BrowserContext<'a> {
     pub previous: Option<&'a Session>,
 }
 
+/// The outcome of a right password.
+#[derive(Debug, Clone)]
+pub enum PasswordSignIn {
+    /// Signed in (no second factor set up).
+    SignedIn(SignedIn, User),
+    /// The member has a second factor: the code comes next. `token` names
+    /// the pending step (a short-lived cookie); no session exists yet.
+    SecondFactor { token: String, user: User },
+}
+
 /// A new browser session: the cookie value (shown once; only its digest is
 /// stored) and the session.
 #[derive(Debug, Clone)]
@@ -67,6 +77,18 @@ impl Engine {
         ip: &str,
         user_agent: &str,
     ) -> Result<(String, Session), EngineError> {
+        self.start_session_with(user_id, via, default_amr(via), ip, user_agent)
+    }
+
+    /// [`Engine::start_session`] with the `amr` the sign-in earned.
+    pub fn start_session_with(
+        &self,
+        user_id: i64,
+        via: &str,
+        amr: &str,
+        ip: &str,
+        user_agent: &str,
+    ) -> Result<(String, Session), EngineError> {
         let value = generate_token();
         let ts = self.now();
         let session = self.store.insert_session(&NewSession {
@@ -79,6 +101,7 @@ impl Engine {
             ip: truncate(ip, 64),
             user_agent: truncate(user_agent, 256),
             via: truncate(via, 32),
+            amr: amr.to_string(),
         })?;
         Ok((value, session))
     }
@@ -88,7 +111,18 @@ impl Engine {
     /// signed-in user. The one place every sign-in (password, SSO,
     /// upstream provider) goes through.
     pub fn sign_in(&self, user_id: i64, via: &str, ctx: &BrowserContext<'_>) -> Result<SignedIn, EngineError> {
-        let (cookie, session) = self.start_session(user_id, via, ctx.ip, ctx.user_agent)?;
+        self.sign_in_with(user_id, via, default_amr(via), ctx)
+    }
+
+    /// [`Engine::sign_in`] with the `amr` the sign-in earned (`pwd otp mfa`).
+    pub fn sign_in_with(
+        &self,
+        user_id: i64,
+        via: &str,
+        amr: &str,
+        ctx: &BrowserContext<'_>,
+    ) -> Result<SignedIn, EngineError> {
+        let (cookie, session) = self.start_session_with(user_id, via, amr, ctx.ip, ctx.user_agent)?;
         metrics::counter!("gatehouse_sign_ins_total", "via" => via_label(via)).increment(1);
         if let Some(old) = ctx.previous {
             // The new session stands either way: a failure to end the old
@@ -109,21 +143,7 @@ impl Engine {
     /// guesser).
     pub fn check_password(&self, email: &str, password: &str, ip: &str) -> Result<User, LoginError> {
         let subject = normalize_email(email).unwrap_or_else(|| truncate(email.trim(), 254).to_ascii_lowercase());
-        let since = self.now() - self.config.failure_window_secs;
-        // An administrator's unlock (`login.unlocked`) starts the account's count afresh.
-        let unlocked = self.store.latest_audit_id_for_subject(crate::admin::LOGIN_UNLOCKED, &subject)?.unwrap_or(0);
-        if self.store.count_audit_for_subject_after(LOGIN_FAILED, &subject, since, unlocked)?
-            >= self.config.max_failures_per_account
-            || self.store.count_audit_for_ip(LOGIN_FAILED, ip, since)? >= self.config.max_failures_per_ip
-        {
-            self.audit(AuditRecord {
-                kind: "login.rate_limited",
-                message: "Sign-in refused: too many failed attempts".into(),
-                ip: Some(ip),
-                subject: Some(&subject),
-                ..Default::default()
-            })?;
-            metrics::counter!("gatehouse_sign_in_failures_total", "reason" => "rate_limited").increment(1);
+        if self.sign_in_rate_limited(&subject, ip)? {
             return Err(LoginError::RateLimited);
         }
         let user = self.store.user_by_email(&subject)?;
@@ -163,15 +183,44 @@ impl Engine {
         Ok(user)
     }
 
+    /// Whether failed sign-ins (wrong passwords and wrong second-factor
+    /// codes) for this account or from this address reached the limits; a
+    /// refusal is audited (`login.rate_limited`).
+    pub fn sign_in_rate_limited(&self, email: &str, ip: &str) -> Result<bool, EngineError> {
+        let subject = normalize_email(email).unwrap_or_else(|| truncate(email.trim(), 254).to_ascii_lowercase());
+        let since = self.now() - self.config.failure_window_secs;
+        // An administrator's unlock (`login.unlocked`) starts the account's count afresh.
+        let unlocked = self.store.latest_audit_id_for_subject(crate::admin::LOGIN_UNLOCKED, &subject)?.unwrap_or(0);
+        let limited = self.store.count_audit_for_subject_after(LOGIN_FAILED, &subject, since, unlocked)?
+            >= self.config.max_failures_per_account
+            || self.store.count_audit_for_ip(LOGIN_FAILED, ip, since)? >= self.config.max_failures_per_ip;
+        if limited {
+            self.audit(AuditRecord {
+                kind: "login.rate_limited",
+                message: "Sign-in refused: too many failed attempts".into(),
+                ip: Some(ip),
+                subject: Some(&subject),
+                ..Default::default()
+            })?;
+            metrics::counter!("gatehouse_sign_in_failures_total", "reason" => "rate_limited").increment(1);
+        }
+        Ok(limited)
+    }
+
     /// Checks an e-mail and password ([`Engine::check_password`]) and signs
-    /// the user in to this browser.
+    /// the user in to this browser, or, when the member has a second
+    /// factor, holds the sign-in until the code ([`PasswordSignIn::SecondFactor`]).
     pub fn login_with_password(
         &self,
         email: &str,
         password: &str,
         ctx: &BrowserContext<'_>,
-    ) -> Result<(SignedIn, User), LoginError> {
+    ) -> Result<PasswordSignIn, LoginError> {
         let user = self.check_password(email, password, ctx.ip)?;
+        if self.has_second_factor(user.id)? {
+            let token = self.begin_second_factor(user.id, None)?;
+            return Ok(PasswordSignIn::SecondFactor { token, user });
+        }
         let signed_in = self.sign_in(user.id, "password", ctx)?;
         self.audit(AuditRecord {
             kind: "login.succeeded",
@@ -180,7 +229,7 @@ impl Engine {
             ip: Some(ctx.ip),
             ..Default::default()
         })?;
-        Ok((signed_in, user))
+        Ok(PasswordSignIn::SignedIn(signed_in, user))
     }
 
     /// The live session a cookie value names, with its user.
@@ -246,6 +295,16 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_string()
+}
+
+/// The `amr` of a session started `via`: a password is `pwd`, an upstream
+/// provider `fed`; an SSO token says nothing of how the member proved it.
+fn default_amr(via: &str) -> &'static str {
+    match via {
+        "password" => "pwd",
+        "sso" => "",
+        _ => "fed",
+    }
 }
 
 /// A bounded metrics label for how a session started (plugin names vary).

@@ -756,6 +756,9 @@ pub struct User {
     /// (Schema 3.) The member's Gatehouse groups, sorted (admin API,
     /// console or CLI set them; connectors map them to the app's groups).
     pub groups: Vec<String>,
+    /// (Schema 3.) Whether the member has a second factor set up (WHMCS's
+    /// `twoFactorEnabled`).
+    pub two_factor_enabled: bool,
 }
 
 /// A user to create (`users.create`).

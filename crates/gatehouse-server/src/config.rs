@@ -49,6 +49,8 @@ pub struct Config {
     pub branding: BrandingConfig,
     /// The password policy members' passwords follow.
     pub passwords: PasswordConfig,
+    /// Two-step sign-in: who must have a second factor.
+    pub mfa: MfaConfig,
     /// Who may create an account: `closed` (default), `open` ("Create an
     /// account" on the sign-in page) or `invite` (administrators' links).
     pub registration: gatehouse_engine::signup::Registration,
@@ -148,6 +150,25 @@ pub struct PasswordConfig {
     /// The weakest password accepted, as a zxcvbn score from 0 (anything)
     /// to 4 (very strong).
     pub min_strength: u8,
+}
+
+/// `[mfa]`: who must use a second factor, and how long members may put
+/// off enrolling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MfaConfig {
+    /// `off` (default: members choose), `admins` or `everyone`. Clients may
+    /// also require it (`client add --require-2fa`).
+    pub required: gatehouse_engine::mfa::MfaPolicy,
+    /// Days a member the policy covers may skip enrolling, counted from the
+    /// first time they are asked.
+    pub grace_days: i64,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        MfaConfig { required: Default::default(), grace_days: 7 }
+    }
 }
 
 impl Default for PasswordConfig {
@@ -262,6 +283,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             branding: BrandingConfig::default(),
             passwords: PasswordConfig::default(),
+            mfa: MfaConfig::default(),
             registration: Default::default(),
             verify_email_before_apps: true,
             smtp: SmtpConfig::default(),

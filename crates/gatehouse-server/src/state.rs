@@ -39,6 +39,8 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         password_min_strength: cfg.passwords.min_strength.min(4),
         registration: cfg.registration,
         verify_email_before_apps: cfg.verify_email_before_apps,
+        mfa_policy: cfg.mfa.required,
+        mfa_grace_secs: cfg.mfa.grace_days.max(0).saturating_mul(86_400),
     }
 }
 

@@ -88,6 +88,7 @@ pub struct ClientRow {
     pub managed_by: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub frontchannel_logout_uri: Option<String>,
+    pub require_2fa: bool,
 }
 
 /// An OAuth client as the rest of Gatehouse sees it.
@@ -122,6 +123,8 @@ pub struct Client {
     /// OpenID Connect Front-Channel Logout: loaded in an iframe by the
     /// signed-out page.
     pub frontchannel_logout_uri: Option<String>,
+    /// Everyone signing in to this client must use a second factor.
+    pub require_2fa: bool,
 }
 
 impl Client {
@@ -154,6 +157,7 @@ impl From<ClientRow> for Client {
             managed_by: r.managed_by,
             backchannel_logout_uri: r.backchannel_logout_uri,
             frontchannel_logout_uri: r.frontchannel_logout_uri,
+            require_2fa: r.require_2fa,
         }
     }
 }
@@ -180,6 +184,7 @@ pub struct NewClient {
     pub managed_by: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub frontchannel_logout_uri: Option<String>,
+    pub require_2fa: bool,
 }
 
 /// Changes to a client; `None` keeps the current value.
@@ -197,6 +202,7 @@ pub struct ClientChanges {
     pub bound_account_id: Option<Option<i64>>,
     pub backchannel_logout_uri: Option<Option<String>>,
     pub frontchannel_logout_uri: Option<Option<String>>,
+    pub require_2fa: Option<bool>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]
@@ -276,6 +282,21 @@ pub struct Session {
     pub ip: String,
     pub user_agent: String,
     pub via: String,
+    /// How the member authenticated (RFC 8176 values, space separated:
+    /// `pwd`, `pwd otp mfa`, `fed`…); empty when unknown (SSO tokens).
+    pub amr: String,
+}
+
+impl Session {
+    /// The `amr` values.
+    pub fn amr_values(&self) -> Vec<String> {
+        self.amr.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// Whether a second factor was used.
+    pub fn used_second_factor(&self) -> bool {
+        self.amr.split_whitespace().any(|v| v == "mfa")
+    }
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -290,6 +311,25 @@ pub struct NewSession {
     pub ip: String,
     pub user_agent: String,
     pub via: String,
+    pub amr: String,
+}
+
+/// A member's second factor (a TOTP authenticator).
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
+#[diesel(table_name = user_factors)]
+pub struct UserFactor {
+    pub id: i64,
+    pub user_id: i64,
+    pub kind: String,
+    pub name: String,
+    /// Encrypted under the master key; never shown.
+    pub secret_enc: String,
+    /// The last TOTP time step accepted (a code is good once).
+    pub last_step: i64,
+    /// `None` until the member confirmed it with a first code.
+    pub confirmed_at: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]

@@ -60,6 +60,7 @@ diesel::table! {
         managed_by -> Nullable<Text>,
         backchannel_logout_uri -> Nullable<Text>,
         frontchannel_logout_uri -> Nullable<Text>,
+        require_2fa -> Bool,
     }
 }
 
@@ -103,6 +104,7 @@ diesel::table! {
         ip -> Text,
         user_agent -> Text,
         via -> Text,
+        amr -> Text,
     }
 }
 
@@ -199,7 +201,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_factors (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        secret_enc -> Text,
+        last_step -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, digest) {
+        user_id -> BigInt,
+        digest -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    user_factors,
+    recovery_codes,
     user_groups,
     users,
     accounts,

@@ -260,6 +260,7 @@ fn families_sessions_consents_keys_and_kv() {
                 ip: "127.0.0.1".into(),
                 user_agent: "t".into(),
                 via: "password".into(),
+                amr: "pwd".into(),
             })
             .unwrap();
         assert_eq!(s.live_session_by_digest("sd", 50).unwrap().unwrap().id, sess.id);
@@ -463,6 +464,7 @@ fn janitor_deletes_expired_rows_in_batches_and_keeps_live_ones() {
                 ip: String::new(),
                 user_agent: String::new(),
                 via: "password".into(),
+                amr: "pwd".into(),
             })
             .unwrap();
         }

@@ -659,9 +659,10 @@ fn validate_login(plugin: &Whmcs, p: &Params, req: &HttpRequest) -> ActionResult
         other => other.map_err(ActionError::Host)?,
     };
     match checked {
-        Some(user) if user.status != "Closed" => {
-            Ok(Envelope::success(vec![("userid", json!(user.id)), ("twoFactorEnabled", json!(false))]))
-        }
+        Some(user) if user.status != "Closed" => Ok(Envelope::success(vec![
+            ("userid", json!(user.id)),
+            ("twoFactorEnabled", json!(user.two_factor_enabled)),
+        ])),
         found => {
             let _ = plugin.host.audit(&AuditLine {
                 kind: "api.validate_login_failed".into(),

@@ -28,6 +28,8 @@ pub struct AuthorizeRequest {
     pub code_challenge: Option<(String, ChallengeMethod)>,
     pub prompt: Prompt,
     pub max_age: Option<i64>,
+    /// `acr_values`: `mfa` asks for a second factor in this session.
+    pub acr_values: Vec<String>,
     pub login_hint: Option<String>,
     pub code_ttl: i64,
     pub consent_denied_error: OAuthErrorCode,
@@ -76,6 +78,11 @@ pub enum AuthorizeOutcome {
     /// A self-registered member has not confirmed their e-mail address yet
     /// (the operator requires it before apps): show them how.
     VerifyEmail,
+    /// The session must show a second factor first (`acr_values=mfa`, the
+    /// client or the operator requires one): the code step, then back.
+    SecondFactor,
+    /// A second factor is required but the member has none: enrol first.
+    EnrolSecondFactor,
 }
 
 /// The URL that carries an error back to the client (RFC 6749 §4.1.2.1).
@@ -231,6 +238,7 @@ impl Engine {
             code_challenge,
             prompt,
             max_age,
+            acr_values: p.get("acr_values").unwrap_or("").split_whitespace().map(str::to_string).collect(),
             login_hint: p.get("login_hint").map(str::to_string),
             code_ttl: dialect.code_ttl.unwrap_or(self.config.code_ttl),
             consent_denied_error: dialect.consent_denied_error,
@@ -292,6 +300,9 @@ impl Engine {
             }
             return Ok(AuthorizeOutcome::VerifyEmail);
         }
+        if let Some(outcome) = self.second_factor_step(req, session, user)? {
+            return Ok(outcome);
+        }
         let consented = match self.store.consent(user.id, &req.client.client_id)? {
             Some(s) => req.scope.is_subset_of(&ScopeSet::parse(&s)),
             None => false,
@@ -307,6 +318,40 @@ impl Engine {
             return Ok(AuthorizeOutcome::Consent);
         }
         Ok(AuthorizeOutcome::Redirect(self.issue_code(req, session, user)?))
+    }
+
+    /// Whether this request needs a second factor the session has not
+    /// shown: asked by the client (`acr_values=mfa`), required for the
+    /// client, or required by the operator's policy (members without a
+    /// factor may skip during the grace period, unless the app insists).
+    fn second_factor_step(
+        &self,
+        req: &AuthorizeRequest,
+        session: &Session,
+        user: &User,
+    ) -> Result<Option<AuthorizeOutcome>, OAuthError> {
+        if session.used_second_factor() {
+            return Ok(None);
+        }
+        let asked = req.acr_values.iter().any(|v| v == crate::mfa::ACR_MFA);
+        let by_client = req.client.require_2fa;
+        if !asked && !self.second_factor_required(user, Some(&req.client)) {
+            return Ok(None);
+        }
+        let has = self.has_second_factor(user.id)?;
+        if !has && !asked && !by_client && self.enrolment_grace_left(user)?.is_some() {
+            return Ok(None);
+        }
+        if req.prompt.none {
+            return Ok(Some(AuthorizeOutcome::Redirect(self.redirect_error(
+                req,
+                OAuthError::new(
+                    OAuthErrorCode::UnmetAuthenticationRequirements,
+                    "The session has not used a second factor",
+                ),
+            ))));
+        }
+        Ok(Some(if has { AuthorizeOutcome::SecondFactor } else { AuthorizeOutcome::EnrolSecondFactor }))
     }
 
     /// Applies the user's answer on the consent screen.
@@ -355,7 +400,7 @@ impl Engine {
             code_challenge_method: req.code_challenge.as_ref().map(|(_, m)| m.as_str().to_string()),
             auth_time: Some(session.auth_time),
             family: Some(generate_hex(16)),
-            data: "{}".into(),
+            data: super::token::grant_data(&session.amr),
             created_at: ts,
             expires_at: ts + req.code_ttl,
         })?;

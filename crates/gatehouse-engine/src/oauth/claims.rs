@@ -21,6 +21,8 @@ pub struct IdTokenInput<'a> {
     pub access_token: Option<&'a str>,
     /// The browser session the grant came from (its `sid` is included).
     pub session_id: Option<i64>,
+    /// How the member authenticated (RFC 8176 values, space separated).
+    pub amr: &'a str,
 }
 
 /// `at_hash`: the left half of the access token's hash, in the hash of the
@@ -114,6 +116,10 @@ impl Engine {
         if let Some(n) = input.nonce {
             claims.insert("nonce".into(), json!(n));
         }
+        if !input.amr.is_empty() {
+            claims.insert("amr".into(), json!(input.amr.split_whitespace().collect::<Vec<_>>()));
+        }
+        claims.insert("acr".into(), json!(crate::mfa::acr_of(input.amr)));
         if let Some(sid) = input.session_id {
             claims.insert("sid".into(), json!(self.session_sid(sid)));
         }

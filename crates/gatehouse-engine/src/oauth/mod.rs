@@ -238,7 +238,12 @@ impl Engine {
             introspection_endpoint_auth_methods_supported: list(&["client_secret_basic", "client_secret_post"]),
             code_challenge_methods_supported: list(&["S256", "plain"]),
             scopes_supported: self.catalog.names().map(str::to_string).collect(),
-            claims_supported: self.catalog.all_claims(),
+            claims_supported: {
+                let mut c = self.catalog.all_claims();
+                c.extend(["amr", "acr", "sid", "auth_time"].map(str::to_string));
+                c.dedup();
+                c
+            },
             prompt_values_supported: list(&["none", "login", "consent"]),
             claims_parameter_supported: false,
             request_parameter_supported: false,
@@ -247,6 +252,7 @@ impl Engine {
             backchannel_logout_session_supported: true,
             frontchannel_logout_supported: true,
             frontchannel_logout_session_supported: true,
+            acr_values_supported: list(&crate::mfa::ACR_VALUES),
         }
     }
 }

@@ -49,6 +49,12 @@ pub struct Introspection {
     /// The user's e-mail, for user tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// How the member authenticated (RFC 8176), for user tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// `pwd` or `mfa`, for user tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 impl Introspection {
@@ -104,4 +110,6 @@ pub struct ProviderMetadata {
     /// Front-Channel Logout 1.0 §3: iframes with `iss` and `sid`.
     pub frontchannel_logout_supported: bool,
     pub frontchannel_logout_session_supported: bool,
+    /// `pwd` (one factor) and `mfa` (a second factor was used).
+    pub acr_values_supported: Vec<String>,
 }

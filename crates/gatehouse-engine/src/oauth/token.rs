@@ -31,6 +31,8 @@ struct AccessGrant<'a> {
     session_id: Option<i64>,
     auth_time: Option<i64>,
     nonce: Option<&'a str>,
+    /// How the member authenticated (RFC 8176), carried from the code.
+    amr: String,
     with_refresh: bool,
     /// The refresh token's scope when it differs from the access token's
     /// (a narrowed refresh); `None`: the same.
@@ -154,6 +156,7 @@ impl Engine {
             session_id: g.session_id,
             auth_time: g.auth_time,
             nonce: g.nonce.as_deref(),
+            amr: grant_amr(&g),
             // A client registered with offline_access gets refresh tokens
             // only when the user granted it (OIDC Core §11).
             with_refresh: client.allows_grant(GrantType::RefreshToken)
@@ -234,6 +237,7 @@ impl Engine {
             session_id: g.session_id,
             auth_time: g.auth_time,
             nonce: None,
+            amr: grant_amr(&g),
             with_refresh: true,
             // RFC 6749 §6: the new refresh token keeps the scope of the one
             // presented, however narrow this access token is.
@@ -271,6 +275,7 @@ impl Engine {
             session_id: None,
             auth_time: None,
             nonce: None,
+            amr: String::new(),
             with_refresh: false,
             refresh_scope: None,
             access_ttl,
@@ -366,7 +371,7 @@ impl Engine {
             scope: a.scope.to_string(),
             auth_time: a.auth_time,
             family: a.family.clone(),
-            data: "{}".into(),
+            data: grant_data(&a.amr),
             created_at: ts,
             ..NewGrant::of(GrantKind::Access)
         };
@@ -405,8 +410,26 @@ impl Engine {
                 auth_time: a.auth_time,
                 access_token: Some(&body.access_token),
                 session_id: a.session_id,
+                amr: &a.amr,
             })?);
         }
         Ok(body)
+    }
+}
+
+/// What a grant row's `data` says of how the member authenticated.
+pub(crate) fn grant_amr(g: &Grant) -> String {
+    serde_json::from_str::<serde_json::Value>(&g.data)
+        .ok()
+        .and_then(|v| v["amr"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A grant row's `data`: the `amr` it carries along the family.
+pub(crate) fn grant_data(amr: &str) -> String {
+    if amr.is_empty() {
+        "{}".into()
+    } else {
+        serde_json::json!({ "amr": amr }).to_string()
     }
 }

@@ -113,6 +113,14 @@ impl Engine {
             },
             None => None,
         };
+        let amr = super::token::grant_amr(&g);
+        let (amr, acr) = match &user {
+            Some(_) => (
+                Some(amr.split_whitespace().map(str::to_string).collect::<Vec<_>>()).filter(|a| !a.is_empty()),
+                Some(crate::mfa::acr_of(&amr).to_string()),
+            ),
+            None => (None, None),
+        };
         let (sub, username) = user.map(|u| (u.uuid, u.email)).unzip();
         Ok(Introspection {
             active: true,
@@ -125,6 +133,8 @@ impl Engine {
             scope: Some(g.scope),
             sub,
             username,
+            amr,
+            acr,
         })
     }
 

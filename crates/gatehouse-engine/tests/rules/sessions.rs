@@ -10,7 +10,11 @@ use crate::harness::*;
 fn the_right_password_signs_in_and_the_cookie_finds_the_session() {
     let hub = Hub::new();
     let user = hub.user("a@example.com");
-    let (signed, who) = hub.engine.login_with_password("A@Example.com", PASSWORD, &ctx()).unwrap();
+    let gatehouse_engine::sessions::PasswordSignIn::SignedIn(signed, who) =
+        hub.engine.login_with_password("A@Example.com", PASSWORD, &ctx()).unwrap()
+    else {
+        panic!("no second factor: signed in at once")
+    };
     assert_eq!(who.id, user.id);
     let (session, found) = hub.engine.session_from_cookie(&signed.cookie).unwrap().unwrap();
     assert_eq!((session.id, found.id), (signed.session.id, user.id));

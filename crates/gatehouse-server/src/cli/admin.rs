@@ -58,6 +58,10 @@ pub enum UserCommand {
     Invite { email: String },
     /// Allow or disallow single sign-on for a user: on or off.
     SetSso { user: String, value: String },
+    /// Remove every second factor of a user (lost phone and recovery
+    /// codes): they sign in with their password alone until they set one up.
+    #[command(name = "reset-2fa")]
+    Reset2fa { user: String },
     /// Show a user's groups, or replace them with --set (comma-separated;
     /// `--set ""` removes every group).
     Groups {
@@ -142,6 +146,9 @@ pub enum ClientCommand {
         /// OpenID Connect Front-Channel Logout: loaded in an iframe at sign-out.
         #[arg(long)]
         frontchannel_logout_uri: Option<String>,
+        /// Everyone signing in to this client must use a second factor.
+        #[arg(long = "require-2fa")]
+        require_2fa: bool,
     },
     /// List clients.
     List,
@@ -345,6 +352,15 @@ fn user_command(g: &GlobalArgs, engine: &Engine, cmd: UserCommand) -> Result<(),
             let u = engine.find_user(&user)?;
             print_user(g, &engine.set_user_status(u.id, status)?);
         }
+        UserCommand::Reset2fa { user } => {
+            let u = engine.find_user(&user)?;
+            let n = engine.reset_second_factors(u.id)?;
+            if g.json {
+                println!("{}", json!({ "user_id": u.id, "removed": n }));
+            } else {
+                println!("removed {n} second factor(s) of {}", u.email);
+            }
+        }
         UserCommand::Groups { user, set } => {
             let u = engine.find_user(&user)?;
             let groups = match set {
@@ -382,6 +398,7 @@ fn client_json(c: &Client) -> serde_json::Value {
         "first_party": c.first_party, "account": c.bound_account_id, "id_token_alg": c.id_token_alg,
         "connector": c.connector, "may_name_users": c.may_name_users,
         "backchannel_logout_uri": c.backchannel_logout_uri, "frontchannel_logout_uri": c.frontchannel_logout_uri,
+        "require_2fa": c.require_2fa,
         "created_at": c.created_at,
     })
 }
@@ -404,6 +421,7 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
             may_name_users,
             backchannel_logout_uri,
             frontchannel_logout_uri,
+            require_2fa,
         } => {
             let grant_types = parse_grant_types(&grants.join(" "))?;
             if let Some(a) = account {
@@ -424,6 +442,7 @@ pub fn client(g: &GlobalArgs, cmd: ClientCommand) -> Result<(), Failure> {
                 may_name_users,
                 backchannel_logout_uri,
                 frontchannel_logout_uri,
+                require_2fa,
                 ..Default::default()
             })?;
             // With a connector: its setup instructions, with the fresh secret.

@@ -176,7 +176,7 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
          <label>{l_again} <input type=\"password\" name=\"password2\" autocomplete=\"new-password\" required></label>\
          <p><button type=\"submit\">{b_change}</button></p></form>\
          <h2 id=\"two-factor\">{h_two}</h2>\
-         <p class=\"muted\">{p_two}</p>\
+         <p>{p_two} <a href=\"/account/two-step\">{a_two}</a></p>\
          <h2>{h_sso}</h2>\
          <p>{p_sso_state} {p_sso}</p>\
          <form method=\"post\" action=\"/account/sso\">{csrf_input}\
@@ -196,7 +196,8 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
         l_again = t("New password again"),
         b_change = t("Change password"),
         h_two = t("Two-step sign-in"),
-        p_two = t("A second step (an app code or a passkey) is not available yet on this site."),
+        p_two = t("A code from an authenticator app can be asked for after your password."),
+        a_two = t("Manage two-step sign-in"),
         h_sso = t("Allow Single Sign-On"),
         p_sso_state = t("Single sign-on is {state}.")
             .replace("{state}", &format!("<strong id=\"sso-state\">{sso_state}</strong>")),

@@ -202,9 +202,10 @@ const GERMAN: &[(&str, &str)] = &[
     ("Change password", "Passwort ändern"),
     ("Two-step sign-in", "Anmeldung in zwei Schritten"),
     (
-        "A second step (an app code or a passkey) is not available yet on this site.",
-        "Ein zweiter Schritt (ein App-Code oder ein Passkey) ist auf dieser Website noch nicht verfügbar.",
+        "A code from an authenticator app can be asked for after your password.",
+        "Nach Ihrem Passwort kann ein Code aus einer Authenticator-App abgefragt werden.",
     ),
+    ("Manage two-step sign-in", "Anmeldung in zwei Schritten verwalten"),
     ("Allow Single Sign-On", "Single Sign-On erlauben"),
     ("Single sign-on is {state}.", "Single Sign-On ist {state}."),
     ("on", "an"),

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use gatehouse_engine::oauth::Params;
-use gatehouse_engine::sessions::{BrowserContext, LoginError};
+use gatehouse_engine::sessions::{BrowserContext, LoginError, PasswordSignIn};
 use gatehouse_plugin_api::messages::Capability;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
@@ -177,9 +177,26 @@ async fn login_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespon
     })
     .await;
     match result {
-        Ok(Ok((signed_in, _))) => {
-            let mut r = see_other(return_to.as_deref().unwrap_or("/account"));
+        Ok(Ok(PasswordSignIn::SignedIn(signed_in, user))) => {
+            // The operator asks this member for a second factor they lack:
+            // the enrolment page first (it offers "skip" during the grace period).
+            let engine = state.engine.clone();
+            let nudge = blocking(move || engine.second_factor_required(&user, None)).await.unwrap_or(false);
+            let next = return_to.as_deref().unwrap_or("/account");
+            let mut r = if nudge {
+                see_other(&format!(
+                    "/account/two-step?return_to={}",
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                ))
+            } else {
+                see_other(next)
+            };
             let _ = r.add_cookie(&session_cookie(&state, signed_in.cookie));
+            r
+        }
+        Ok(Ok(PasswordSignIn::SecondFactor { token, .. })) => {
+            let mut r = see_other(&super::two_step::code_step_url(return_to.as_deref()));
+            let _ = r.add_cookie(&super::two_step::pending_cookie(&state, token));
             r
         }
         Ok(Err(LoginError::Engine(e))) => super::internal_error(e),

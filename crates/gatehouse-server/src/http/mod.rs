@@ -18,6 +18,7 @@ pub mod request_id;
 pub mod setup;
 pub mod signup;
 pub mod templates;
+pub mod two_step;
 
 use actix_web::{web, HttpResponse};
 
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     setup::configure(cfg);
     password::configure(cfg);
     signup::configure(cfg);
+    two_step::configure(cfg);
 }
 
 /// Runs blocking engine work off the async executor.

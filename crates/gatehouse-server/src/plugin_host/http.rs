@@ -241,7 +241,8 @@ fn route_user(
         session_id: session.id,
         session_age: (now - session.auth_time).max(0),
         signed_in_via: session.via.clone(),
-        second_factor: None,
+        // RFC 8176 `otp` when this session used a second factor.
+        second_factor: session.used_second_factor().then(|| "otp".to_string()),
         groups: Vec::new(),
     }
 }

@@ -46,6 +46,10 @@ fn engine_error(e: EngineError) -> Error {
             tracing::error!(error = %err, "host service: database error");
             Error::internal("the host's database failed")
         }
+        EngineError::Internal(err) => {
+            tracing::error!(error = %err, "host service failed");
+            Error::internal("the host failed")
+        }
     }
 }
 
@@ -167,6 +171,7 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
                         may_name_users: false,
                         backchannel_logout_uri: None,
                         frontchannel_logout_uri: None,
+                        require_2fa: false,
                     },
                 )
                 .map_err(engine_error)?;
@@ -196,6 +201,7 @@ fn run(ctx: &HostCtx, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
                 first_party: None,
                 backchannel_logout_uri: None,
                 frontchannel_logout_uri: None,
+                require_2fa: None,
             };
             let (c, secret) = e.update_client_as(me, a.id, changes, a.reset_secret).map_err(engine_error)?;
             ok(msg::ClientWithSecret { client: client(c), secret })
@@ -310,7 +316,8 @@ pub fn user_in(engine: &Engine, u: gatehouse_engine::model::User) -> msg::User {
         tracing::warn!(error = %e, user = u.id, "could not read the user's groups");
         Vec::new()
     });
-    msg::User { groups, ..user(u) }
+    let two_factor_enabled = engine.has_second_factor(u.id).unwrap_or(false);
+    msg::User { groups, two_factor_enabled, ..user(u) }
 }
 
 /// A user as plugins see them, without their groups (see [`user_in`]).
@@ -329,6 +336,7 @@ pub fn user(u: gatehouse_engine::model::User) -> msg::User {
         created_at: u.created_at,
         updated_at: u.updated_at,
         groups: Vec::new(),
+        two_factor_enabled: false,
     }
 }
 

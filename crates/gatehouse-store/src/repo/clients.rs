@@ -31,6 +31,7 @@ impl Store {
                 clients::managed_by.eq(&new.managed_by),
                 clients::backchannel_logout_uri.eq(&new.backchannel_logout_uri),
                 clients::frontchannel_logout_uri.eq(&new.frontchannel_logout_uri),
+                clients::require_2fa.eq(new.require_2fa),
                 clients::created_at.eq(now),
                 clients::updated_at.eq(now),
             ))
@@ -82,6 +83,7 @@ impl Store {
                     .eq(ch.backchannel_logout_uri.clone().unwrap_or(cur.backchannel_logout_uri.clone())),
                 clients::frontchannel_logout_uri
                     .eq(ch.frontchannel_logout_uri.clone().unwrap_or(cur.frontchannel_logout_uri.clone())),
+                clients::require_2fa.eq(ch.require_2fa.unwrap_or(cur.require_2fa)),
                 clients::updated_at.eq(now),
             ))
             .returning(ClientRow::as_returning())

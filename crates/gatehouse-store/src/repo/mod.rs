@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api_credentials;
 pub mod audit;
 pub mod clients;
+pub mod factors;
 pub mod grants;
 pub mod groups;
 pub mod identity_links;

@@ -74,6 +74,7 @@ pub async fn create(req: HttpRequest, state: State, body: web::Bytes) -> Result<
         may_name_users: c.may_name_users,
         backchannel_logout_uri: c.backchannel_logout_uri.filter(|u| !u.is_empty()),
         frontchannel_logout_uri: c.frontchannel_logout_uri.filter(|u| !u.is_empty()),
+        require_2fa: c.require_2fa,
     };
     let engine = state.engine.clone();
     let reg = as_admin(&admin, move || {
@@ -116,6 +117,7 @@ pub async fn update(req: HttpRequest, state: State, body: web::Bytes) -> Result<
         first_party: u.first_party,
         backchannel_logout_uri: u.backchannel_logout_uri.map(|s| Some(s).filter(|s| !s.is_empty())),
         frontchannel_logout_uri: u.frontchannel_logout_uri.map(|s| Some(s).filter(|s| !s.is_empty())),
+        require_2fa: u.require_2fa,
         ..Default::default()
     };
     let connector = u.connector;

@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(&p("/users/{id}/refresh-families/{family}"), web::delete().to(revoke_family))
         .route(&p("/users/{id}/identities"), web::get().to(identities))
         .route(&p("/users/{id}/identities/{plugin}/{subject}"), web::delete().to(remove_identity))
+        .route(&p("/users/{id}/second-factors"), web::delete().to(reset_second_factors))
         .route(&p("/users/{id}/groups"), web::get().to(groups))
         .route(&p("/users/{id}/groups"), web::put().to(set_groups))
         .route(&p("/groups"), web::get().to(group_list))
@@ -359,4 +360,17 @@ pub async fn group_list(req: HttpRequest, state: State) -> Result<HttpResponse, 
     let engine = state.engine.clone();
     let list = as_admin(&admin, move || engine.group_names()).await?;
     Ok(ok(StatusCode::OK, &list.into_iter().map(|(name, members)| GroupCount { name, members }).collect::<Vec<_>>()))
+}
+
+/// Removes every second factor of a member (a lost phone, no recovery
+/// codes): they sign in with their password alone until they set one up
+/// again. Always audited (`mfa.reset`).
+#[utoipa::path(delete, path = "/users/{id}/second-factors", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Count), (status = 404, body = ProblemDocument)))]
+pub async fn reset_second_factors(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let engine = state.engine.clone();
+    let count = as_admin(&admin, move || engine.reset_second_factors(id)).await?;
+    Ok(ok(StatusCode::OK, &Count { count }))
 }

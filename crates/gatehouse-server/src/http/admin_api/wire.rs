@@ -206,6 +206,8 @@ pub struct ClientView {
     pub backchannel_logout_uri: Option<String>,
     /// OpenID Connect Front-Channel Logout: loaded in an iframe at sign-out.
     pub frontchannel_logout_uri: Option<String>,
+    /// Everyone signing in to this client must use a second factor.
+    pub require_2fa: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -231,6 +233,7 @@ impl From<&Client> for ClientView {
             managed_by: c.managed_by.clone(),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             frontchannel_logout_uri: c.frontchannel_logout_uri.clone(),
+            require_2fa: c.require_2fa,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -268,6 +271,9 @@ pub struct ClientCreate {
     pub backchannel_logout_uri: Option<String>,
     /// OpenID Connect Front-Channel Logout URI.
     pub frontchannel_logout_uri: Option<String>,
+    /// Everyone signing in to this client must use a second factor.
+    #[serde(default)]
+    pub require_2fa: bool,
 }
 
 /// Fields to change; absent fields stay as they are.
@@ -289,6 +295,8 @@ pub struct ClientUpdate {
     pub backchannel_logout_uri: Option<String>,
     /// Front-Channel Logout URI, or `""` for none.
     pub frontchannel_logout_uri: Option<String>,
+    /// Everyone signing in to this client must use a second factor.
+    pub require_2fa: Option<bool>,
 }
 
 /// A member's groups (names of 1-64 letters, digits, `_`, `-`, `.`, `:`).

@@ -126,6 +126,28 @@ pub async fn authorize(dialect: Arc<Dialect>, req: HttpRequest, body: Bytes, sta
             let back = format!("{}?{}", req.path(), return_query(&params));
             crate::http::signup::verify_first_page(&req, &state, &request.client.name, &back)
         }
+        AuthorizeOutcome::SecondFactor => {
+            // Step-up: the code step for this session, then back here.
+            let back = format!("{}?{}", req.path(), return_query(&params));
+            let Some((s, u)) = session.clone() else { return crate::http::internal_error("no session") };
+            let engine = state.engine.clone();
+            match crate::http::blocking(move || engine.begin_second_factor(u.id, Some(&s))).await {
+                Ok(Ok(token)) => {
+                    let mut r = redirect(&crate::http::two_step::code_step_url(Some(&back)));
+                    let _ = r.add_cookie(&crate::http::two_step::pending_cookie(&state, token));
+                    r
+                }
+                Ok(Err(e)) => crate::http::internal_error(e),
+                Err(e) => crate::http::internal_error(e),
+            }
+        }
+        AuthorizeOutcome::EnrolSecondFactor => {
+            let back = format!("{}?{}", req.path(), return_query(&params));
+            redirect(&format!(
+                "/account/two-step?return_to={}",
+                url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+            ))
+        }
     }
 }
 

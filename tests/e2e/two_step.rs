@@ -1,0 +1,283 @@
+//! Two-step sign-in with an authenticator app (TOTP), end to end: the test
+//! computes the codes itself (npm-free, with the `totp-rs` crate), as a
+//! phone app would.
+
+use reqwest::blocking::Client as Http;
+use serde_json::Value;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+use crate::common::*;
+use crate::oauth_support::*;
+
+const CB: &str = "https://app.example/cb";
+
+fn code_now(secret_b32: &str, offset_steps: i64) -> String {
+    let secret = Secret::Encoded(secret_b32.to_string()).to_bytes().unwrap();
+    let t = TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, secret, None, String::new());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    t.generate((now + offset_steps * 30) as u64)
+}
+
+fn between(page: &str, start: &str, end: &str) -> String {
+    let i = page.find(start).unwrap_or_else(|| panic!("no {start:?} in {page}")) + start.len();
+    let j = page[i..].find(end).unwrap() + i;
+    page[i..j].to_string()
+}
+
+/// Signs in (no factor yet), adds an authenticator app; returns its secret
+/// and the recovery codes shown once.
+fn enrol(server: &Server, email: &str) -> (Http, String, Vec<String>) {
+    let b = browser();
+    login(&b, server, email, PASSWORD);
+    let page = b.get(server.url("/account/two-step")).send().unwrap().text().unwrap();
+    assert!(page.contains("id=\"two-step-state\">off"), "{page}");
+    let csrf = hidden_field(&page, "csrf_token");
+    let r = b
+        .post(server.url("/account/two-step/add"))
+        .form(&[("csrf_token", csrf.as_str()), ("name", "Phone")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().unwrap();
+    assert!(page.contains("<svg") && page.contains("QR code"), "a QR code is shown");
+    let secret = between(&page, "<code id=\"totp-secret\">", "</code>");
+    let factor_id = hidden_field(&page, "factor_id");
+    // A wrong first code does not turn it on.
+    let r = b
+        .post(server.url("/account/two-step/confirm"))
+        .form(&[("csrf_token", csrf.as_str()), ("factor_id", factor_id.as_str()), ("code", "000000")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let page = r.text().unwrap();
+    assert_eq!(between(&page, "<code id=\"totp-secret\">", "</code>"), secret, "the same secret, shown again");
+    assert_eq!(hidden_field(&page, "factor_id"), factor_id);
+    let code = code_now(&secret, 0);
+    let r = b
+        .post(server.url("/account/two-step/confirm"))
+        .form(&[("csrf_token", csrf.as_str()), ("factor_id", factor_id.as_str()), ("code", code.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().unwrap();
+    assert!(page.contains("id=\"two-step-state\">on"), "{page}");
+    let codes: Vec<String> =
+        page.split("<li><code>").skip(1).map(|s| s.split("</code>").next().unwrap().to_string()).collect();
+    assert_eq!(codes.len(), 10, "{page}");
+    (b, secret, codes)
+}
+
+/// Password, then the code step; the final response.
+fn sign_in_with_code(server: &Server, email: &str, code: &str) -> (Http, reqwest::blocking::Response) {
+    let b = browser();
+    let r = login(&b, server, email, PASSWORD);
+    assert_eq!(r.status(), 303);
+    let step = location(&r);
+    assert!(step.starts_with("/login/second-factor"), "the code comes next: {step}");
+    assert!(
+        !r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("gatehouse_session=")),
+        "no session before the code"
+    );
+    let page = b.get(server.url(&step)).send().unwrap().text().unwrap();
+    let csrf = hidden_field(&page, "csrf_token");
+    let r = b
+        .post(server.url("/login/second-factor"))
+        .form(&[("csrf_token", csrf.as_str()), ("code", code)])
+        .send()
+        .unwrap();
+    (b, r)
+}
+
+fn id_token_claims(server: &Server, b: &Http, client: &TestClient, extra: &[(&str, &str)]) -> Value {
+    let mut params =
+        vec![("client_id", client.id.as_str()), ("response_type", "code"), ("redirect_uri", CB), ("scope", "openid")];
+    params.extend_from_slice(extra);
+    let r = b.get(authorize_url(server, &params)).send().unwrap();
+    let loc = location(&r);
+    let code = query_param(&loc, "code").unwrap_or_else(|| panic!("no code: {loc}"));
+    let (status, t) =
+        token(server, client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)]);
+    assert_eq!(status, 200, "{t}");
+    let (_, claims) = jwt_claims(t["id_token"].as_str().unwrap());
+    // Introspection says the same.
+    let access = t["access_token"].as_str().unwrap();
+    let intro: Value = http()
+        .post(server.url("/oauth2/introspect"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[("token", access)])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(intro["acr"], claims["acr"], "{intro}");
+    assert_eq!(intro.get("amr"), claims.get("amr"), "{intro}");
+    claims
+}
+
+#[test]
+fn an_authenticator_app_guards_sign_in_and_tokens_say_how() {
+    for backend in backends() {
+        let server = Server::start(backend);
+        add_user(&server, "two@example.com");
+        let client = add_client(&server, CB, &["--scope", "openid", "--first-party"]);
+
+        // Password only: amr pwd, acr pwd.
+        let b = browser();
+        login(&b, &server, "two@example.com", PASSWORD);
+        let claims = id_token_claims(&server, &b, &client, &[]);
+        assert_eq!(claims["amr"], serde_json::json!(["pwd"]), "{backend:?}");
+        assert_eq!(claims["acr"], "pwd");
+
+        let (_, secret, recovery) = enrol(&server, "two@example.com");
+
+        // A wrong code is refused (and counted); the right one signs in.
+        let (b, r) = sign_in_with_code(&server, "two@example.com", "123456");
+        assert_eq!(r.status(), 401);
+        assert!(r.text().unwrap().contains("not right"));
+        let page = b.get(server.url("/login/second-factor")).send().unwrap().text().unwrap();
+        let csrf = hidden_field(&page, "csrf_token");
+        // The code that confirmed the app (this time step) is spent: the
+        // next step's code, which the one-step clock skew admits.
+        let code = code_now(&secret, 1);
+        let r = b
+            .post(server.url("/login/second-factor"))
+            .form(&[("csrf_token", csrf.as_str()), ("code", code.as_str())])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(location(&r), "/account");
+        let claims = id_token_claims(&server, &b, &client, &[]);
+        assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+        assert_eq!(claims["acr"], "mfa");
+        println!("ID token claims after a TOTP sign-in ({backend:?}): {claims}");
+
+        // The same code again (a replay within its window) is refused.
+        let (_, r) = sign_in_with_code(&server, "two@example.com", &code);
+        assert_eq!(r.status(), 401);
+        assert!(r.text().unwrap().contains("used already"), "replay refused");
+
+        // A recovery code works once.
+        let (_, r) = sign_in_with_code(&server, "two@example.com", &recovery[0].to_uppercase());
+        assert_eq!(r.status(), 303, "a recovery code (any case, with its dash)");
+        let (_, r) = sign_in_with_code(&server, "two@example.com", &recovery[0]);
+        assert_eq!(r.status(), 401, "but only once");
+
+        let audit = audit_messages(&server);
+        assert!(audit.iter().any(|m| m == "Wrong second-factor code"));
+        assert!(audit.iter().any(|m| m == "Second-factor code replayed"));
+        assert!(audit.iter().any(|m| m.contains("signed in with a recovery code")));
+
+        // The operator resets the factors: the password alone signs in again.
+        let out = server.cli_json(&["user", "reset-2fa", "two@example.com"]);
+        assert_eq!(out["removed"], 1);
+        let b = browser();
+        let r = login(&b, &server, "two@example.com", PASSWORD);
+        assert_eq!(location(&r), "/account");
+        assert!(audit_messages(&server).iter().any(|m| m.contains("second factors reset by an administrator")));
+    }
+}
+
+#[test]
+fn apps_ask_for_a_second_factor_with_acr_values_and_clients_can_require_one() {
+    let server = Server::start(Backend::Sqlite);
+    add_user(&server, "step@example.com");
+    let client = add_client(&server, CB, &["--scope", "openid", "--first-party"]);
+    // Signed in with the password, then enrolled: this session has no second factor.
+    let (b, secret, _) = enrol(&server, "step@example.com");
+    let discovery: Value = http().get(server.url("/.well-known/openid-configuration")).send().unwrap().json().unwrap();
+    assert_eq!(discovery["acr_values_supported"], serde_json::json!(["pwd", "mfa"]));
+
+    // prompt=none cannot step up.
+    let r = b
+        .get(authorize_url(
+            &server,
+            &[
+                ("client_id", &client.id),
+                ("response_type", "code"),
+                ("redirect_uri", CB),
+                ("scope", "openid"),
+                ("acr_values", "mfa"),
+                ("prompt", "none"),
+            ],
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(query_param(&location(&r), "error").as_deref(), Some("unmet_authentication_requirements"));
+
+    // acr_values=mfa: the code step for this session, then back to the app.
+    let r = b
+        .get(authorize_url(
+            &server,
+            &[
+                ("client_id", &client.id),
+                ("response_type", "code"),
+                ("redirect_uri", CB),
+                ("scope", "openid"),
+                ("acr_values", "mfa"),
+                ("state", "s"),
+            ],
+        ))
+        .send()
+        .unwrap();
+    let step = location(&r);
+    assert!(step.starts_with("/login/second-factor?return_to="), "{step}");
+    let page = b.get(server.url(&step)).send().unwrap().text().unwrap();
+    let csrf = hidden_field(&page, "csrf_token");
+    let back = hidden_field(&page, "return_to");
+    let code = code_now(&secret, 1);
+    let r = b
+        .post(server.url("/login/second-factor"))
+        .form(&[("csrf_token", csrf.as_str()), ("code", code.as_str()), ("return_to", back.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with("/oauth2/authorize?"));
+    let claims = id_token_claims(&server, &b, &client, &[("acr_values", "mfa")]);
+    assert_eq!(claims["acr"], "mfa");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "the step-up added the factor to the session");
+
+    // A client that requires a second factor sends a member without one to enrol.
+    add_user(&server, "nofactor@example.com");
+    let strict = add_client(&server, CB, &["--scope", "openid", "--first-party", "--require-2fa"]);
+    let b = browser();
+    login(&b, &server, "nofactor@example.com", PASSWORD);
+    let r = b
+        .get(authorize_url(
+            &server,
+            &[("client_id", &strict.id), ("response_type", "code"), ("redirect_uri", CB), ("scope", "openid")],
+        ))
+        .send()
+        .unwrap();
+    let loc = location(&r);
+    assert!(loc.starts_with("/account/two-step?return_to="), "{loc}");
+    let page = b.get(server.url(&loc)).send().unwrap().text().unwrap();
+    assert!(
+        page.contains("Set up an authenticator app") && !page.contains("Skip for now"),
+        "no skipping for this app: {page}"
+    );
+}
+
+#[test]
+fn the_operator_policy_leads_members_to_enrol_with_a_grace_period() {
+    let server = Server::start_with(
+        Backend::Sqlite,
+        ServerOptions { config: "[mfa]\nrequired = \"everyone\"\ngrace_days = 3\n".into(), ..Default::default() },
+    );
+    add_user(&server, "policy@example.com");
+    let client = add_client(&server, CB, &["--scope", "openid", "--first-party"]);
+    let b = browser();
+    let r = login(&b, &server, "policy@example.com", PASSWORD);
+    let loc = location(&r);
+    assert!(loc.starts_with("/account/two-step?return_to="), "led to enrol: {loc}");
+    let page = b.get(server.url(&loc)).send().unwrap().text().unwrap();
+    assert!(page.contains("(3 day(s) left)") && page.contains(">Skip for now</a>"), "{page}");
+    // Within the grace period the apps still work.
+    let r = b
+        .get(authorize_url(
+            &server,
+            &[("client_id", &client.id), ("response_type", "code"), ("redirect_uri", CB), ("scope", "openid")],
+        ))
+        .send()
+        .unwrap();
+    assert!(query_param(&location(&r), "code").is_some());
+}
