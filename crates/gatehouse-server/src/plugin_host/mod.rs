@@ -45,6 +45,7 @@ pub const CORE_PATHS: &[&str] = &[
     "/.well-known/",
     "/oauth2/",
     "/login",
+    "/login/",
     "/logout",
     "/consent",
     "/account",
