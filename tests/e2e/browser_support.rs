@@ -56,6 +56,49 @@ impl Browser {
         Browser { rt, client, driver }
     }
 
+    /// Adds a WebDriver virtual authenticator (W3C WebAuthn §11.3): a
+    /// platform authenticator with resident keys and user verification
+    /// that always consents, as a phone or laptop with a passkey would.
+    pub fn add_virtual_authenticator(&self) -> String {
+        let v = self
+            .rt
+            .block_on(self.client.issue_cmd(AddVirtualAuthenticator))
+            .unwrap_or_else(|e| panic!("chromedriver refused a virtual authenticator: {e}"));
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits until `css` exists and its text contains `needle`.
+    pub fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text =
+                self.rt.block_on(async { self.client.find(Locator::Css(css)).await?.text().await }).unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{css} never said {needle:?}; it says {text:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the browser is at a URL starting with `prefix`.
+    pub fn wait_for_url(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let url = self.url();
+            if url.starts_with(prefix) {
+                return url;
+            }
+            assert!(Instant::now() < deadline, "never reached {prefix}; at {url}: {}", self.text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Forgets every cookie (a fresh browser, same authenticator).
+    pub fn clear_cookies(&self) {
+        self.rt.block_on(self.client.delete_all_cookies()).unwrap();
+    }
+
     pub fn goto(&self, url: &str) {
         self.rt.block_on(self.client.goto(url)).unwrap();
     }
@@ -174,5 +217,27 @@ impl Drop for Browser {
         let _ = self.rt.block_on(client.close());
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// `POST /session/{id}/webauthn/authenticator` (WebDriver extension).
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/webauthn/authenticator", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        (http::Method::POST, Some(body.to_string()))
     }
 }

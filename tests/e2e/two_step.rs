@@ -281,3 +281,94 @@ fn the_operator_policy_leads_members_to_enrol_with_a_grace_period() {
         .unwrap();
     assert!(query_param(&location(&r), "code").is_some());
 }
+
+/// Passkeys in a real headless Chromium with the WebDriver virtual
+/// authenticator: register, second factor after the password, sign in with
+/// the passkey alone, remove. The app's ID token says `hwk`.
+#[test]
+fn passkeys_register_serve_as_second_factor_and_sign_in_alone() {
+    let server = Server::start_with(
+        Backend::Sqlite,
+        ServerOptions { config: "[mfa]\npasswordless = true\n".into(), localhost: true, ..Default::default() },
+    );
+    add_user(&server, "key@example.com");
+    // An app whose redirect URI is on the hub itself, so the browser can land there.
+    let cb = server.url("/healthz");
+    let client = add_client(&server, &cb, &["--scope", "openid", "--first-party"]);
+    let b = crate::browser_support::Browser::start();
+    b.add_virtual_authenticator();
+
+    // Sign in with the password and add a passkey.
+    b.goto(&server.url("/login"));
+    b.fill("input[name=email]", "key@example.com");
+    b.fill("input[name=password]", PASSWORD);
+    b.follow("button[type=submit]");
+    b.goto(&server.url("/account/two-step"));
+    b.fill("input[name=passkey_name]", "Laptop");
+    b.click("button[data-passkey=register]");
+    let status = b.wait_for_text("#passkey-status", "recovery codes");
+    let codes: Vec<String> = b.rt.block_on(async {
+        let els = b.client.find_all(fantoccini::Locator::Css("#passkey-status li code")).await.unwrap();
+        let mut out = Vec::new();
+        for e in els {
+            out.push(e.text().await.unwrap());
+        }
+        out
+    });
+    assert_eq!(codes.len(), 10, "{status}");
+    b.goto(&server.url("/account/two-step"));
+    assert!(b.text().contains("Laptop"), "{}", b.text());
+
+    // Password, then the passkey as the second factor.
+    b.clear_cookies();
+    b.goto(&server.url("/login"));
+    b.fill("input[name=email]", "key@example.com");
+    b.fill("input[name=password]", PASSWORD);
+    b.follow("button[type=submit]");
+    assert!(b.url().contains("/login/second-factor"), "{}", b.url());
+    b.click("button[data-passkey=second-factor]");
+    b.wait_for_url(&server.url("/account"));
+    let claims = claims_in_browser(&server, &b, &client, &cb);
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "hwk", "mfa"]));
+    assert_eq!(claims["acr"], "mfa");
+    println!("ID token claims after a passkey second factor: {claims}");
+
+    // The passkey alone.
+    b.clear_cookies();
+    b.goto(&server.url("/login"));
+    b.click("button[data-passkey=sign-in]");
+    b.wait_for_url(&server.url("/account"));
+    let claims = claims_in_browser(&server, &b, &client, &cb);
+    assert_eq!(claims["amr"], serde_json::json!(["hwk", "mfa"]));
+    println!("ID token claims after a passwordless passkey sign-in: {claims}");
+    assert!(audit_messages(&server).iter().any(|m| m.contains("signed in with a passkey")));
+
+    // Remove it (confirmed with a recovery code).
+    b.goto(&server.url("/account/two-step"));
+    b.fill("form[action='/account/two-step/remove'] input[name=code]", &codes[0]);
+    b.follow("form[action='/account/two-step/remove'] button");
+    assert!(b.text().contains("was removed") || b.url().contains("done=removed"), "{}", b.text());
+    b.goto(&server.url("/account/two-step"));
+    assert!(!b.text().contains("Laptop"));
+}
+
+/// Runs the code flow in the browser (landing on the hub's /healthz) and
+/// returns the ID token's claims.
+fn claims_in_browser(server: &Server, b: &crate::browser_support::Browser, client: &TestClient, cb: &str) -> Value {
+    b.goto(&authorize_url(
+        server,
+        &[
+            ("client_id", &client.id),
+            ("response_type", "code"),
+            ("redirect_uri", cb),
+            ("scope", "openid"),
+            ("state", "s"),
+        ],
+    ));
+    let landed = b.wait_for_url(cb);
+    let code = query_param(&landed, "code").unwrap_or_else(|| panic!("no code in {landed}"));
+    let (status, t) =
+        token(server, client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", cb)]);
+    assert_eq!(status, 200, "{t}");
+    jwt_claims(t["id_token"].as_str().unwrap()).1
+}

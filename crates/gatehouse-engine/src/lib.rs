@@ -22,6 +22,7 @@ pub mod logout;
 pub mod mail;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub mod recovery;
 pub mod sessions;
 pub mod signup;
@@ -81,6 +82,8 @@ pub struct EngineConfig {
     pub mfa_policy: mfa::MfaPolicy,
     /// How long a member the policy covers may skip enrolling (seconds).
     pub mfa_grace_secs: i64,
+    /// "Sign in with a passkey" without a password.
+    pub passwordless: bool,
 }
 
 impl EngineConfig {
@@ -108,6 +111,7 @@ impl EngineConfig {
             verify_email_before_apps: true,
             mfa_policy: mfa::MfaPolicy::Off,
             mfa_grace_secs: 7 * 86_400,
+            passwordless: false,
         }
     }
 }
@@ -134,6 +138,8 @@ pub struct Engine {
     mailer: Option<std::sync::Arc<dyn mail::Mailer>>,
     /// Where back-channel logout tokens go (none: not sent).
     logout_sender: Option<std::sync::Arc<dyn logout::LogoutSender>>,
+    /// The WebAuthn relying party (none: the issuer is on an IP address).
+    webauthn: Option<std::sync::Arc<webauthn_rs::Webauthn>>,
 }
 
 /// What a migration run did.
@@ -162,6 +168,7 @@ impl Engine {
     }
 
     fn new(store: Store, config: EngineConfig, catalog: ScopeCatalog) -> Engine {
+        let webauthn = passkeys::relying_party(&config.issuer, "Gatehouse");
         Engine {
             store,
             config: std::sync::Arc::new(config),
@@ -173,6 +180,7 @@ impl Engine {
             clients: Default::default(),
             mailer: None,
             logout_sender: None,
+            webauthn,
         }
     }
 

@@ -35,7 +35,7 @@ pub const PENDING_ATTEMPTS: u32 = 5;
 const TOTP_STEP: u64 = 30;
 const TOTP_DIGITS: usize = 6;
 /// The kv namespace of pending second-factor steps and grace starts.
-const NS: &str = "gatehouse:mfa";
+pub(crate) const NS: &str = "gatehouse:mfa";
 
 /// Who must have a second factor (`[mfa] required`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -92,12 +92,14 @@ pub struct TotpEnrolment {
 pub struct SecondFactors {
     /// Confirmed authenticators: (id, name, created_at, last_used_at).
     pub totp: Vec<(i64, String, i64, Option<i64>)>,
+    /// Passkeys: (id, name, created_at, last_used_at).
+    pub passkeys: Vec<(i64, String, i64, Option<i64>)>,
     pub recovery_codes_left: i64,
 }
 
 impl SecondFactors {
     pub fn any(&self) -> bool {
-        !self.totp.is_empty()
+        !self.totp.is_empty() || !self.passkeys.is_empty()
     }
 }
 
@@ -109,6 +111,24 @@ struct Pending {
     session_id: Option<i64>,
     attempts: u32,
     expires_at: i64,
+}
+
+/// A pending step, as other modules of the engine hold it.
+pub(crate) struct PendingStep(Pending);
+
+impl PendingStep {
+    pub(crate) fn as_ref(&self) -> PendingStepRef<'_> {
+        PendingStepRef(&self.0)
+    }
+}
+
+/// A borrowed pending step.
+pub(crate) struct PendingStepRef<'a>(&'a Pending);
+
+impl PendingStepRef<'_> {
+    fn session_id(&self) -> Option<i64> {
+        self.0.session_id
+    }
 }
 
 /// Which factor a code proved.
@@ -220,14 +240,18 @@ impl Engine {
 
     /// What the member has set up.
     pub fn second_factors(&self, user_id: i64) -> Result<SecondFactors, EngineError> {
-        let totp = self
-            .store
-            .factors_of_user(user_id)?
-            .into_iter()
-            .filter(|f| f.confirmed_at.is_some())
-            .map(|f| (f.id, f.name, f.created_at, f.last_used_at))
-            .collect();
-        Ok(SecondFactors { totp, recovery_codes_left: self.store.recovery_codes_left(user_id)? })
+        let all = self.store.factors_of_user(user_id)?;
+        let pick = |kind: &str| -> Vec<(i64, String, i64, Option<i64>)> {
+            all.iter()
+                .filter(|f| f.confirmed_at.is_some() && f.kind == kind)
+                .map(|f| (f.id, f.name.clone(), f.created_at, f.last_used_at))
+                .collect()
+        };
+        Ok(SecondFactors {
+            totp: pick("totp"),
+            passkeys: pick("passkey"),
+            recovery_codes_left: self.store.recovery_codes_left(user_id)?,
+        })
     }
 
     /// Whether the member has a confirmed second factor.
@@ -235,9 +259,9 @@ impl Engine {
         Ok(self.store.factors_of_user(user_id)?.iter().any(|f| f.confirmed_at.is_some()))
     }
 
-    /// Removes one authenticator; removing the last one also removes the
-    /// recovery codes (they only stand in for a factor).
-    pub fn remove_totp(&self, user_id: i64, factor_id: i64) -> Result<bool, EngineError> {
+    /// Removes one authenticator app or passkey; removing the last factor
+    /// also removes the recovery codes (they only stand in for a factor).
+    pub fn remove_factor(&self, user_id: i64, factor_id: i64) -> Result<bool, EngineError> {
         let removed = self.store.delete_factor(user_id, factor_id)?;
         if removed {
             if !self.has_second_factor(user_id)? {
@@ -245,7 +269,7 @@ impl Engine {
             }
             self.audit(AuditRecord {
                 kind: "mfa.removed",
-                message: format!("User ID: {user_id} removed an authenticator app"),
+                message: format!("User ID: {user_id} removed a second factor"),
                 user_id: Some(user_id),
                 details: serde_json::json!({ "factor_id": factor_id }),
                 ..Default::default()
@@ -300,7 +324,7 @@ impl Engine {
         let now = self.now();
         let factors = self.store.factors_of_user(user.id)?;
         let mut replayed = false;
-        for f in factors.iter().filter(|f| f.confirmed_at.is_some()) {
+        for f in factors.iter().filter(|f| f.confirmed_at.is_some() && f.kind == "totp") {
             if let Some(step) = self.matching_step(f, user, code)? {
                 if self.store.advance_factor_step(f.id, step, now)? {
                     return Ok(FactorUsed::Totp);
@@ -380,20 +404,44 @@ impl Engine {
             if p.attempts >= PENDING_ATTEMPTS || matches!(e, SecondFactorError::RateLimited) {
                 self.store.kv_delete(NS, &key)?;
             } else {
+                // Count the attempt; the step keeps its expiry.
                 let value = serde_json::to_string(&p).map_err(|e| EngineError::Internal(e.to_string()))?;
-                self.store.kv_set(NS, &key, &value, self.now())?;
-                // kv_set keeps no expiry: restore it so the janitor clears it.
                 self.store.kv_delete(NS, &key)?;
                 self.store.kv_insert_new(NS, &key, &value, Some(p.expires_at), self.now())?;
             }
             return Err(e);
         }
+        self.finish_pending(&key, &PendingStepRef(&p), &user, &["otp", "mfa"], ctx)
+    }
+
+    /// The pending step for `token` and its member, or why not.
+    pub(crate) fn take_pending(&self, token: &str) -> Result<(String, PendingStep, User), SecondFactorError> {
+        let key = format!("pending:{}", digest(token));
+        let p = self.pending(token)?.ok_or(SecondFactorError::Expired)?;
+        let user = self.store.user_by_id(p.user_id)?.ok_or(SecondFactorError::Expired)?;
+        if !user.status().may_sign_in() {
+            self.store.kv_delete(NS, &key)?;
+            return Err(SecondFactorError::Expired);
+        }
+        Ok((key, PendingStep(p), user))
+    }
+
+    /// A verified second factor finishes the pending step: a new session
+    /// (sign-in) or the step-up session, with `factor_amr` added.
+    pub(crate) fn finish_pending(
+        &self,
+        key: &str,
+        p: &PendingStepRef<'_>,
+        user: &User,
+        factor_amr: &[&str],
+        ctx: &BrowserContext<'_>,
+    ) -> Result<(SignedIn, User), SecondFactorError> {
         // Spent: a pending step works once.
-        if !self.store.kv_delete(NS, &key)? {
+        if !self.store.kv_delete(NS, key)? {
             return Err(SecondFactorError::Expired);
         }
         let now = self.now();
-        let signed_in = match p.session_id {
+        let signed_in = match p.session_id() {
             Some(sid) => {
                 let session = self
                     .store
@@ -402,26 +450,30 @@ impl Engine {
                     .find(|s| s.id == sid)
                     .ok_or(SecondFactorError::Expired)?;
                 let mut amr = session.amr_values();
-                for v in ["otp", "mfa"] {
+                for v in factor_amr {
                     if !amr.iter().any(|a| a == v) {
-                        amr.push(v.into());
+                        amr.push(v.to_string());
                     }
                 }
                 self.store.set_session_amr(sid, &amr.join(" "), now)?;
                 let session = gatehouse_store::Session { amr: amr.join(" "), auth_time: now, ..session };
                 SignedIn { cookie: String::new(), session }
             }
-            None => self.sign_in_with(user.id, "password", "pwd otp mfa", ctx)?,
+            None => {
+                let mut amr = vec!["pwd"];
+                amr.extend_from_slice(factor_amr);
+                self.sign_in_with(user.id, "password", &amr.join(" "), ctx)?
+            }
         };
         self.audit(AuditRecord {
-            kind: if p.session_id.is_some() { "mfa.step_up" } else { "login.succeeded" },
+            kind: if p.session_id().is_some() { "mfa.step_up" } else { "login.succeeded" },
             message: format!("User ID: {} signed in with a second factor", user.id),
             user_id: Some(user.id),
             ip: Some(ctx.ip),
             details: serde_json::json!({ "amr": signed_in.session.amr_values() }),
             ..Default::default()
         })?;
-        Ok((signed_in, user))
+        Ok((signed_in, user.clone()))
     }
 
     /// Whether policy makes `user` need a second factor (for `client`).

@@ -163,11 +163,14 @@ pub struct MfaConfig {
     /// Days a member the policy covers may skip enrolling, counted from the
     /// first time they are asked.
     pub grace_days: i64,
+    /// Offer "Sign in with a passkey" (no password) on the sign-in page.
+    /// Passkeys need the issuer on a host name (not an IP address).
+    pub passwordless: bool,
 }
 
 impl Default for MfaConfig {
     fn default() -> Self {
-        MfaConfig { required: Default::default(), grace_days: 7 }
+        MfaConfig { required: Default::default(), grace_days: 7, passwordless: false }
     }
 }
 

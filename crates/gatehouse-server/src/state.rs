@@ -41,6 +41,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         verify_email_before_apps: cfg.verify_email_before_apps,
         mfa_policy: cfg.mfa.required,
         mfa_grace_secs: cfg.mfa.grace_days.max(0).saturating_mul(86_400),
+        passwordless: cfg.mfa.passwordless,
     }
 }
 

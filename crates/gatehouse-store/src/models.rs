@@ -330,6 +330,8 @@ pub struct UserFactor {
     pub confirmed_at: Option<i64>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// A passkey's credential id (base64url).
+    pub credential_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq, Eq)]

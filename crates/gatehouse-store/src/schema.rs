@@ -212,6 +212,7 @@ diesel::table! {
         confirmed_at -> Nullable<BigInt>,
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
+        credential_id -> Nullable<Text>,
     }
 }
 

@@ -1,16 +1,20 @@
--- Second factors (issue: two-factor sign-in). A TOTP secret is stored
+-- Second factors (issue: two-factor sign-in). A passkey's public key is
+-- kept as webauthn-rs serialises it (in secret_enc, encrypted like the rest).
+-- A TOTP secret is stored
 -- encrypted under the master key (AES-256-GCM, the row's id as associated
 -- data), never in the clear; `last_step` refuses a code used before.
 CREATE TABLE user_factors (
     id BIGSERIAL PRIMARY KEY,
     user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL CHECK (kind IN ('totp')),
+    kind TEXT NOT NULL CHECK (kind IN ('totp', 'passkey')),
     name TEXT NOT NULL,
     secret_enc TEXT NOT NULL,
     last_step BIGINT NOT NULL DEFAULT 0,
     confirmed_at BIGINT,
     created_at BIGINT NOT NULL,
-    last_used_at BIGINT
+    last_used_at BIGINT,
+    -- Passkeys: the credential id (base64url), to find the key a browser used.
+    credential_id TEXT
 );
 CREATE INDEX user_factors_user ON user_factors (user_id);
 -- Single-use recovery codes, as digests only.

@@ -93,6 +93,9 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// Extra arguments after `serve`.
     pub args: Vec<String>,
+    /// Serve as `http://localhost:<port>` (the issuer, and `base`): WebAuthn
+    /// refuses IP addresses as relying parties.
+    pub localhost: bool,
 }
 
 /// A running `gatehouse serve`, killed on drop.
@@ -119,12 +122,14 @@ impl Server {
         // A port picked as free can be taken before we bind it: retry then.
         for _ in 0..5 {
             let port = free_port();
-            let base = format!("http://127.0.0.1:{port}");
+            let base =
+                if opts.localhost { format!("http://localhost:{port}") } else { format!("http://127.0.0.1:{port}") };
             let log_path = data_dir.path().join(format!("server-{port}.log"));
             let log = std::fs::File::create(&log_path).unwrap();
             let mut child = Command::new(BIN)
                 .arg("serve")
                 .args(["--bind", &format!("127.0.0.1:{port}")])
+                .args(if opts.localhost { vec!["--issuer".to_string(), base.clone()] } else { Vec::new() })
                 .args(&opts.args)
                 .env("GATEHOUSE_CONFIG", &config_path)
                 .env("GATEHOUSE_DATABASE_URL", &db.url)

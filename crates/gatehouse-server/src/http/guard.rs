@@ -15,9 +15,11 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::HttpResponse;
 
-/// The policy of every HTML page: no scripts, nothing loaded from
-/// elsewhere except images over https, never framed.
-pub const HTML_CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; \
+/// The policy of every HTML page: no script but Gatehouse's own files (the
+/// passkey script; never inline), nothing loaded from elsewhere except
+/// images over https, never framed.
+pub const HTML_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                            style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; \
                             frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn middleware(

@@ -82,7 +82,7 @@ fn login_page(
          <label>{l_email} <input type=\"email\" name=\"email\" value=\"{email}\" autocomplete=\"username\" required autofocus></label>\
          <label>{l_password} <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
          <p><button type=\"submit\">{l_submit}</button></p></form>\
-         <p><a href=\"/password/forgot\">{l_forgot}</a></p>{signup}{upstream}",
+         <p><a href=\"/password/forgot\">{l_forgot}</a></p>{passkey}{signup}{upstream}",
         csrf = attr(&csrf),
         email = attr(email),
         l_email = text(lang.t("E-mail address")),
@@ -90,6 +90,7 @@ fn login_page(
         l_submit = text(lang.t("Sign in")),
         l_forgot = text(lang.t("Forgot your password?")),
         upstream = upstream_links(state, return_to, lang),
+        passkey = if state.engine.passwordless_allowed() { super::passkeys::PASSWORDLESS_BUTTON } else { "" },
         signup = if state.engine.config.registration == gatehouse_engine::signup::Registration::Open {
             format!("<p>{} <a href=\"/signup\">{}</a></p>", text(lang.t("New here?")), text(lang.t("Create an account")))
         } else {

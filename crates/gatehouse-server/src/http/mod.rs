@@ -13,6 +13,7 @@ pub mod login;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
+pub mod passkeys;
 pub mod password;
 pub mod request_id;
 pub mod setup;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     password::configure(cfg);
     signup::configure(cfg);
     two_step::configure(cfg);
+    passkeys::configure(cfg);
 }
 
 /// Runs blocking engine work off the async executor.

@@ -79,6 +79,7 @@ fn code_page(
     status: StatusCode,
     error: Option<&str>,
     return_to: Option<&str>,
+    passkey: bool,
 ) -> HttpResponse {
     let (csrf, new_cookie) = csrf_token(req, state);
     let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e))).unwrap_or_default();
@@ -90,9 +91,15 @@ fn code_page(
          <form method=\"post\" action=\"/login/second-factor\">\
          <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">{back}\
          <label>Code <input name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" autofocus required maxlength=\"20\"></label>\
-         <p><button type=\"submit\">Continue</button></p></form>\
+         <p><button type=\"submit\">Continue</button></p></form>{passkey}\
          <p><a href=\"/login\">Start again</a> · Lost your phone and your recovery codes? Ask the site's operator to reset your two-step sign-in.</p>",
-        attr(&csrf)
+        attr(&csrf),
+        passkey = if passkey {
+            "<p><button type=\"button\" class=\"secondary\" data-passkey=\"second-factor\" hidden>Use a passkey instead</button></p>\
+             <p id=\"passkey-status\" role=\"status\"></p><script src=\"/static/passkeys.js\" defer></script>"
+        } else {
+            ""
+        },
     );
     let mut r = html(status, "Two-step sign-in", &body);
     if let Some(c) = new_cookie {
@@ -108,8 +115,14 @@ async fn code_form(req: HttpRequest, state: State) -> HttpResponse {
         return see_other("/login");
     };
     let engine = state.engine.clone();
-    match blocking(move || engine.pending_second_factor(&token)).await {
-        Ok(Ok(Some(_))) => code_page(&state, &req, StatusCode::OK, None, return_to.as_deref()),
+    let found = blocking(move || {
+        let Some(u) = engine.pending_second_factor(&token)? else { return Ok(None) };
+        let passkey = engine.passkeys_available() && !engine.second_factors(u.id)?.passkeys.is_empty();
+        Ok::<_, gatehouse_engine::EngineError>(Some(passkey))
+    })
+    .await;
+    match found {
+        Ok(Ok(Some(passkey))) => code_page(&state, &req, StatusCode::OK, None, return_to.as_deref(), passkey),
         Ok(Ok(None)) => see_other("/login"),
         Ok(Err(e)) => super::internal_error(e),
         Err(e) => super::internal_error(e),
@@ -129,6 +142,7 @@ async fn code_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespons
             StatusCode::FORBIDDEN,
             Some("The form has expired. Please try again."),
             return_to.as_deref(),
+            false,
         );
     }
     let Some(token) = req.cookie(PENDING_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty()) else {
@@ -164,7 +178,7 @@ async fn code_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespons
                 SecondFactorError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            code_page(&state, &req, status, Some(&e.to_string()), return_to.as_deref())
+            code_page(&state, &req, status, Some(&e.to_string()), return_to.as_deref(), false)
         }
         Err(e) => super::internal_error(e),
     }
@@ -239,6 +253,7 @@ fn page(
     if let Some(note) = match done {
         Some("removed") => Some("The authenticator app was removed."),
         Some("added") => Some("Two-step sign-in is on."),
+        Some("passkey") => Some("Your passkey was added."),
         _ => None,
     } {
         body.push_str(&format!("<p class=\"notice\" role=\"status\">{note}</p>"));
@@ -296,6 +311,33 @@ fn page(
              <label>Name of the app or device <input name=\"name\" maxlength=\"60\" placeholder=\"Phone\"></label>\
              <p><button type=\"submit\">Set up an authenticator app</button></p></form>"
         ));
+    }
+    if state.engine.passkeys_available() {
+        body.push_str(
+            "<h2>Passkeys</h2><p>A passkey (your phone, computer or security key) proves it is you with a \
+             fingerprint, face or PIN. It can stand in for the code after your password.</p>",
+        );
+        for (id, name, created, used) in &factors.passkeys {
+            body.push_str(&format!(
+                "<p class=\"passkey\"><strong>{}</strong> · added {} · last used {}</p>\
+                 <form method=\"post\" action=\"/account/two-step/remove\">{csrf_input}\
+                 <input type=\"hidden\" name=\"factor_id\" value=\"{id}\">\
+                 <label>Code (app or recovery) <input name=\"code\" autocomplete=\"one-time-code\" required maxlength=\"20\"></label>\
+                 <p><button type=\"submit\" class=\"secondary\">Remove “{}”</button></p></form>",
+                text(name),
+                text(&format_timestamp(*created)),
+                used.map(format_timestamp).map(|t| text(&t).into_owned()).unwrap_or_else(|| "never".into()),
+                text(name)
+            ));
+        }
+        body.push_str(
+            "<label>Name of the passkey <input name=\"passkey_name\" maxlength=\"60\" placeholder=\"Laptop\"></label>\
+             <p><button type=\"button\" data-passkey=\"register\" hidden>Add a passkey</button></p>\
+             <p id=\"passkey-status\" role=\"status\"></p><script src=\"/static/passkeys.js\" defer></script>",
+        );
+        if !body.contains("name=\"csrf_token\"") {
+            body.push_str(&csrf_input);
+        }
     }
     body.push_str("<p><a href=\"/account\">Back to your account</a></p>");
     let mut r = html(StatusCode::OK, "Two-step sign-in", &body);
@@ -446,7 +488,7 @@ async fn remove(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     let engine = state.engine.clone();
     let result = blocking(move || {
         engine.verify_second_factor(&user, &code, &ip)?;
-        Ok::<_, SecondFactorError>(engine.remove_totp(user.id, factor_id)?)
+        Ok::<_, SecondFactorError>(engine.remove_factor(user.id, factor_id)?)
     })
     .await;
     match result {

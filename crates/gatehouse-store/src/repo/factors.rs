@@ -22,6 +22,54 @@ impl Store {
             .get_result(c)?))
     }
 
+    /// Adds a confirmed passkey (its serialised key sealed by the caller
+    /// in a second step, like a TOTP secret).
+    pub fn insert_passkey(
+        &self,
+        user_id: i64,
+        name: &str,
+        credential_id: &str,
+        now: i64,
+    ) -> Result<UserFactor, StoreError> {
+        with_write!(self, |c| Ok(diesel::insert_into(user_factors::table)
+            .values((
+                user_factors::user_id.eq(user_id),
+                user_factors::kind.eq("passkey"),
+                user_factors::name.eq(name),
+                user_factors::secret_enc.eq(""),
+                user_factors::created_at.eq(now),
+                user_factors::confirmed_at.eq(now),
+                user_factors::credential_id.eq(credential_id),
+            ))
+            .returning(UserFactor::as_returning())
+            .get_result(c)?))
+    }
+
+    /// The passkey with this credential id.
+    pub fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<UserFactor>, StoreError> {
+        with_conn!(self, |c| Ok(user_factors::table
+            .filter(user_factors::kind.eq("passkey"))
+            .filter(user_factors::credential_id.eq(credential_id))
+            .select(UserFactor::as_select())
+            .first(c)
+            .optional()?))
+    }
+
+    /// Records a use (and a passkey's updated counter, sealed by the caller).
+    pub fn touch_factor(&self, id: i64, secret_enc: Option<&str>, now: i64) -> Result<(), StoreError> {
+        with_write!(self, |c| {
+            match secret_enc {
+                Some(s) => diesel::update(user_factors::table.find(id))
+                    .set((user_factors::secret_enc.eq(s), user_factors::last_used_at.eq(now)))
+                    .execute(c)?,
+                None => {
+                    diesel::update(user_factors::table.find(id)).set(user_factors::last_used_at.eq(now)).execute(c)?
+                }
+            };
+            Ok(())
+        })
+    }
+
     pub fn set_factor_secret(&self, id: i64, secret_enc: &str) -> Result<(), StoreError> {
         with_write!(self, |c| {
             diesel::update(user_factors::table.find(id)).set(user_factors::secret_enc.eq(secret_enc)).execute(c)?;
