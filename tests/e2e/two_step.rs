@@ -287,8 +287,14 @@ fn the_operator_policy_leads_members_to_enrol_with_a_grace_period() {
 /// the passkey alone, remove. The app's ID token says `hwk`.
 #[test]
 fn passkeys_register_serve_as_second_factor_and_sign_in_alone() {
+    for backend in backends() {
+        passkeys_on(backend);
+    }
+}
+
+fn passkeys_on(backend: Backend) {
     let server = Server::start_with(
-        Backend::Sqlite,
+        backend,
         ServerOptions { config: "[mfa]\npasswordless = true\n".into(), localhost: true, ..Default::default() },
     );
     add_user(&server, "key@example.com");
@@ -331,7 +337,7 @@ fn passkeys_register_serve_as_second_factor_and_sign_in_alone() {
     let claims = claims_in_browser(&server, &b, &client, &cb);
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "hwk", "mfa"]));
     assert_eq!(claims["acr"], "mfa");
-    println!("ID token claims after a passkey second factor: {claims}");
+    println!("ID token claims after a passkey second factor ({backend:?}): {claims}");
 
     // The passkey alone.
     b.clear_cookies();
@@ -371,4 +377,105 @@ fn claims_in_browser(server: &Server, b: &crate::browser_support::Browser, clien
         token(server, client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", cb)]);
     assert_eq!(status, 200, "{t}");
     jwt_claims(t["id_token"].as_str().unwrap()).1
+}
+
+/// WHMCS's `ValidateLogin` tells software written for it whether the
+/// member has a second factor (`twoFactorEnabled`).
+#[test]
+fn whmcs_validate_login_reports_two_factor() {
+    let w = crate::common::whmcs::start(Backend::Sqlite, "");
+    add_user(&w.server, "wh2fa@example.com");
+    let (_, v) = w.api("ValidateLogin", &[("email", "wh2fa@example.com"), ("password2", PASSWORD)]);
+    assert_eq!(v["result"], "success", "{v}");
+    assert_eq!(v["twoFactorEnabled"], false);
+    enrol(&w.server, "wh2fa@example.com");
+    let (_, v) = w.api("ValidateLogin", &[("email", "wh2fa@example.com"), ("password2", PASSWORD)]);
+    assert_eq!(v["twoFactorEnabled"], true, "{v}");
+}
+
+/// Wrong codes count toward the sign-in limits like wrong passwords.
+#[test]
+fn wrong_codes_count_toward_the_sign_in_limit() {
+    let server = Server::start_with(
+        Backend::Sqlite,
+        ServerOptions { config: "[login]\nmax_failures_per_account = 3\n".into(), ..Default::default() },
+    );
+    add_user(&server, "limit@example.com");
+    enrol(&server, "limit@example.com");
+    let (b, r) = sign_in_with_code(&server, "limit@example.com", "111111");
+    assert_eq!(r.status(), 401);
+    for _ in 0..2 {
+        let page = b.get(server.url("/login/second-factor")).send().unwrap().text().unwrap();
+        let csrf = hidden_field(&page, "csrf_token");
+        b.post(server.url("/login/second-factor"))
+            .form(&[("csrf_token", csrf.as_str()), ("code", "222222")])
+            .send()
+            .unwrap();
+    }
+    // Three failures: now even the right password is refused for a while.
+    let r = login(&browser(), &server, "limit@example.com", PASSWORD);
+    assert_eq!(r.status(), 429, "the account is rate-limited after wrong codes");
+}
+
+/// Step-up seen from a certified relying party: npm `openid-client` asks
+/// for `acr_values=mfa`; the member (signed in with a password only) enters
+/// a code; the RP verifies the ID token and reads `acr` and `amr`.
+#[test]
+fn an_openid_client_relying_party_steps_up_with_acr_values() {
+    npm_ready("js", "openid-client");
+    let server = Server::start(Backend::Sqlite);
+    add_user(&server, "rp2fa@example.com");
+    let rp_cb = "https://rp.example/callback";
+    let c = add_client(&server, rp_cb, &["--scope", "openid profile email", "--first-party"]);
+    let secret = c.secret.clone().unwrap();
+    let (b, totp_secret, _) = enrol(&server, "rp2fa@example.com");
+    let node = |args: &[&str], acr: Option<&str>| -> Value {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/rp.mjs");
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg(script).args(args);
+        if let Some(a) = acr {
+            cmd.env("RP_ACR_VALUES", a);
+        }
+        let out = cmd.output().expect("run node");
+        assert!(out.status.success(), "node rp.mjs {}: {}", args[0], String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let start = node(&["start", &server.base, &c.id, &secret, rp_cb], Some("mfa"));
+    let url = start["url"].as_str().unwrap();
+    assert!(url.contains("acr_values=mfa"), "{url}");
+    // The session has no second factor yet: the code step comes first.
+    let r = b.get(url).send().unwrap();
+    let step = location(&r);
+    assert!(step.starts_with("/login/second-factor?return_to="), "{step}");
+    let page = b.get(server.url(&step)).send().unwrap().text().unwrap();
+    let code = code_now(&totp_secret, 1);
+    let r = b
+        .post(server.url("/login/second-factor"))
+        .form(&[
+            ("csrf_token", hidden_field(&page, "csrf_token").as_str()),
+            ("code", code.as_str()),
+            ("return_to", hidden_field(&page, "return_to").as_str()),
+        ])
+        .send()
+        .unwrap();
+    let back = location(&r);
+    let r = b.get(server.url(&back)).send().unwrap();
+    let callback = location(&r);
+    assert!(callback.starts_with(rp_cb), "{callback}");
+    let done = node(
+        &[
+            "finish",
+            &server.base,
+            &c.id,
+            &secret,
+            rp_cb,
+            &callback,
+            start["verifier"].as_str().unwrap(),
+            start["state"].as_str().unwrap(),
+            start["nonce"].as_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(done["acr"], "mfa", "{done}");
+    assert_eq!(done["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
 }

@@ -14,10 +14,13 @@ if (mode === 'start') {
   const challenge = await client.calculatePKCECodeChallenge(verifier);
   const state = client.randomState();
   const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(config, {
+  const params = {
     redirect_uri: redirectUri, scope: 'openid profile email', code_challenge: challenge,
     code_challenge_method: 'S256', state, nonce,
-  });
+  };
+  // Step-up: ask for a second factor (OpenID Connect Core §3.1.2.1 acr_values).
+  if (process.env.RP_ACR_VALUES) params.acr_values = process.env.RP_ACR_VALUES;
+  const url = client.buildAuthorizationUrl(config, params);
   console.log(JSON.stringify({ url: url.href, verifier, state, nonce }));
 } else {
   const [callback, verifier, state, nonce] = rest;
@@ -28,5 +31,8 @@ if (mode === 'start') {
   const { payload, protectedHeader } = await jose.jwtVerify(tokens.id_token, jwks, { issuer, audience: clientId });
   const claims = tokens.claims();
   const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
-  console.log(JSON.stringify({ alg: protectedHeader.alg, kid: protectedHeader.kid, sub: payload.sub, nonce: payload.nonce, userinfo }));
+  console.log(JSON.stringify({
+    alg: protectedHeader.alg, kid: protectedHeader.kid, sub: payload.sub, nonce: payload.nonce,
+    acr: payload.acr, amr: payload.amr, userinfo,
+  }));
 }

@@ -241,8 +241,12 @@ fn route_user(
         session_id: session.id,
         session_age: (now - session.auth_time).max(0),
         signed_in_via: session.via.clone(),
-        // RFC 8176 `otp` when this session used a second factor.
-        second_factor: session.used_second_factor().then(|| "otp".to_string()),
+        // The RFC 8176 value of the second factor this session used (`otp`
+        // for an authenticator app or recovery code, `hwk` for a passkey).
+        second_factor: session.used_second_factor().then(|| {
+            let amr = session.amr_values();
+            if amr.iter().any(|a| a == "hwk") { "hwk" } else { "otp" }.to_string()
+        }),
         groups: Vec::new(),
     }
 }
