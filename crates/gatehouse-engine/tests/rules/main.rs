@@ -12,6 +12,7 @@ mod federation;
 mod groups;
 mod janitor;
 mod logout;
+mod mfa;
 mod recovery;
 mod sessions;
 mod signup;
