@@ -127,6 +127,7 @@ fn an_authenticator_app_guards_sign_in_and_tokens_say_how() {
         let claims = id_token_claims(&server, &b, &client, &[]);
         assert_eq!(claims["amr"], serde_json::json!(["pwd"]), "{backend:?}");
         assert_eq!(claims["acr"], "pwd");
+        println!("ID token claims after a password-only sign-in ({backend:?}): {claims}");
 
         let (_, secret, recovery) = enrol(&server, "two@example.com");
 
