@@ -448,3 +448,97 @@ fn an_unreachable_upstream_is_a_readable_page_not_a_500() {
     assert_eq!(upstream_link(&page), "/federation/oidc/start?return_to=%2Faccount");
     assert!(page.contains("name=\"password\""));
 }
+
+/// Two upstream providers at once (two `oidc-provider` instances), each
+/// with its own id, button, callback path and identity links; `idp_hint`
+/// on the authorization request goes straight to one of them.
+#[test]
+fn two_upstreams_at_once_and_idp_hint() {
+    npm_ready();
+    for backend in backends() {
+        let (corp_port, partner_port) = (free_port(), free_port());
+        let plugin = build_plugin("gatehouse-oidc", "gatehouse_oidc");
+        let config = format!(
+            "[[plugins]]\npath = \"{}\"\n\
+             [[plugins.config.providers]]\nid = \"corp\"\nissuer = \"http://127.0.0.1:{corp_port}\"\n\
+             client_id = \"{OP_CLIENT}\"\nclient_secret = \"{OP_SECRET}\"\ndisplay_name = \"Corp\"\n\
+             [[plugins.config.providers]]\nid = \"partner\"\nissuer = \"http://127.0.0.1:{partner_port}\"\n\
+             client_id = \"{OP_CLIENT}\"\nclient_secret = \"{OP_SECRET}\"\ndisplay_name = \"Partner\"\n",
+            plugin.display()
+        );
+        let server = Server::start_with(backend, ServerOptions { config, ..Default::default() });
+        let corp = Op::start(corp_port, &server.url("/federation/corp/callback"));
+        let partner = Op::start(partner_port, &server.url("/federation/partner/callback"));
+        let client = add_client(&server, CB, &["--scope", "openid profile email", "--first-party"]);
+
+        // Both buttons on the sign-in page.
+        let page = browser().get(server.url("/login")).send().unwrap().text().unwrap();
+        assert!(page.contains("Sign in with Corp") && page.contains("Sign in with Partner"), "{page}");
+        assert!(page.contains("/federation/corp/start") && page.contains("/federation/partner/start"));
+
+        // Through Corp from the sign-in page.
+        let b = browser();
+        let r = b.get(server.url("/federation/corp/start")).send().unwrap();
+        let up = location(&r);
+        assert!(up.starts_with(&format!("{}/auth?", corp.base)), "{up}");
+        let cb = drive_upstream(&b, &corp, &up, "alice@corp.test", false);
+        assert!(cb.starts_with(&server.url("/federation/corp/callback?")), "{cb}");
+        let r = b.get(&cb).send().unwrap();
+        assert_eq!(r.status(), 302, "{backend:?}: {}", r.text().unwrap_or_default());
+
+        // An app's own "Sign in with Partner" button: idp_hint skips the sign-in page.
+        let b = browser();
+        let auth = authorize_url(
+            &server,
+            &[
+                ("client_id", &client.id),
+                ("response_type", "code"),
+                ("redirect_uri", CB),
+                ("scope", "openid email"),
+                ("idp_hint", "partner"),
+                ("state", "s"),
+            ],
+        );
+        let r = b.get(&auth).send().unwrap();
+        let start = location(&r);
+        assert!(start.starts_with("/federation/partner/start?return_to=%2Foauth2%2Fauthorize"), "{start}");
+        let r = b.get(server.url(&start)).send().unwrap();
+        let up = location(&r);
+        assert!(up.starts_with(&format!("{}/auth?", partner.base)), "{up}");
+        let cb = drive_upstream(&b, &partner, &up, "bob@partner.test", false);
+        assert!(cb.starts_with(&server.url("/federation/partner/callback?")), "{cb}");
+        let r = b.get(&cb).send().unwrap();
+        let back = location(&r);
+        let r = b.get(server.url(&back)).send().unwrap();
+        let done = location(&r);
+        assert!(done.starts_with(&format!("{CB}?code=")), "{done}");
+
+        // Each upstream keeps its own identity links.
+        let store = gatehouse_store::Store::open(&server.db.url).unwrap();
+        let alice = store.user_by_email("alice@corp.test").unwrap().expect("alice");
+        let bob = store.user_by_email("bob@partner.test").unwrap().expect("bob");
+        let links: Vec<(String, String)> = store
+            .identity_links_of_user(alice.id)
+            .unwrap()
+            .into_iter()
+            .chain(store.identity_links_of_user(bob.id).unwrap())
+            .map(|l| (l.plugin, l.subject))
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                ("corp".to_string(), "alice@corp.test".to_string()),
+                ("partner".to_string(), "bob@partner.test".to_string())
+            ]
+        );
+        // An unknown hint is ignored: the sign-in page as usual.
+        let r = browser()
+            .get(authorize_url(
+                &server,
+                &[("client_id", &client.id), ("response_type", "code"), ("redirect_uri", CB), ("idp_hint", "nobody")],
+            ))
+            .send()
+            .unwrap();
+        assert!(location(&r).starts_with("/login?"));
+    }
+}

@@ -238,6 +238,12 @@ pub struct Manifest {
     pub dialect: Option<DialectTable>,
     /// `identity_provider`: how the login page shows it.
     pub identity_provider: Option<IdentityProviderInfo>,
+    /// (Schema 3.) `identity_provider` with several upstreams: one entry per
+    /// upstream, each with its own `id` (its paths `/federation/<id>/…`, its
+    /// button and its identity links). Empty: one upstream named after the
+    /// plugin, shown as `identity_provider` says.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identity_providers: Vec<IdentityProviderInfo>,
 }
 
 /// A path the plugin serves: an exact path (`/includes/api.php`) or a prefix
@@ -374,6 +380,10 @@ pub struct DialectTable {
 pub struct IdentityProviderInfo {
     /// "Sign in with …" on the login page.
     pub display_name: String,
+    /// (Schema 3.) The upstream's id in [`Manifest::identity_providers`]:
+    /// `[a-z0-9_-]+`, unique across plugins.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub id: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -591,6 +601,9 @@ pub struct BeginLogin {
     pub callback_url: String,
     /// Extra hints (`login_hint`, `prompt`).
     pub params: BTreeMap<String, String>,
+    /// (Schema 3.) Which of the plugin's upstreams
+    /// ([`Manifest::identity_providers`]); empty for a single-upstream plugin.
+    pub provider: String,
 }
 
 /// Where to send the browser, and the opaque state to keep until the callback.
@@ -615,6 +628,9 @@ pub struct CompleteLogin {
     pub params: BTreeMap<String, String>,
     /// The state [`LoginRedirect`] returned.
     pub state: String,
+    /// (Schema 3.) Which of the plugin's upstreams
+    /// ([`Manifest::identity_providers`]); empty for a single-upstream plugin.
+    pub provider: String,
 }
 
 /// Refresh an identity with a refresh token the plugin returned before.
@@ -625,6 +641,9 @@ pub struct RefreshIdentity {
     pub subject: String,
     /// The [`ExternalIdentity::refresh_token`] the plugin returned for it.
     pub refresh_token: String,
+    /// (Schema 3.) Which of the plugin's upstreams
+    /// ([`Manifest::identity_providers`]); empty for a single-upstream plugin.
+    pub provider: String,
 }
 
 /// An identity the plugin verified at the upstream provider.

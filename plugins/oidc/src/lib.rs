@@ -21,10 +21,31 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-/// The plugin's `[plugins.config]` table.
+/// The plugin's `[plugins.config]` table: one upstream in the table itself
+/// (its id is `oidc`), or several in `[[…providers]]` (and nothing else),
+/// each with an `id`: its own button, callback path
+/// (`/federation/<id>/callback`) and identity links.
+pub fn parse_config(v: &Value) -> Result<(Vec<ProviderConfig>, bool), Error> {
+    let invalid = |e: serde_json::Error| Error::invalid(format!("invalid configuration: {e}"));
+    match v.get("providers") {
+        Some(list) => {
+            if v.as_object().is_some_and(|o| o.len() > 1) {
+                return Err(Error::invalid("with providers, every setting goes inside its provider"));
+            }
+            Ok((serde_json::from_value(list.clone()).map_err(invalid)?, true))
+        }
+        None if v.is_null() => Ok((vec![ProviderConfig::default()], false)),
+        None => Ok((vec![serde_json::from_value(v.clone()).map_err(invalid)?], false)),
+    }
+}
+
+/// One upstream OpenID Connect provider.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct ProviderConfig {
+    /// `[a-z0-9_-]+`; required in `providers`, ignored in the single form.
+    #[serde(default)]
+    pub id: String,
     /// The upstream issuer (discovery at `<issuer>/.well-known/openid-configuration`).
     #[serde(default)]
     pub issuer: String,
@@ -52,6 +73,20 @@ fn default_display_name() -> String {
     "your organisation's account".into()
 }
 
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig {
+            id: String::new(),
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            scopes: default_scopes(),
+            display_name: default_display_name(),
+            trust_email: false,
+        }
+    }
+}
+
 /// What travels in the host's state cookie between start and callback.
 #[derive(Serialize, Deserialize)]
 struct PendingLogin {
@@ -62,25 +97,32 @@ struct PendingLogin {
 
 type HttpClient = openidconnect::reqwest::blocking::Client;
 
-pub struct Oidc {
-    config: Config,
-    http: HttpClient,
+/// One configured upstream and its discovered metadata.
+struct Upstream {
+    config: ProviderConfig,
     /// Discovered once, then reused; rediscovered after a failure.
     metadata: Mutex<Option<CoreProviderMetadata>>,
+}
+
+pub struct Oidc {
+    upstreams: Vec<Upstream>,
+    /// Whether the upstreams were configured as a list (ids reported to the host).
+    listed: bool,
+    http: HttpClient,
 }
 
 fn err(context: &str, e: impl std::fmt::Display) -> Error {
     Error::invalid(format!("{context}: {e}"))
 }
 
-impl Oidc {
-    fn metadata(&self) -> Result<CoreProviderMetadata, Error> {
+impl Upstream {
+    fn metadata(&self, http: &HttpClient) -> Result<CoreProviderMetadata, Error> {
         let mut cached = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(m) = cached.as_ref() {
             return Ok(m.clone());
         }
         let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| err("issuer", e))?;
-        let m = CoreProviderMetadata::discover(&issuer, &self.http)
+        let m = CoreProviderMetadata::discover(&issuer, http)
             .map_err(|e| Error::internal(format!("discovery at {} failed: {e}", self.config.issuer)))?;
         *cached = Some(m.clone());
         Ok(m)
@@ -88,6 +130,19 @@ impl Oidc {
 
     fn forget_metadata(&self) {
         *self.metadata.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+impl Oidc {
+    /// The upstream a request names (`provider`; empty: the only one).
+    fn upstream(&self, provider: &str) -> Result<&Upstream, Error> {
+        if provider.is_empty() {
+            return self.upstreams.first().ok_or_else(|| Error::invalid("no upstream is configured"));
+        }
+        self.upstreams
+            .iter()
+            .find(|u| u.config.id == provider)
+            .ok_or_else(|| Error::invalid(format!("no upstream named {provider:?}")))
     }
 }
 
@@ -122,48 +177,80 @@ impl Plugin for Oidc {
         Manifest {
             description: "Sign in through an upstream OpenID Connect provider".into(),
             capabilities: vec![Capability::IdentityProvider],
-            identity_provider: Some(IdentityProviderInfo { display_name: default_display_name() }),
+            identity_provider: Some(IdentityProviderInfo {
+                display_name: default_display_name(),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     fn init(ctx: InitContext) -> Result<Self, Error> {
-        let config: Config = ctx.config_as()?;
-        if config.issuer.is_empty() || config.client_id.is_empty() {
+        let (list, listed) = parse_config(&ctx.config)?;
+        if listed && list.is_empty() {
+            return Err(Error::invalid("providers is empty"));
+        }
+        if !listed && (list[0].issuer.is_empty() || list[0].client_id.is_empty()) {
             // Found but not set up: the host starts without it and says so.
             return Err(Error::not_configured(
-                "set issuer, client_id and client_secret in its configuration ([plugin_config.oidc])",
+                "set issuer, client_id and client_secret in its configuration ([plugin_config.oidc]), \
+                 or list several upstreams in [[plugin_config.oidc.providers]]",
             ));
         }
-        IssuerUrl::new(config.issuer.clone()).map_err(|e| err("issuer", e))?;
+        for p in &list {
+            if listed && p.id.is_empty() {
+                return Err(Error::invalid("every entry of providers needs an id"));
+            }
+            if p.client_id.is_empty() {
+                return Err(Error::invalid(format!("provider {:?}: client_id is required", p.id)));
+            }
+            IssuerUrl::new(p.issuer.clone()).map_err(|e| err("issuer", e))?;
+        }
         let http = openidconnect::reqwest::blocking::ClientBuilder::new()
             // Following redirects would open the door to SSRF.
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
-        Ok(Oidc { config, http, metadata: Mutex::new(None) })
+        let upstreams = list.into_iter().map(|config| Upstream { config, metadata: Mutex::new(None) }).collect();
+        Ok(Oidc { upstreams, listed, http })
     }
 
     fn manifest(&self) -> Manifest {
+        let first = &self.upstreams[0].config;
         Manifest {
-            identity_provider: Some(IdentityProviderInfo { display_name: self.config.display_name.clone() }),
+            identity_provider: Some(IdentityProviderInfo {
+                display_name: first.display_name.clone(),
+                ..Default::default()
+            }),
+            identity_providers: if self.listed {
+                self.upstreams
+                    .iter()
+                    .map(|u| IdentityProviderInfo {
+                        id: u.config.id.clone(),
+                        display_name: u.config.display_name.clone(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             ..Self::describe()
         }
     }
 
     fn begin_login(&self, req: BeginLogin) -> Result<LoginRedirect, Error> {
+        let up = self.upstream(&req.provider)?;
         let client = CoreClient::from_provider_metadata(
-            self.metadata()?,
-            ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(self.config.client_secret.clone())),
+            up.metadata(&self.http)?,
+            ClientId::new(up.config.client_id.clone()),
+            Some(ClientSecret::new(up.config.client_secret.clone())),
         )
         .set_redirect_uri(RedirectUrl::new(req.callback_url).map_err(|e| err("callback URL", e))?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut auth = client
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
             .set_pkce_challenge(challenge);
-        for s in &self.config.scopes {
+        for s in &up.config.scopes {
             auth = auth.add_scope(Scope::new(s.clone()));
         }
         if let Some(hint) = req.params.get("login_hint") {
@@ -181,6 +268,7 @@ impl Plugin for Oidc {
     }
 
     fn complete_login(&self, req: CompleteLogin) -> Result<ExternalIdentity, Error> {
+        let up = self.upstream(&req.provider)?;
         let pending: PendingLogin = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(&req.state)
             .ok()
@@ -198,16 +286,16 @@ impl Plugin for Oidc {
         // RFC 9207: a provider that names itself must name the configured one
         // (mix-up defence).
         if let Some(iss) = req.params.get("iss") {
-            if iss.trim_end_matches('/') != self.config.issuer.trim_end_matches('/') {
+            if iss.trim_end_matches('/') != up.config.issuer.trim_end_matches('/') {
                 return Err(Error::invalid("the callback names another issuer"));
             }
         }
         let code = req.params.get("code").ok_or_else(|| Error::invalid("the provider sent no code"))?;
-        let metadata = self.metadata()?;
+        let metadata = up.metadata(&self.http)?;
         let client = CoreClient::from_provider_metadata(
             metadata,
-            ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(self.config.client_secret.clone())),
+            ClientId::new(up.config.client_id.clone()),
+            Some(ClientSecret::new(up.config.client_secret.clone())),
         )
         .set_redirect_uri(RedirectUrl::new(req.callback_url).map_err(|e| err("callback URL", e))?);
         let token = client
@@ -216,7 +304,7 @@ impl Plugin for Oidc {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
             .request(&self.http)
             .map_err(|e| {
-                self.forget_metadata();
+                up.forget_metadata();
                 match e {
                     // The provider answered with an OAuth error: the sign-in is refused.
                     RequestTokenError::ServerResponse(r) => {
@@ -251,7 +339,7 @@ impl Plugin for Oidc {
         }
         Ok(ExternalIdentity {
             subject: claims.subject().as_str().to_string(),
-            email_verified: profile.email.is_some() && (self.config.trust_email || profile.email_verified),
+            email_verified: profile.email.is_some() && (up.config.trust_email || profile.email_verified),
             email: profile.email,
             name: profile.name,
             given_name: profile.given_name,

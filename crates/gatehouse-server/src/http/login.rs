@@ -5,7 +5,6 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use gatehouse_engine::oauth::Params;
 use gatehouse_engine::sessions::{BrowserContext, LoginError, PasswordSignIn};
-use gatehouse_plugin_api::messages::Capability;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use super::browser::{
@@ -117,15 +116,12 @@ fn upstream_links(state: &State, return_to: Option<&str>, lang: i18n::Lang) -> S
         .plugins
         .plugins
         .iter()
-        .filter(|p| p.has(Capability::IdentityProvider))
-        .map(|p| {
+        .flat_map(|p| p.upstreams())
+        .map(|u| {
             format!(
                 "<li><a class=\"upstream\" href=\"{}\">{}</a></li>",
-                attr(&format!("/federation/{}/start{back}", p.name())),
-                text(lang.t("Sign in with {provider}")).replace(
-                    "{provider}",
-                    &text(p.manifest.identity_provider.as_ref().map_or(p.name(), |i| i.display_name.as_str()))
-                )
+                attr(&format!("/federation/{}/start{back}", u.id)),
+                text(lang.t("Sign in with {provider}")).replace("{provider}", &text(&u.display_name))
             )
         })
         .collect();

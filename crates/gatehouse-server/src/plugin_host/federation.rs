@@ -24,7 +24,7 @@ use gatehouse_plugin_api::messages::{
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use serde::{Deserialize, Serialize};
 
-use super::{CallError, LoadedPlugin};
+use super::{CallError, LoadedPlugin, Upstream};
 use crate::http::browser::{current_session, peer_ip, safe_return_to, session_cookie, user_agent};
 use crate::http::State;
 
@@ -32,22 +32,22 @@ const STATE_COOKIE: &str = "gatehouse_federation";
 /// Longer pages to return to are dropped (a cookie holds about 4 KiB).
 const MAX_RETURN_TO: usize = 2048;
 
+/// Mounts `/federation/<id>/start` and `/callback` for each of the
+/// plugin's upstreams.
 pub fn mount(cfg: &mut web::ServiceConfig, p: &Arc<LoadedPlugin>) {
-    let name = p.name().to_string();
-    let (p1, p2) = (p.clone(), p.clone());
-    cfg.route(
-        &format!("/federation/{name}/start"),
-        web::get().to(move |req: HttpRequest, state: State| start(p1.clone(), req, state)),
-    )
-    .route(
-        &format!("/federation/{name}/callback"),
-        web::get().to(move |req: HttpRequest, state: State| callback(p2.clone(), req, state)),
-    );
-}
-
-/// The name users see for a plugin's provider.
-fn display_name(p: &LoadedPlugin) -> String {
-    p.manifest.identity_provider.as_ref().map(|i| i.display_name.clone()).unwrap_or_else(|| p.name().to_string())
+    for u in p.upstreams() {
+        let name = u.id.clone();
+        let (p1, p2) = (p.clone(), p.clone());
+        let (u1, u2) = (Arc::new(u.clone()), Arc::new(u));
+        cfg.route(
+            &format!("/federation/{name}/start"),
+            web::get().to(move |req: HttpRequest, state: State| start(p1.clone(), u1.clone(), req, state)),
+        )
+        .route(
+            &format!("/federation/{name}/callback"),
+            web::get().to(move |req: HttpRequest, state: State| callback(p2.clone(), u2.clone(), req, state)),
+        );
+    }
 }
 
 fn callback_url(state: &State, name: &str) -> String {
@@ -120,10 +120,10 @@ fn refusal_page(status: StatusCode, message: &str, return_to: Option<&str>) -> H
         .body(crate::http::pages::layout("Sign-in refused", &body))
 }
 
-async fn start(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResponse {
+async fn start(p: Arc<LoadedPlugin>, u: Arc<Upstream>, req: HttpRequest, state: State) -> HttpResponse {
     let mut params = query(&req);
     let return_to = safe_return_to(params.remove("return_to").as_deref()).filter(|r| r.len() <= MAX_RETURN_TO);
-    let begin = BeginLogin { callback_url: callback_url(&state, p.name()), params };
+    let begin = BeginLogin { callback_url: callback_url(&state, &u.id), params, provider: u.provider_field() };
     let span = tracing::Span::current();
     let p2 = p.clone();
     let r = {
@@ -139,7 +139,7 @@ async fn start(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResp
     let unavailable = || {
         refusal_page(
             StatusCode::BAD_GATEWAY,
-            &format!("Signing in with {} is not available right now. Please try again later.", display_name(&p)),
+            &format!("Signing in with {} is not available right now. Please try again later.", u.display_name),
             return_to.as_deref(),
         )
     };
@@ -147,7 +147,7 @@ async fn start(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResp
         Ok(Ok(lr)) => lr,
         // Typically the upstream is unreachable: a gateway failure, not ours.
         Ok(Err(e)) => {
-            tracing::warn!(plugin = p.name(), error = %e, "federated sign-in could not start");
+            tracing::warn!(plugin = p.name(), upstream = %u.id, error = %e, "federated sign-in could not start");
             return unavailable();
         }
         Err(e) => return crate::http::internal_error(e),
@@ -161,7 +161,7 @@ async fn start(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResp
     HttpResponse::Found()
         .insert_header((actix_web::http::header::LOCATION, lr.redirect_url))
         .insert_header(("Cache-Control", "no-store"))
-        .cookie(state_cookie(&state, p.name(), pending.encode()))
+        .cookie(state_cookie(&state, &u.id, pending.encode()))
         .finish()
 }
 
@@ -222,25 +222,25 @@ impl Refused {
     }
 }
 
-async fn callback(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpResponse {
+async fn callback(p: Arc<LoadedPlugin>, u: Arc<Upstream>, req: HttpRequest, state: State) -> HttpResponse {
     let pending = req.cookie(STATE_COOKIE).and_then(|c| Pending::decode(c.value()));
     let return_to = pending.as_ref().and_then(|p| safe_return_to(p.r.as_deref()));
     let params = query(&req);
     let previous = current_session(&req, &state).await.ok().flatten().map(|(s, _)| s);
     let (ip, ua) = (peer_ip(&req), user_agent(&req));
-    let (st, p2, span) = (state.clone(), p.clone(), tracing::Span::current());
+    let (st, p2, u2, span) = (state.clone(), p.clone(), u.clone(), tracing::Span::current());
     let r = {
         let caller = crate::http::request_id::caller();
         web::block(move || {
             crate::http::in_request(caller, || {
                 let _in_request = span.enter();
                 let ctx = BrowserContext { ip: &ip, user_agent: &ua, previous: previous.as_ref() };
-                complete(&p2, &st, params, pending.map(|p| p.s), &ctx)
+                complete(&p2, &u2, &st, params, pending.map(|p| p.s), &ctx)
             })
         })
         .await
     };
-    let clear = clear_state_cookie(&state, p.name());
+    let clear = clear_state_cookie(&state, &u.id);
     match r {
         Ok(Ok(value)) => HttpResponse::Found()
             .insert_header((actix_web::http::header::LOCATION, return_to.as_deref().unwrap_or("/account")))
@@ -249,7 +249,7 @@ async fn callback(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpR
             .cookie(clear)
             .finish(),
         Ok(Err(e)) => {
-            let mut r = refusal_page(e.status(), &e.message(&display_name(&p)), return_to.as_deref());
+            let mut r = refusal_page(e.status(), &e.message(&u.display_name), return_to.as_deref());
             let _ = r.add_cookie(&clear);
             r
         }
@@ -262,33 +262,37 @@ async fn callback(p: Arc<LoadedPlugin>, req: HttpRequest, state: State) -> HttpR
 /// before it are audited here through it). Returns the session cookie.
 fn complete(
     p: &LoadedPlugin,
+    u: &Upstream,
     state: &State,
     params: BTreeMap<String, String>,
     saved: Option<String>,
     ctx: &BrowserContext<'_>,
 ) -> Result<String, Refused> {
     let e = &state.engine;
-    let id = match verify_callback(p, state, params, saved) {
+    let id = match verify_callback(p, u, state, params, saved) {
         Ok(id) => id,
         Err(r) => {
-            e.federation_refused(p.name(), &r.to_string(), None, ctx.ip).map_err(FederationRefusal::from)?;
+            e.federation_refused(&u.id, &r.to_string(), None, ctx.ip).map_err(FederationRefusal::from)?;
             return Err(r);
         }
     };
-    Ok(e.federated_sign_in(p.name(), &id, ctx)?.signed_in.cookie)
+    // Identity links are per upstream: (upstream id, subject).
+    Ok(e.federated_sign_in(&u.id, &id, ctx)?.signed_in.cookie)
 }
 
 /// The plugin checks the state and the upstream's answer and says who
 /// signed in.
 fn verify_callback(
     p: &LoadedPlugin,
+    u: &Upstream,
     state: &State,
     params: BTreeMap<String, String>,
     saved: Option<String>,
 ) -> Result<UpstreamIdentity, Refused> {
     let saved = saved.ok_or(Refused::NoState)?;
     let upstream_error = params.get("error").cloned();
-    let complete = CompleteLogin { callback_url: callback_url(state, p.name()), params, state: saved };
+    let complete =
+        CompleteLogin { callback_url: callback_url(state, &u.id), params, state: saved, provider: u.provider_field() };
     let id: ExternalIdentity = match p.call(plugin_methods::COMPLETE_LOGIN, &complete) {
         Ok(id) => id,
         // `forbidden` after the plugin checked the state: the upstream's own refusal.

@@ -88,6 +88,28 @@ pub struct LoadedPlugin {
     ctx: &'static HostCtx,
 }
 
+/// One upstream identity provider a plugin offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `[a-z0-9_-]+`: its paths and its identity links.
+    pub id: String,
+    /// "Sign in with …".
+    pub display_name: String,
+    /// Declared in `identity_providers` (the plugin is told which one).
+    pub multi: bool,
+}
+
+impl Upstream {
+    /// The `provider` field the plugin gets: empty for a single upstream.
+    pub fn provider_field(&self) -> String {
+        if self.multi {
+            self.id.clone()
+        } else {
+            String::new()
+        }
+    }
+}
+
 /// Why a call into a plugin failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -115,6 +137,32 @@ impl LoadedPlugin {
 
     pub fn has(&self, c: Capability) -> bool {
         self.manifest.capabilities.contains(&c)
+    }
+
+    /// The upstreams an `identity_provider` plugin signs users in through:
+    /// its `identity_providers` (schema 3), or one named after the plugin.
+    /// Each is (id, the name users see); the id names its paths
+    /// (`/federation/<id>/…`) and its identity links.
+    pub fn upstreams(&self) -> Vec<Upstream> {
+        if !self.has(Capability::IdentityProvider) {
+            return Vec::new();
+        }
+        if !self.manifest.identity_providers.is_empty() {
+            return self
+                .manifest
+                .identity_providers
+                .iter()
+                .map(|i| Upstream { id: i.id.clone(), display_name: i.display_name.clone(), multi: true })
+                .collect();
+        }
+        let display_name = self
+            .manifest
+            .identity_provider
+            .as_ref()
+            .map(|i| i.display_name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| self.name().to_string());
+        vec![Upstream { id: self.name().to_string(), display_name, multi: false }]
     }
 
     /// Calls a plugin method (blocking).
@@ -414,7 +462,40 @@ impl PluginHost {
             reason,
         })?;
         self.check_conflicts(&p, &manifest)?;
+        self.check_upstreams(&p, &manifest)?;
         Ok(LoadedPlugin { path: path.to_path_buf(), manifest, build, redirect_targets: targets, opened, ctx })
+    }
+
+    /// Upstream ids are `[a-z0-9_-]+` and unique across plugins (they name
+    /// paths and identity links).
+    fn check_upstreams(&self, p: &str, m: &Manifest) -> Result<(), LoadError> {
+        let ids: Vec<&str> = m.identity_providers.iter().map(|i| i.id.as_str()).collect();
+        for (n, id) in ids.iter().enumerate() {
+            let ok = !id.is_empty()
+                && id.len() <= 40
+                && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            if !ok || ids[..n].contains(id) {
+                return Err(LoadError::BadManifest {
+                    path: p.to_string(),
+                    name: m.name.clone(),
+                    reason: format!("identity provider id {id:?}: expected a unique [a-z0-9_-]+ of at most 40"),
+                });
+            }
+            if let Some(other) = self.plugins.iter().find(|o| o.upstreams().iter().any(|u| u.id == *id)) {
+                return Err(LoadError::Conflict {
+                    path: p.to_string(),
+                    name: m.name.clone(),
+                    route: format!("/federation/{id}/"),
+                    other: format!("plugin {}", other.name()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The plugin and upstream an upstream id names.
+    pub fn upstream(&self, id: &str) -> Option<(Arc<LoadedPlugin>, Upstream)> {
+        self.plugins.iter().find_map(|p| p.upstreams().into_iter().find(|u| u.id == id).map(|u| (p.clone(), u)))
     }
 
     fn check_conflicts(&self, p: &str, m: &Manifest) -> Result<(), LoadError> {

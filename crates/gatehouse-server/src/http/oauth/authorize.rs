@@ -111,6 +111,17 @@ pub async fn authorize(dialect: Arc<Dialect>, req: HttpRequest, body: Bytes, sta
         }
         AuthorizeOutcome::Login => {
             let back = format!("{}?{}", req.path(), return_query(&params));
+            // `idp_hint` (or Keycloak's `kc_idp_hint`) names an upstream:
+            // straight there, skipping Gatehouse's own sign-in page.
+            let hint = params.get("idp_hint").or_else(|| params.get("kc_idp_hint"));
+            if let Some((_, upstream)) = hint.and_then(|h| state.plugins.upstream(h)) {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                q.append_pair("return_to", &back);
+                if let Some(h) = &request.login_hint {
+                    q.append_pair("login_hint", h);
+                }
+                return redirect(&format!("/federation/{}/start?{}", upstream.id, q.finish()));
+            }
             let mut q = url::form_urlencoded::Serializer::new(String::new());
             q.append_pair("return_to", &back);
             if let Some(h) = &request.login_hint {
