@@ -542,3 +542,70 @@ fn two_upstreams_at_once_and_idp_hint() {
         assert!(location(&r).starts_with("/login?"));
     }
 }
+
+/// The tutorial in reverse: an existing billing install (Gatehouse's own
+/// `whmcs` dialect, started as a second instance) becomes the source of
+/// users for a new Gatehouse, through the generic OAuth 2.0 upstream and
+/// its `whmcs` preset (`/oauth/authorize.php`, `/oauth/token.php`,
+/// `/oauth/userinfo.php`).
+#[test]
+fn a_whmcs_install_is_an_upstream_through_the_whmcs_preset() {
+    for backend in backends() {
+        let billing = crate::common::whmcs::start(backend, "");
+        let member = billing.server.cli_json(&[
+            "user",
+            "add",
+            "--email",
+            "ada@billing.test",
+            "--password",
+            PASSWORD,
+            "--name",
+            "Ada Billing",
+        ]);
+        let hub_port = free_port();
+        let callback = format!("http://127.0.0.1:{hub_port}/federation/billing/callback");
+        let app = billing.server.cli_json(&[
+            "client",
+            "add",
+            "--name",
+            "New hub",
+            "--redirect-uri",
+            &callback,
+            "--scope",
+            "openid profile email",
+            "--first-party",
+        ]);
+        let plugin = build_plugin("gatehouse-oidc", "gatehouse_oidc");
+        let config = format!(
+            "[[plugins]]\npath = \"{}\"\n[[plugins.config.providers]]\nid = \"billing\"\npreset = \"whmcs\"\n\
+             base_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\ndisplay_name = \"Billing\"\ntrust_email = true\n",
+            plugin.display(),
+            billing.server.base,
+            app["client_id"].as_str().unwrap(),
+            app["client_secret"].as_str().unwrap()
+        );
+        let hub = Server::start_with(backend, ServerOptions { config, port: Some(hub_port), ..Default::default() });
+        let b = browser();
+        let r = b.get(hub.url("/federation/billing/start")).send().unwrap();
+        let up = location(&r);
+        assert!(up.starts_with(&format!("{}/oauth/authorize.php?", billing.server.base)), "{up}");
+        // At the billing install: sign in there, then straight back (first party).
+        let r = b.get(&up).send().unwrap();
+        let login = absolute(&up, &location(&r));
+        assert!(login.contains("/login?return_to="), "{login}");
+        let path = login.trim_start_matches(&billing.server.base).to_string();
+        let r = login_at(&b, &billing.server, &path, "ada@billing.test", PASSWORD);
+        let back = absolute(&login, &location(&r));
+        let r = b.get(&back).send().unwrap();
+        let cb = location(&r);
+        assert!(cb.starts_with(&callback), "{cb}");
+        let r = b.get(&cb).send().unwrap();
+        assert_eq!(r.status(), 302, "{backend:?}: {}", r.text().unwrap_or_default());
+        assert_eq!(location(&r), "/account");
+        let store = gatehouse_store::Store::open(&hub.db.url).unwrap();
+        let user = store.user_by_email("ada@billing.test").unwrap().expect("created at the new hub");
+        assert_eq!(user.display_name, "Ada Billing");
+        let links = store.identity_links_of_user(user.id).unwrap();
+        assert_eq!((links[0].plugin.as_str(), links[0].subject.as_str()), ("billing", member["sub"].as_str().unwrap()));
+    }
+}

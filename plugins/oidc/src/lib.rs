@@ -9,6 +9,8 @@
 //! the callback: it carries the CSRF token, the nonce and the PKCE verifier.
 #![forbid(unsafe_code)]
 
+pub mod oauth2_upstream;
+
 use std::sync::Mutex;
 
 use base64::Engine as _;
@@ -53,16 +55,59 @@ pub struct ProviderConfig {
     pub client_id: String,
     #[serde(default)]
     pub client_secret: String,
-    /// Scopes to ask for besides `openid`.
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
+    /// Scopes to ask for besides `openid` (default: email, profile; a
+    /// preset's own for presets).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
     /// Shown on Gatehouse's login page: "Sign in with …".
-    #[serde(default = "default_display_name")]
-    pub display_name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
     /// Treat the upstream's e-mail as verified even without
     /// `email_verified: true` (only for providers that verify every address).
     #[serde(default)]
     pub trust_email: bool,
+    /// `oidc` (default) or `oauth2` (plain OAuth 2.0: endpoints and a claim map).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Fills in endpoints, scopes and the claim map: `github`, `discord`,
+    /// `whmcs` (with `base_url`), `gitlab`, `google`, `entra` (with `tenant`).
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// The WHMCS install's base URL (`whmcs` preset).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The Microsoft Entra tenant id or domain (`entra` preset).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// `oauth2`: the endpoints.
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    /// `oauth2`: a separate e-mails endpoint (GitHub `/user/emails`).
+    #[serde(default)]
+    pub emails_endpoint: Option<String>,
+    /// `oauth2`: `basic` (default) or `body` client authentication.
+    #[serde(default)]
+    pub client_auth: Option<String>,
+    /// `oauth2`: send a PKCE challenge (default true).
+    #[serde(default)]
+    pub pkce: Option<bool>,
+    /// `oauth2`: where each field is in the userinfo JSON.
+    #[serde(default)]
+    pub claims: Option<oauth2_upstream::ClaimMap>,
+}
+
+impl ProviderConfig {
+    fn scopes(&self) -> Vec<String> {
+        self.scopes.clone().unwrap_or_else(default_scopes)
+    }
+
+    fn display_name(&self) -> String {
+        self.display_name.clone().unwrap_or_else(default_display_name)
+    }
 }
 
 fn default_scopes() -> Vec<String> {
@@ -80,9 +125,20 @@ impl Default for ProviderConfig {
             issuer: String::new(),
             client_id: String::new(),
             client_secret: String::new(),
-            scopes: default_scopes(),
-            display_name: default_display_name(),
+            scopes: None,
+            display_name: None,
             trust_email: false,
+            kind: None,
+            preset: None,
+            base_url: None,
+            tenant: None,
+            authorization_endpoint: None,
+            token_endpoint: None,
+            userinfo_endpoint: None,
+            emails_endpoint: None,
+            client_auth: None,
+            pkce: None,
+            claims: None,
         }
     }
 }
@@ -102,6 +158,162 @@ struct Upstream {
     config: ProviderConfig,
     /// Discovered once, then reused; rediscovered after a failure.
     metadata: Mutex<Option<CoreProviderMetadata>>,
+    /// A plain OAuth 2.0 upstream (`kind = "oauth2"` or its preset).
+    oauth2: Option<oauth2_upstream::OAuth2Upstream>,
+}
+
+/// An upstream URL: https, or http on the loopback host only.
+fn check_url(what: &str, u: &str) -> Result<(), Error> {
+    let parsed = url::Url::parse(u).map_err(|e| err(what, e))?;
+    match (parsed.scheme(), parsed.host_str()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some("127.0.0.1" | "localhost" | "[::1]")) => Ok(()),
+        _ => Err(Error::invalid(format!("{what} {u:?}: https is required (http only on 127.0.0.1)"))),
+    }
+}
+
+/// Fills in what a preset knows; the operator's own settings win.
+pub fn apply_preset(p: &mut ProviderConfig) -> Result<(), Error> {
+    use oauth2_upstream::ClaimMap;
+    let set = |slot: &mut Option<String>, v: &str| {
+        if slot.is_none() {
+            *slot = Some(v.to_string());
+        }
+    };
+    let path = |v: &str| Some(v.to_string());
+    match p.preset.as_deref() {
+        None => {}
+        Some("github") => {
+            set(&mut p.kind, "oauth2");
+            set(&mut p.authorization_endpoint, "https://github.com/login/oauth/authorize");
+            set(&mut p.token_endpoint, "https://github.com/login/oauth/access_token");
+            set(&mut p.userinfo_endpoint, "https://api.github.com/user");
+            set(&mut p.emails_endpoint, "https://api.github.com/user/emails");
+            set(&mut p.display_name, "GitHub");
+            p.scopes.get_or_insert_with(|| vec!["read:user".into(), "user:email".into()]);
+            p.claims.get_or_insert(ClaimMap {
+                subject: path("/id"),
+                email: path("/email"),
+                name: path("/name"),
+                picture: path("/avatar_url"),
+                ..Default::default()
+            });
+        }
+        Some("discord") => {
+            set(&mut p.kind, "oauth2");
+            set(&mut p.authorization_endpoint, "https://discord.com/oauth2/authorize");
+            set(&mut p.token_endpoint, "https://discord.com/api/oauth2/token");
+            set(&mut p.userinfo_endpoint, "https://discord.com/api/users/@me");
+            set(&mut p.display_name, "Discord");
+            p.scopes.get_or_insert_with(|| vec!["identify".into(), "email".into()]);
+            p.claims.get_or_insert(ClaimMap {
+                subject: path("/id"),
+                email: path("/email"),
+                email_verified: path("/verified"),
+                name: path("/global_name"),
+                locale: path("/locale"),
+                ..Default::default()
+            });
+        }
+        Some("whmcs") => {
+            let base = p
+                .base_url
+                .clone()
+                .ok_or_else(|| Error::invalid("the whmcs preset needs base_url (the WHMCS install's URL)"))?;
+            let base = base.trim_end_matches('/').to_string();
+            set(&mut p.kind, "oauth2");
+            set(&mut p.authorization_endpoint, &format!("{base}/oauth/authorize.php"));
+            set(&mut p.token_endpoint, &format!("{base}/oauth/token.php"));
+            set(&mut p.userinfo_endpoint, &format!("{base}/oauth/userinfo.php"));
+            set(&mut p.display_name, "your billing account");
+            p.scopes.get_or_insert_with(|| vec!["openid".into(), "profile".into(), "email".into()]);
+            p.claims.get_or_insert(ClaimMap {
+                subject: path("/sub"),
+                email: path("/email"),
+                email_verified: path("/email_verified"),
+                name: path("/name"),
+                given_name: path("/given_name"),
+                family_name: path("/family_name"),
+                locale: path("/locale"),
+                ..Default::default()
+            });
+        }
+        Some("gitlab") => {
+            if p.issuer.is_empty() {
+                p.issuer = "https://gitlab.com".into();
+            }
+            set(&mut p.display_name, "GitLab");
+        }
+        Some("google") => {
+            if p.issuer.is_empty() {
+                p.issuer = "https://accounts.google.com".into();
+            }
+            set(&mut p.display_name, "Google");
+        }
+        Some("entra") => {
+            let tenant =
+                p.tenant.clone().ok_or_else(|| Error::invalid("the entra preset needs tenant (id or domain)"))?;
+            if p.issuer.is_empty() {
+                p.issuer = format!("https://login.microsoftonline.com/{tenant}/v2.0");
+            }
+            set(&mut p.display_name, "Microsoft");
+        }
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "preset {other:?}: expected github, discord, whmcs, gitlab, google or entra"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Builds an upstream from its settings (after the preset).
+fn build_upstream(mut config: ProviderConfig) -> Result<Upstream, Error> {
+    apply_preset(&mut config)?;
+    let oauth2 = match config.kind.as_deref() {
+        None | Some("oidc") => {
+            IssuerUrl::new(config.issuer.clone()).map_err(|e| err("issuer", e))?;
+            check_url("issuer", &config.issuer)?;
+            None
+        }
+        Some("oauth2") => {
+            let need = |v: &Option<String>, what: &str| -> Result<String, Error> {
+                let u =
+                    v.clone().ok_or_else(|| Error::invalid(format!("oauth2 upstream {:?}: set {what}", config.id)))?;
+                check_url(what, &u)?;
+                Ok(u)
+            };
+            let claims = config.claims.clone().unwrap_or_default();
+            if claims.subject.is_none() {
+                return Err(Error::invalid(format!("oauth2 upstream {:?}: claims.subject is required", config.id)));
+            }
+            Some(oauth2_upstream::OAuth2Upstream {
+                authorization_endpoint: need(&config.authorization_endpoint, "authorization_endpoint")?,
+                token_endpoint: need(&config.token_endpoint, "token_endpoint")?,
+                userinfo_endpoint: need(&config.userinfo_endpoint, "userinfo_endpoint")?,
+                emails_endpoint: match &config.emails_endpoint {
+                    Some(u) => {
+                        check_url("emails_endpoint", u)?;
+                        Some(u.clone())
+                    }
+                    None => None,
+                },
+                client_id: config.client_id.clone(),
+                client_secret: config.client_secret.clone(),
+                body_auth: match config.client_auth.as_deref() {
+                    None | Some("basic") => false,
+                    Some("body") => true,
+                    Some(o) => return Err(Error::invalid(format!("client_auth {o:?}: expected basic or body"))),
+                },
+                pkce: config.pkce.unwrap_or(true),
+                scopes: config.scopes(),
+                claims,
+                trust_email: config.trust_email,
+            })
+        }
+        Some(o) => return Err(Error::invalid(format!("kind {o:?}: expected oidc or oauth2"))),
+    };
+    Ok(Upstream { config, metadata: Mutex::new(None), oauth2 })
 }
 
 pub struct Oidc {
@@ -204,7 +416,6 @@ impl Plugin for Oidc {
             if p.client_id.is_empty() {
                 return Err(Error::invalid(format!("provider {:?}: client_id is required", p.id)));
             }
-            IssuerUrl::new(p.issuer.clone()).map_err(|e| err("issuer", e))?;
         }
         let http = openidconnect::reqwest::blocking::ClientBuilder::new()
             // Following redirects would open the door to SSRF.
@@ -212,24 +423,18 @@ impl Plugin for Oidc {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
-        let upstreams = list.into_iter().map(|config| Upstream { config, metadata: Mutex::new(None) }).collect();
+        let upstreams = list.into_iter().map(build_upstream).collect::<Result<Vec<_>, _>>()?;
         Ok(Oidc { upstreams, listed, http })
     }
 
     fn manifest(&self) -> Manifest {
         let first = &self.upstreams[0].config;
         Manifest {
-            identity_provider: Some(IdentityProviderInfo {
-                display_name: first.display_name.clone(),
-                ..Default::default()
-            }),
+            identity_provider: Some(IdentityProviderInfo { display_name: first.display_name(), ..Default::default() }),
             identity_providers: if self.listed {
                 self.upstreams
                     .iter()
-                    .map(|u| IdentityProviderInfo {
-                        id: u.config.id.clone(),
-                        display_name: u.config.display_name.clone(),
-                    })
+                    .map(|u| IdentityProviderInfo { id: u.config.id.clone(), display_name: u.config.display_name() })
                     .collect()
             } else {
                 Vec::new()
@@ -240,6 +445,9 @@ impl Plugin for Oidc {
 
     fn begin_login(&self, req: BeginLogin) -> Result<LoginRedirect, Error> {
         let up = self.upstream(&req.provider)?;
+        if let Some(o) = &up.oauth2 {
+            return o.begin(&req);
+        }
         let client = CoreClient::from_provider_metadata(
             up.metadata(&self.http)?,
             ClientId::new(up.config.client_id.clone()),
@@ -250,7 +458,7 @@ impl Plugin for Oidc {
         let mut auth = client
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
             .set_pkce_challenge(challenge);
-        for s in &up.config.scopes {
+        for s in &up.config.scopes() {
             auth = auth.add_scope(Scope::new(s.clone()));
         }
         if let Some(hint) = req.params.get("login_hint") {
@@ -269,6 +477,9 @@ impl Plugin for Oidc {
 
     fn complete_login(&self, req: CompleteLogin) -> Result<ExternalIdentity, Error> {
         let up = self.upstream(&req.provider)?;
+        if let Some(o) = &up.oauth2 {
+            return o.complete(&self.http, &req);
+        }
         let pending: PendingLogin = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(&req.state)
             .ok()
@@ -364,3 +575,61 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 export_plugin!(Oidc);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(toml_like: serde_json::Value) -> ProviderConfig {
+        serde_json::from_value(toml_like).unwrap()
+    }
+
+    #[test]
+    fn presets_fill_in_what_the_operator_left_out() {
+        let up = build_upstream(provider(serde_json::json!({
+            "id": "gh", "preset": "github", "client_id": "x", "client_secret": "y"
+        })))
+        .unwrap();
+        let o = up.oauth2.expect("github is plain OAuth 2.0");
+        assert_eq!(o.token_endpoint, "https://github.com/login/oauth/access_token");
+        assert_eq!(o.emails_endpoint.as_deref(), Some("https://api.github.com/user/emails"));
+        assert_eq!(o.scopes, vec!["read:user", "user:email"]);
+        assert_eq!(up.config.display_name(), "GitHub");
+
+        let up = build_upstream(provider(serde_json::json!({
+            "id": "bill", "preset": "whmcs", "base_url": "https://billing.example.com/", "client_id": "x",
+            "display_name": "Our billing"
+        })))
+        .unwrap();
+        let o = up.oauth2.unwrap();
+        assert_eq!(o.authorization_endpoint, "https://billing.example.com/oauth/authorize.php");
+        assert_eq!(o.userinfo_endpoint, "https://billing.example.com/oauth/userinfo.php");
+        assert_eq!(up.config.display_name(), "Our billing", "the operator's own name wins");
+
+        let up = build_upstream(provider(
+            serde_json::json!({ "preset": "entra", "tenant": "contoso.onmicrosoft.com", "client_id": "x" }),
+        ))
+        .unwrap();
+        assert!(up.oauth2.is_none());
+        assert_eq!(up.config.issuer, "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0");
+        for (bad, why) in [
+            (serde_json::json!({ "preset": "whmcs", "client_id": "x" }), "base_url"),
+            (serde_json::json!({ "preset": "entra", "client_id": "x" }), "tenant"),
+            (serde_json::json!({ "preset": "myspace", "client_id": "x" }), "preset"),
+            (
+                serde_json::json!({ "kind": "oauth2", "client_id": "x", "authorization_endpoint": "http://evil.example/a",
+                                 "token_endpoint": "https://t.example/t", "userinfo_endpoint": "https://u.example/u",
+                                 "claims": { "subject": "/id" } }),
+                "https",
+            ),
+            (
+                serde_json::json!({ "kind": "oauth2", "client_id": "x", "authorization_endpoint": "https://a.example/a",
+                                 "token_endpoint": "https://t.example/t", "userinfo_endpoint": "https://u.example/u" }),
+                "subject",
+            ),
+        ] {
+            let e = build_upstream(provider(bad)).err().expect("refused");
+            assert!(e.message.contains(why), "{}", e.message);
+        }
+    }
+}

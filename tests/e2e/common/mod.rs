@@ -96,6 +96,9 @@ pub struct ServerOptions {
     /// Serve as `http://localhost:<port>` (the issuer, and `base`): WebAuthn
     /// refuses IP addresses as relying parties.
     pub localhost: bool,
+    /// Listen on this port (known in advance, e.g. for a redirect URI
+    /// registered elsewhere first); default: a free one.
+    pub port: Option<u16>,
 }
 
 /// A running `gatehouse serve`, killed on drop.
@@ -121,7 +124,7 @@ impl Server {
         let mut last_err = String::new();
         // A port picked as free can be taken before we bind it: retry then.
         for _ in 0..5 {
-            let port = free_port();
+            let port = opts.port.unwrap_or_else(free_port);
             let base =
                 if opts.localhost { format!("http://localhost:{port}") } else { format!("http://127.0.0.1:{port}") };
             let log_path = data_dir.path().join(format!("server-{port}.log"));
