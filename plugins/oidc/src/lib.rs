@@ -42,7 +42,7 @@ pub fn parse_config(v: &Value) -> Result<(Vec<ProviderConfig>, bool), Error> {
 }
 
 /// One upstream OpenID Connect provider.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// `[a-z0-9_-]+`; required in `providers`, ignored in the single form.
@@ -116,31 +116,6 @@ fn default_scopes() -> Vec<String> {
 
 fn default_display_name() -> String {
     "your organisation's account".into()
-}
-
-impl Default for ProviderConfig {
-    fn default() -> Self {
-        ProviderConfig {
-            id: String::new(),
-            issuer: String::new(),
-            client_id: String::new(),
-            client_secret: String::new(),
-            scopes: None,
-            display_name: None,
-            trust_email: false,
-            kind: None,
-            preset: None,
-            base_url: None,
-            tenant: None,
-            authorization_endpoint: None,
-            token_endpoint: None,
-            userinfo_endpoint: None,
-            emails_endpoint: None,
-            client_auth: None,
-            pkce: None,
-            claims: None,
-        }
-    }
 }
 
 /// What travels in the host's state cookie between start and callback.
