@@ -609,3 +609,64 @@ fn a_whmcs_install_is_an_upstream_through_the_whmcs_preset() {
         assert_eq!((links[0].plugin.as_str(), links[0].subject.as_str()), ("billing", member["sub"].as_str().unwrap()));
     }
 }
+
+/// First-sign-in rules per upstream: one upstream signs in only identities
+/// an administrator linked; another only addresses in its domain, linking
+/// them to existing local users.
+#[test]
+fn first_sign_in_rules_per_upstream() {
+    npm_ready();
+    for backend in backends() {
+        let (invited_port, staff_port) = (free_port(), free_port());
+        let plugin = build_plugin("gatehouse-oidc", "gatehouse_oidc");
+        let config = format!(
+            "[[plugins]]\npath = \"{}\"\n\
+             [[plugins.config.providers]]\nid = \"invited\"\nissuer = \"http://127.0.0.1:{invited_port}\"\n\
+             client_id = \"{OP_CLIENT}\"\nclient_secret = \"{OP_SECRET}\"\ndisplay_name = \"Partners\"\nfirst_sign_in = \"refuse\"\n\
+             [[plugins.config.providers]]\nid = \"staff\"\nissuer = \"http://127.0.0.1:{staff_port}\"\n\
+             client_id = \"{OP_CLIENT}\"\nclient_secret = \"{OP_SECRET}\"\ndisplay_name = \"Staff\"\n\
+             first_sign_in = \"link\"\nemail_domains = [\"corp.test\"]\n",
+            plugin.display()
+        );
+        let server = Server::start_with(backend, ServerOptions { config, ..Default::default() });
+        let invited = Op::start(invited_port, &server.url("/federation/invited/callback"));
+        let staff = Op::start(staff_port, &server.url("/federation/staff/callback"));
+        let sign_in = |op: &Op, id: &str, account: &str| -> Response {
+            let b = browser();
+            let r = b.get(server.url(&format!("/federation/{id}/start"))).send().unwrap();
+            let cb = drive_upstream(&b, op, &location(&r), account, false);
+            b.get(&cb).send().unwrap()
+        };
+
+        // Not linked by an administrator: refused, with a page that says so.
+        let r = sign_in(&invited, "invited", "bob@x.test");
+        assert_eq!(r.status(), 403, "{backend:?}");
+        assert!(r.text().unwrap().contains("not connected to an account here"));
+        // Linked beforehand through the admin API: signs in as that user.
+        let carol = add_user(&server, "carol@example.com");
+        let admin = admin_token(&server);
+        let r = http()
+            .post(server.url(&format!("/admin/api/v1/users/{}/identities", carol["id"])))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ "upstream": "invited", "subject": "carol@x.test" }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let r = sign_in(&invited, "invited", "carol@x.test");
+        assert_eq!(r.status(), 302);
+        assert!(audit_messages(&server)
+            .iter()
+            .any(|m| m.contains(&format!("User ID: {} signed in through invited", carol["id"]))));
+
+        // Staff: other domains refused; a local user with the address is linked.
+        let r = sign_in(&staff, "staff", "eve@other.test");
+        assert_eq!(r.status(), 403);
+        assert!(r.text().unwrap().contains("limited to certain organisations"));
+        let dave = add_user(&server, "dave@corp.test");
+        let r = sign_in(&staff, "staff", "dave@corp.test");
+        assert_eq!(r.status(), 302, "linked by verified e-mail for this upstream");
+        let store = gatehouse_store::Store::open(&server.db.url).unwrap();
+        let links = store.identity_links_of_user(dave["id"].as_i64().unwrap()).unwrap();
+        assert_eq!(links[0].plugin, "staff");
+    }
+}

@@ -34,6 +34,42 @@ pub struct UpstreamIdentity {
     pub locale: Option<String>,
 }
 
+/// What happens when an upstream identity signs in for the first time
+/// (no identity link yet), per upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FirstSignIn {
+    /// A new user, unless a local user has the e-mail (then refused, or
+    /// linked when `[federation] link_verified_email` is on).
+    #[default]
+    Create,
+    /// Link to the local user with the same upstream-verified e-mail, or
+    /// create one (only for upstreams whose e-mails are trusted).
+    LinkVerifiedEmail,
+    /// Refuse unless an administrator linked the identity beforehand.
+    Refuse,
+}
+
+impl std::str::FromStr for FirstSignIn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "create" => Ok(FirstSignIn::Create),
+            "link" | "link_verified_email" => Ok(FirstSignIn::LinkVerifiedEmail),
+            "refuse" => Ok(FirstSignIn::Refuse),
+            other => Err(format!("first_sign_in {other:?}: expected create, link or refuse")),
+        }
+    }
+}
+
+/// An upstream's first-sign-in rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamPolicy {
+    pub first_sign_in: FirstSignIn,
+    /// When set, a first sign-in needs an e-mail address in one of these
+    /// domains (lower case, no `@`).
+    pub email_domains: Vec<String>,
+}
+
 /// How the upstream identity was resolved to a local user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FederatedOutcome {
@@ -63,6 +99,10 @@ pub enum FederationRefusal {
     NoSubject,
     #[error("the provider asserted no verified e-mail address")]
     NoVerifiedEmail,
+    #[error("no administrator linked this upstream identity to an account")]
+    NotPreLinked,
+    #[error("the e-mail address is not in a domain this upstream may sign in")]
+    DomainNotAllowed,
     #[error("a local user already has e-mail {0} and linking by e-mail is off")]
     EmailTaken(String),
     #[error("user {0} may not sign in")]
@@ -104,7 +144,18 @@ impl Engine {
         id: &UpstreamIdentity,
         ctx: &BrowserContext<'_>,
     ) -> Result<FederatedSignIn, FederationRefusal> {
-        let out = self.resolve_upstream_identity(provider, id).and_then(|(user, outcome)| {
+        self.federated_sign_in_with(provider, &UpstreamPolicy::default(), id, ctx)
+    }
+
+    /// [`Engine::federated_sign_in`] under an upstream's own first-sign-in rules.
+    pub fn federated_sign_in_with(
+        &self,
+        provider: &str,
+        policy: &UpstreamPolicy,
+        id: &UpstreamIdentity,
+        ctx: &BrowserContext<'_>,
+    ) -> Result<FederatedSignIn, FederationRefusal> {
+        let out = self.resolve_with(provider, policy, id).and_then(|(user, outcome)| {
             let signed_in = self.sign_in(user.id, provider, ctx)?;
             Ok(FederatedSignIn { signed_in, user, outcome })
         });
@@ -156,6 +207,15 @@ impl Engine {
         provider: &str,
         id: &UpstreamIdentity,
     ) -> Result<(User, FederatedOutcome), FederationRefusal> {
+        self.resolve_with(provider, &UpstreamPolicy::default(), id)
+    }
+
+    fn resolve_with(
+        &self,
+        provider: &str,
+        policy: &UpstreamPolicy,
+        id: &UpstreamIdentity,
+    ) -> Result<(User, FederatedOutcome), FederationRefusal> {
         if id.subject.is_empty() {
             return Err(FederationRefusal::NoSubject);
         }
@@ -167,11 +227,22 @@ impl Engine {
             self.store.touch_identity_link(provider, &id.subject, email, now)?;
             return Ok((user, FederatedOutcome::Linked));
         }
+        if policy.first_sign_in == FirstSignIn::Refuse {
+            return Err(FederationRefusal::NotPreLinked);
+        }
         let email = email.ok_or(FederationRefusal::NoVerifiedEmail)?;
+        if !policy.email_domains.is_empty() {
+            let domain = email.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+            if !policy.email_domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
+                return Err(FederationRefusal::DomainNotAllowed);
+            }
+        }
         let (user, outcome) = match self.find_user(email) {
             Ok(user) => {
                 ensure_open(&user)?;
-                if !self.config.federation_link_verified_email {
+                let may_link = self.config.federation_link_verified_email
+                    || policy.first_sign_in == FirstSignIn::LinkVerifiedEmail;
+                if !may_link {
                     return Err(FederationRefusal::EmailTaken(user.email));
                 }
                 (user, FederatedOutcome::LinkedByEmail)
@@ -224,6 +295,31 @@ impl Engine {
             ..Default::default()
         })?;
         Ok((user, outcome))
+    }
+
+    /// An administrator links an upstream identity to a user beforehand
+    /// (for upstreams that refuse unlinked first sign-ins).
+    pub fn pre_link_identity(&self, user_id: i64, provider: &str, subject: &str) -> Result<(), EngineError> {
+        if provider.is_empty() || subject.is_empty() {
+            return Err(EngineError::Invalid("an upstream id and a subject are required".into()));
+        }
+        let user = self.user_by_id(user_id)?;
+        let now = self.now();
+        self.store.insert_identity_link(&IdentityLink {
+            plugin: provider.to_string(),
+            subject: subject.to_string(),
+            user_id: user.id,
+            email: None,
+            created_at: now,
+            last_login_at: now,
+        })?;
+        self.audit(AuditRecord {
+            kind: "federation.linked",
+            message: format!("User ID: {user_id} linked to subject {subject} of {provider} by an administrator"),
+            user_id: Some(user_id),
+            details: serde_json::json!({ "plugin": provider, "subject": subject, "outcome": "pre_linked" }),
+            ..Default::default()
+        })
     }
 
     fn linked_after_race(&self, provider: &str, subject: &str) -> Result<(User, FederatedOutcome), FederationRefusal> {

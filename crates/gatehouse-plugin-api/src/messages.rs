@@ -384,6 +384,15 @@ pub struct IdentityProviderInfo {
     /// `[a-z0-9_-]+`, unique across plugins.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub id: String,
+    /// (Schema 3.) The operator's first-sign-in rule for this upstream:
+    /// `create` (default), `link` (link to the local user with the same
+    /// upstream-verified e-mail) or `refuse` (only identities an
+    /// administrator linked beforehand).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_sign_in: Option<String>,
+    /// (Schema 3.) A first sign-in needs an e-mail in one of these domains.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub email_domains: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------

@@ -98,6 +98,14 @@ pub struct ProviderConfig {
     /// `oauth2`: where each field is in the userinfo JSON.
     #[serde(default)]
     pub claims: Option<oauth2_upstream::ClaimMap>,
+    /// First sign-in of an unlinked identity: `create` (default), `link`
+    /// (to the local user with the same verified e-mail) or `refuse`
+    /// (only identities an administrator linked).
+    #[serde(default)]
+    pub first_sign_in: Option<String>,
+    /// Only e-mail addresses in these domains may sign in the first time.
+    #[serde(default)]
+    pub email_domains: Vec<String>,
 }
 
 impl ProviderConfig {
@@ -405,11 +413,21 @@ impl Plugin for Oidc {
     fn manifest(&self) -> Manifest {
         let first = &self.upstreams[0].config;
         Manifest {
-            identity_provider: Some(IdentityProviderInfo { display_name: first.display_name(), ..Default::default() }),
+            identity_provider: Some(IdentityProviderInfo {
+                display_name: first.display_name(),
+                first_sign_in: first.first_sign_in.clone(),
+                email_domains: first.email_domains.clone(),
+                ..Default::default()
+            }),
             identity_providers: if self.listed {
                 self.upstreams
                     .iter()
-                    .map(|u| IdentityProviderInfo { id: u.config.id.clone(), display_name: u.config.display_name() })
+                    .map(|u| IdentityProviderInfo {
+                        id: u.config.id.clone(),
+                        display_name: u.config.display_name(),
+                        first_sign_in: u.config.first_sign_in.clone(),
+                        email_domains: u.config.email_domains.clone(),
+                    })
                     .collect()
             } else {
                 Vec::new()

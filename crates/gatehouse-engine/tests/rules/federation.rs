@@ -127,3 +127,42 @@ fn a_user_can_unlink_only_their_own_identity() {
     assert!(hub.engine.unlink_identity(a.id, "corp", "s1").unwrap());
     assert!(hub.engine.identity_links(a.id).unwrap().is_empty());
 }
+
+#[test]
+fn an_upstream_may_refuse_unlinked_identities_until_an_administrator_links_one() {
+    use gatehouse_engine::federation::{FirstSignIn, UpstreamPolicy};
+    let hub = Hub::new();
+    let policy = UpstreamPolicy { first_sign_in: FirstSignIn::Refuse, ..Default::default() };
+    let u = hub.user("carol@example.com");
+    let ctx = ctx();
+    let id = identity("c1", "carol@elsewhere.example", true);
+    assert!(matches!(
+        hub.engine.federated_sign_in_with("partners", &policy, &id, &ctx),
+        Err(FederationRefusal::NotPreLinked)
+    ));
+    hub.engine.pre_link_identity(u.id, "partners", "c1").unwrap();
+    let done = hub.engine.federated_sign_in_with("partners", &policy, &id, &ctx).unwrap();
+    assert_eq!((done.user.id, done.outcome), (u.id, FederatedOutcome::Linked));
+}
+
+#[test]
+fn an_upstream_may_be_limited_to_domains_and_link_by_verified_e_mail() {
+    use gatehouse_engine::federation::{FirstSignIn, UpstreamPolicy};
+    let hub = Hub::new();
+    let policy =
+        UpstreamPolicy { first_sign_in: FirstSignIn::LinkVerifiedEmail, email_domains: vec!["corp.example".into()] };
+    let ctx = ctx();
+    assert!(matches!(
+        hub.engine.federated_sign_in_with("staff", &policy, &identity("e1", "eve@other.example", true), &ctx),
+        Err(FederationRefusal::DomainNotAllowed)
+    ));
+    let dave = hub.user("dave@corp.example");
+    let done =
+        hub.engine.federated_sign_in_with("staff", &policy, &identity("d1", "Dave@CORP.example", true), &ctx).unwrap();
+    assert_eq!((done.user.id, done.outcome), (dave.id, FederatedOutcome::LinkedByEmail));
+    // An unverified address is never linked, whatever the rule.
+    assert!(matches!(
+        hub.engine.federated_sign_in_with("staff", &policy, &identity("d2", "dave2@corp.example", false), &ctx),
+        Err(FederationRefusal::NoVerifiedEmail)
+    ));
+}

@@ -211,6 +211,13 @@ impl Refused {
                  signing in with {provider} is not linked to that account."
             ),
             Refused::Policy(FederationRefusal::Closed(_)) => "This account may not sign in.".into(),
+            Refused::Policy(FederationRefusal::NotPreLinked) => format!(
+                "Your {provider} account is not connected to an account here. Ask the site's operator to connect it, \
+                 or sign in with your password."
+            ),
+            Refused::Policy(FederationRefusal::DomainNotAllowed) => {
+                format!("Signing in with {provider} is limited to certain organisations, and your e-mail address is not in one of them.")
+            }
             Refused::Policy(FederationRefusal::Engine(e)) if e.is_client_error() => {
                 "The sign-in could not be completed. Please start again.".into()
             }
@@ -277,7 +284,7 @@ fn complete(
         }
     };
     // Identity links are per upstream: (upstream id, subject).
-    Ok(e.federated_sign_in(&u.id, &id, ctx)?.signed_in.cookie)
+    Ok(e.federated_sign_in_with(&u.id, &u.policy, &id, ctx)?.signed_in.cookie)
 }
 
 /// The plugin checks the state and the upstream's answer and says who

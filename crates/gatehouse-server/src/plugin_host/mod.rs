@@ -97,6 +97,17 @@ pub struct Upstream {
     pub display_name: String,
     /// Declared in `identity_providers` (the plugin is told which one).
     pub multi: bool,
+    /// Its first-sign-in rules.
+    pub policy: gatehouse_engine::federation::UpstreamPolicy,
+}
+
+/// An upstream's first-sign-in rules as its plugin declared them (checked
+/// at load: an unknown rule refuses the plugin).
+fn policy_of(i: &gatehouse_plugin_api::messages::IdentityProviderInfo) -> gatehouse_engine::federation::UpstreamPolicy {
+    gatehouse_engine::federation::UpstreamPolicy {
+        first_sign_in: i.first_sign_in.as_deref().and_then(|r| r.parse().ok()).unwrap_or_default(),
+        email_domains: i.email_domains.iter().map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase()).collect(),
+    }
 }
 
 impl Upstream {
@@ -152,7 +163,12 @@ impl LoadedPlugin {
                 .manifest
                 .identity_providers
                 .iter()
-                .map(|i| Upstream { id: i.id.clone(), display_name: i.display_name.clone(), multi: true })
+                .map(|i| Upstream {
+                    id: i.id.clone(),
+                    display_name: i.display_name.clone(),
+                    multi: true,
+                    policy: policy_of(i),
+                })
                 .collect();
         }
         let display_name = self
@@ -162,7 +178,8 @@ impl LoadedPlugin {
             .map(|i| i.display_name.clone())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.name().to_string());
-        vec![Upstream { id: self.name().to_string(), display_name, multi: false }]
+        let policy = self.manifest.identity_provider.as_ref().map(policy_of).unwrap_or_default();
+        vec![Upstream { id: self.name().to_string(), display_name, multi: false, policy }]
     }
 
     /// Calls a plugin method (blocking).
@@ -469,6 +486,13 @@ impl PluginHost {
     /// Upstream ids are `[a-z0-9_-]+` and unique across plugins (they name
     /// paths and identity links).
     fn check_upstreams(&self, p: &str, m: &Manifest) -> Result<(), LoadError> {
+        for i in m.identity_providers.iter().chain(m.identity_provider.iter()) {
+            if let Some(Err(reason)) =
+                i.first_sign_in.as_deref().map(|r| r.parse::<gatehouse_engine::federation::FirstSignIn>())
+            {
+                return Err(LoadError::BadManifest { path: p.to_string(), name: m.name.clone(), reason });
+            }
+        }
         let ids: Vec<&str> = m.identity_providers.iter().map(|i| i.id.as_str()).collect();
         for (n, id) in ids.iter().enumerate() {
             let ok = !id.is_empty()

@@ -46,7 +46,7 @@ pub const PREFIX: &str = "/admin/api/v1";
         users::list, users::create, users::show, users::update, users::delete, users::set_password, users::unlock,
         users::sessions, users::end_sessions, users::end_session, users::consents, users::revoke_consent,
         users::families, users::revoke_family, users::identities, users::remove_identity, users::invite,
-        users::groups, users::set_groups, users::group_list, users::reset_second_factors,
+        users::groups, users::set_groups, users::group_list, users::reset_second_factors, users::pre_link,
         clients::list, clients::create, clients::show, clients::update, clients::delete, clients::rotate_secret,
         clients::api_credentials, clients::create_api_credential, clients::delete_api_credential,
         system::accounts, system::create_account, system::show_account, system::add_member,

@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(&p("/users/{id}/refresh-families"), web::get().to(families))
         .route(&p("/users/{id}/refresh-families/{family}"), web::delete().to(revoke_family))
         .route(&p("/users/{id}/identities"), web::get().to(identities))
+        .route(&p("/users/{id}/identities"), web::post().to(pre_link))
         .route(&p("/users/{id}/identities/{plugin}/{subject}"), web::delete().to(remove_identity))
         .route(&p("/users/{id}/second-factors"), web::delete().to(reset_second_factors))
         .route(&p("/users/{id}/groups"), web::get().to(groups))
@@ -373,4 +374,17 @@ pub async fn reset_second_factors(req: HttpRequest, state: State) -> Result<Http
     let engine = state.engine.clone();
     let count = as_admin(&admin, move || engine.reset_second_factors(id)).await?;
     Ok(ok(StatusCode::OK, &Count { count }))
+}
+
+/// Links an upstream identity to a user beforehand (an upstream whose
+/// `first_sign_in` is `refuse` signs in only identities linked this way).
+#[utoipa::path(post, path = "/users/{id}/identities", tag = "users", params(("id" = i64, Path)), request_body = PreLink,
+    responses((status = 204), (status = 400, body = ProblemDocument), (status = 404, body = ProblemDocument), (status = 409, body = ProblemDocument)))]
+pub async fn pre_link(req: HttpRequest, state: State, body: web::Bytes) -> Result<HttpResponse, Problem> {
+    let admin = authenticate(&req, &state).await?;
+    let id = id_in_path(&req, "id")?;
+    let l: PreLink = json_body(&body)?;
+    let engine = state.engine.clone();
+    as_admin(&admin, move || engine.pre_link_identity(id, &l.upstream, &l.subject)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

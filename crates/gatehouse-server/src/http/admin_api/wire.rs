@@ -299,6 +299,15 @@ pub struct ClientUpdate {
     pub require_2fa: Option<bool>,
 }
 
+/// An upstream identity to link to a user: the upstream's id
+/// (`/federation/<id>/…`) and the subject it asserts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreLink {
+    pub upstream: String,
+    pub subject: String,
+}
+
 /// A member's groups (names of 1-64 letters, digits, `_`, `-`, `.`, `:`).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
