@@ -670,3 +670,39 @@ fn first_sign_in_rules_per_upstream() {
         assert_eq!(links[0].plugin, "staff");
     }
 }
+
+/// Upstream groups map to Gatehouse groups at every sign-in, and clients
+/// see them in the `groups` claim.
+#[test]
+fn upstream_groups_become_gatehouse_groups() {
+    npm_ready();
+    let op_port = free_port();
+    let plugin = build_plugin("gatehouse-oidc", "gatehouse_oidc");
+    let config = format!(
+        "[[plugins]]\npath = \"{}\"\n[plugins.config]\nissuer = \"http://127.0.0.1:{op_port}\"\n\
+         client_id = \"{OP_CLIENT}\"\nclient_secret = \"{OP_SECRET}\"\ndisplay_name = \"{PROVIDER}\"\n\
+         [plugins.config.group_map]\nupstream-admins = \"staff\"\n",
+        plugin.display()
+    );
+    let server = Server::start_with(Backend::Sqlite, ServerOptions { config, ..Default::default() });
+    let op = Op::start(op_port, &server.url("/federation/oidc/callback"));
+    let b = browser();
+    let r = b.get(server.url("/federation/oidc/start")).send().unwrap();
+    let cb = drive_upstream(&b, &op, &location(&r), "admin-ann@corp.test", false);
+    assert_eq!(b.get(&cb).send().unwrap().status(), 302);
+    let v = server.cli_json(&["user", "groups", "admin-ann@corp.test"]);
+    assert_eq!(v["groups"], serde_json::json!(["staff"]), "only mapped groups arrive");
+    // Someone not in the upstream's admins: a mapped group given by hand
+    // goes at the next sign-in; a group outside the map stays.
+    let b = browser();
+    let r = b.get(server.url("/federation/oidc/start")).send().unwrap();
+    let cb = drive_upstream(&b, &op, &location(&r), "bob@corp.test", false);
+    assert_eq!(b.get(&cb).send().unwrap().status(), 302);
+    server.cli_json(&["user", "groups", "bob@corp.test", "--set", "staff,readers"]);
+    let b = browser();
+    let r = b.get(server.url("/federation/oidc/start")).send().unwrap();
+    let cb = drive_upstream(&b, &op, &location(&r), "bob@corp.test", false);
+    assert_eq!(b.get(&cb).send().unwrap().status(), 302);
+    let v = server.cli_json(&["user", "groups", "bob@corp.test"]);
+    assert_eq!(v["groups"], serde_json::json!(["readers"]));
+}

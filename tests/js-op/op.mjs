@@ -7,7 +7,9 @@
 // Accounts: any login is an account; its sub is the login, its e-mail the
 // login itself when it contains "@" (else "<login>@upstream.test"), verified
 // unless the login starts with "unverified". Passwords are not checked (dev
-// interactions). Prints "op ready <issuer>" once listening.
+// interactions); logins starting with "admin" are in the "upstream-admins"
+// group (claim `groups`, with the profile scope). Prints "op ready <issuer>"
+// once listening.
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.OP_PORT);
@@ -38,6 +40,8 @@ const configuration = {
           email,
           email_verified: !id.startsWith('unverified'),
           name: `Upstream ${id.split('@')[0]}`,
+          // Logins starting with "admin" are in the upstream's admins group.
+          groups: id.startsWith('admin') ? ['upstream-admins', 'everyone'] : ['everyone'],
         };
       },
     };
@@ -45,7 +49,7 @@ const configuration = {
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
-    profile: ['name'],
+    profile: ['name', 'groups'],
   },
   features: { devInteractions: { enabled: true } },
   pkce: { required: () => true },

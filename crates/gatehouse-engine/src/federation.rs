@@ -68,6 +68,8 @@ pub struct UpstreamPolicy {
     /// When set, a first sign-in needs an e-mail address in one of these
     /// domains (lower case, no `@`).
     pub email_domains: Vec<String>,
+    /// Upstream group → Gatehouse group (see [`Engine::apply_upstream_groups`]).
+    pub group_map: std::collections::BTreeMap<String, String>,
 }
 
 /// How the upstream identity was resolved to a local user.
@@ -295,6 +297,28 @@ impl Engine {
             ..Default::default()
         })?;
         Ok((user, outcome))
+    }
+
+    /// Brings the member's mapped Gatehouse groups in line with the groups
+    /// the upstream asserted at this sign-in: a mapped group is held when an
+    /// upstream group mapping to it is; groups outside the map stay.
+    pub fn apply_upstream_groups(
+        &self,
+        user_id: i64,
+        policy: &UpstreamPolicy,
+        upstream_groups: &[String],
+    ) -> Result<(), EngineError> {
+        if policy.group_map.is_empty() {
+            return Ok(());
+        }
+        let mapped: std::collections::BTreeSet<&String> = policy.group_map.values().collect();
+        let held: std::collections::BTreeSet<&String> =
+            upstream_groups.iter().filter_map(|g| policy.group_map.get(g)).collect();
+        let mut groups: Vec<String> =
+            self.groups_of_user(user_id)?.into_iter().filter(|g| !mapped.contains(g)).collect();
+        groups.extend(held.into_iter().cloned());
+        self.set_user_groups(user_id, &groups)?;
+        Ok(())
     }
 
     /// An administrator links an upstream identity to a user beforehand

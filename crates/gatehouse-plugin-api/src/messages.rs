@@ -393,6 +393,11 @@ pub struct IdentityProviderInfo {
     /// (Schema 3.) A first sign-in needs an e-mail in one of these domains.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub email_domains: Vec<String>,
+    /// (Schema 3.) Upstream group → Gatehouse group: at every sign-in the
+    /// member's mapped Gatehouse groups follow the upstream's `groups` claim
+    /// (groups outside the map are left alone).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub group_map: BTreeMap<String, String>,
 }
 
 // ---------------------------------------------------------------------------

@@ -106,6 +106,9 @@ pub struct ProviderConfig {
     /// Only e-mail addresses in these domains may sign in the first time.
     #[serde(default)]
     pub email_domains: Vec<String>,
+    /// Upstream group → Gatehouse group (from the `groups` claim).
+    #[serde(default)]
+    pub group_map: std::collections::BTreeMap<String, String>,
 }
 
 impl ProviderConfig {
@@ -417,6 +420,7 @@ impl Plugin for Oidc {
                 display_name: first.display_name(),
                 first_sign_in: first.first_sign_in.clone(),
                 email_domains: first.email_domains.clone(),
+                group_map: first.group_map.clone(),
                 ..Default::default()
             }),
             identity_providers: if self.listed {
@@ -427,6 +431,7 @@ impl Plugin for Oidc {
                         display_name: u.config.display_name(),
                         first_sign_in: u.config.first_sign_in.clone(),
                         email_domains: u.config.email_domains.clone(),
+                        group_map: u.config.group_map.clone(),
                     })
                     .collect()
             } else {
@@ -538,6 +543,23 @@ impl Plugin for Oidc {
             if let (Value::Object(into), Ok(Value::Object(from))) = (&mut raw, serde_json::to_value(&info)) {
                 for (k, v) in from {
                     into.entry(k).or_insert(v);
+                }
+            }
+        }
+        // Groups are not a standard claim (the typed claims drop them): with
+        // a group map, read them from the raw userinfo answer.
+        if !up.config.group_map.is_empty() {
+            if let Some(url) = client.user_info_url() {
+                if let Ok(r) = self.http.get(url.as_str()).bearer_auth(token.access_token().secret()).send() {
+                    let groups = r
+                        .bytes()
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                        .map(|v| v["groups"].clone())
+                        .filter(|g| !g.is_null());
+                    if let (Some(g), Value::Object(into)) = (groups, &mut raw) {
+                        into.insert("groups".into(), g);
+                    }
                 }
             }
         }

@@ -284,7 +284,13 @@ fn complete(
         }
     };
     // Identity links are per upstream: (upstream id, subject).
-    Ok(e.federated_sign_in_with(&u.id, &u.policy, &id, ctx)?.signed_in.cookie)
+    let groups = id.1;
+    let done = e.federated_sign_in_with(&u.id, &u.policy, &id.0, ctx)?;
+    if let Err(err) = e.apply_upstream_groups(done.user.id, &u.policy, &groups) {
+        // The sign-in stands; the groups follow at the next one.
+        tracing::warn!(upstream = %u.id, error = %err, "could not apply the upstream's groups");
+    }
+    Ok(done.signed_in.cookie)
 }
 
 /// The plugin checks the state and the upstream's answer and says who
@@ -295,7 +301,7 @@ fn verify_callback(
     state: &State,
     params: BTreeMap<String, String>,
     saved: Option<String>,
-) -> Result<UpstreamIdentity, Refused> {
+) -> Result<(UpstreamIdentity, Vec<String>), Refused> {
     let saved = saved.ok_or(Refused::NoState)?;
     let upstream_error = params.get("error").cloned();
     let complete =
@@ -313,7 +319,7 @@ fn verify_callback(
         Err(e @ CallError::Malformed { .. }) => return Err(Refused::Upstream(e.to_string())),
     };
     // Field by field: a field added to either side is a compile error here.
-    // `claims` and `refresh_token` are not used yet (upstream re-validation).
+    // `refresh_token` is not used yet (upstream re-validation).
     let ExternalIdentity {
         subject,
         email,
@@ -322,10 +328,16 @@ fn verify_callback(
         given_name,
         family_name,
         locale,
-        claims: _,
+        claims,
         refresh_token: _,
     } = id;
-    Ok(UpstreamIdentity { subject, email, email_verified, name, given_name, family_name, locale })
+    // The upstream's groups: a list of strings (or one string) in `groups`.
+    let groups = match &claims["groups"] {
+        serde_json::Value::Array(a) => a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect(),
+        serde_json::Value::String(g) => vec![g.clone()],
+        _ => Vec::new(),
+    };
+    Ok((UpstreamIdentity { subject, email, email_verified, name, given_name, family_name, locale }, groups))
 }
 
 #[cfg(test)]

@@ -107,6 +107,7 @@ fn policy_of(i: &gatehouse_plugin_api::messages::IdentityProviderInfo) -> gateho
     gatehouse_engine::federation::UpstreamPolicy {
         first_sign_in: i.first_sign_in.as_deref().and_then(|r| r.parse().ok()).unwrap_or_default(),
         email_domains: i.email_domains.iter().map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase()).collect(),
+        group_map: i.group_map.clone(),
     }
 }
 
