@@ -149,8 +149,11 @@ fn an_upstream_may_refuse_unlinked_identities_until_an_administrator_links_one()
 fn an_upstream_may_be_limited_to_domains_and_link_by_verified_e_mail() {
     use gatehouse_engine::federation::{FirstSignIn, UpstreamPolicy};
     let hub = Hub::new();
-    let policy =
-        UpstreamPolicy { first_sign_in: FirstSignIn::LinkVerifiedEmail, email_domains: vec!["corp.example".into()] };
+    let policy = UpstreamPolicy {
+        first_sign_in: FirstSignIn::LinkVerifiedEmail,
+        email_domains: vec!["corp.example".into()],
+        ..Default::default()
+    };
     let ctx = ctx();
     assert!(matches!(
         hub.engine.federated_sign_in_with("staff", &policy, &identity("e1", "eve@other.example", true), &ctx),
@@ -165,4 +168,22 @@ fn an_upstream_may_be_limited_to_domains_and_link_by_verified_e_mail() {
         hub.engine.federated_sign_in_with("staff", &policy, &identity("d2", "dave2@corp.example", false), &ctx),
         Err(FederationRefusal::NoVerifiedEmail)
     ));
+}
+
+#[test]
+fn upstream_groups_move_only_the_mapped_gatehouse_groups() {
+    use gatehouse_engine::federation::UpstreamPolicy;
+    let hub = Hub::new();
+    let u = hub.user("g@example.com");
+    let policy = UpstreamPolicy {
+        group_map: [("up-admins".to_string(), "staff".to_string()), ("up-ops".to_string(), "staff".to_string())]
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    hub.engine.set_user_groups(u.id, &["readers".to_string()]).unwrap();
+    hub.engine.apply_upstream_groups(u.id, &policy, &["up-ops".into(), "unmapped".into()]).unwrap();
+    assert_eq!(hub.engine.groups_of_user(u.id).unwrap(), vec!["readers", "staff"]);
+    hub.engine.apply_upstream_groups(u.id, &policy, &[]).unwrap();
+    assert_eq!(hub.engine.groups_of_user(u.id).unwrap(), vec!["readers"]);
 }
