@@ -3,75 +3,25 @@
 //! are provisioned as forum members through a local stand-in for the
 //! forum's REST API — which is never retried once it rejects the key.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::Digest;
 
 use crate::common::*;
 
-/// One request the stand-in forum received.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    target: String,
-    authorization: String,
-    body: String,
-}
-
-/// A minimal HTTP/1.1 server answering like the forum's `/core/members`.
+/// The forum's `/core/members` API, standing in on 127.0.0.1.
 /// `reject_key`: answer 401 INVALID_API_KEY to everything.
-fn stand_in_forum(reject_key: bool) -> (String, Arc<Mutex<Vec<Seen>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut parts = line.split_whitespace();
-            let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-            let (mut len, mut authorization) = (0usize, String::new());
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap_or((&h, ""));
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "content-length" => len = v.trim().parse().unwrap_or(0),
-                    "authorization" => authorization = v.trim().to_string(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0u8; len];
-            let _ = reader.read_exact(&mut body);
-            let body = String::from_utf8_lossy(&body).to_string();
-            log.lock().unwrap().push(Seen { method: method.clone(), target, authorization, body });
-            let (status, answer) = if reject_key {
-                ("401 Unauthorized", r#"{"errorCode":"INVALID_API_KEY","errorMessage":"INVALID_API_KEY"}"#.to_string())
-            } else if method == "GET" {
-                // The forum matches prefixes: offer a near miss the connector must ignore.
-                ("200 OK", r#"{"page":1,"perPage":25,"totalResults":1,"totalPages":1,"results":[{"id":3,"email":"new.member@example.com.au"}]}"#.to_string())
-            } else {
-                ("201 Created", r#"{"id":42,"name":"x"}"#.to_string())
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
+fn stand_in_forum(reject_key: bool) -> StandInHttp {
+    StandInHttp::start(move |r| {
+        if reject_key {
+            ("401 Unauthorized", r#"{"errorCode":"INVALID_API_KEY","errorMessage":"INVALID_API_KEY"}"#.to_string())
+        } else if r.method == "GET" {
+            // The forum matches prefixes: offer a near miss the connector must ignore.
+            ("200 OK", r#"{"page":1,"perPage":25,"totalResults":1,"totalPages":1,"results":[{"id":3,"email":"new.member@example.com.au"}]}"#.to_string())
+        } else {
+            ("201 Created", r#"{"id":42,"name":"x"}"#.to_string())
         }
-    });
-    (base, seen)
+    })
 }
 
 /// The ipb plugin plus the `good` fixture, whose `POST /good/users` creates
@@ -91,7 +41,8 @@ fn start(forum: &str) -> Server {
 #[test]
 fn a_forum_client_gets_forum_shaped_userinfo() {
     for backend in backends() {
-        let (forum, _) = stand_in_forum(false);
+        let stand_in = stand_in_forum(false);
+        let forum = &stand_in.base;
         let ipb = build_plugin("gatehouse-ipb", "gatehouse_ipb");
         let config = format!("[[plugins]]\npath = \"{}\"\n[plugins.config]\nforum_url = \"{forum}\"\nphoto_url_template = \"https://avatars.example.com/{{sub}}.png\"\n", ipb.display());
         let s = Server::start_with(backend, ServerOptions { config, ..Default::default() });
@@ -163,18 +114,18 @@ fn a_forum_client_gets_forum_shaped_userinfo() {
 
 #[test]
 fn new_users_are_provisioned_as_forum_members() {
-    let (forum, seen) = stand_in_forum(false);
-    let s = start(&forum);
+    let forum = stand_in_forum(false);
+    let s = start(&forum.base);
     let r = http()
         .post(s.url("/good/users"))
         .form(&[("email", "new.member@example.com"), ("name", "New Member")])
         .send()
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
-    let seen = seen.lock().unwrap().clone();
+    let seen = forum.requests();
     assert_eq!(seen.len(), 2, "{seen:?}");
     let key = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("KEY123:"));
-    assert!(seen.iter().all(|r| r.authorization == key), "{seen:?}");
+    assert!(seen.iter().all(|r| r.header("authorization") == Some(key.as_str())), "{seen:?}");
     assert_eq!(seen[0].method, "GET");
     assert_eq!(seen[0].target, "/api/index.php?/core/members&email=new.member%40example.com");
     assert_eq!(seen[1].method, "POST");
@@ -190,8 +141,8 @@ fn new_users_are_provisioned_as_forum_members() {
 
 #[test]
 fn a_rejected_api_key_is_never_retried() {
-    let (forum, seen) = stand_in_forum(true);
-    let s = start(&forum);
+    let forum = stand_in_forum(true);
+    let s = start(&forum.base);
     for i in 0..3 {
         let r = http()
             .post(s.url("/good/users"))
@@ -201,7 +152,7 @@ fn a_rejected_api_key_is_never_retried() {
         // The user is created in Gatehouse whatever the forum says.
         assert_eq!(r.status(), 201);
     }
-    assert_eq!(seen.lock().unwrap().len(), 1, "one rejected call, then no more");
+    assert_eq!(forum.requests().len(), 1, "one rejected call, then no more");
     assert!(s.log().contains("rejected the API key"), "{}", s.log());
 }
 

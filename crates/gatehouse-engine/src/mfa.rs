@@ -105,30 +105,12 @@ impl SecondFactors {
 
 /// A pending sign-in (or step-up) waiting for the second factor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pending {
+pub(crate) struct Pending {
     user_id: i64,
     /// Step-up: the session that gets the second factor added.
     session_id: Option<i64>,
     attempts: u32,
     expires_at: i64,
-}
-
-/// A pending step, as other modules of the engine hold it.
-pub(crate) struct PendingStep(Pending);
-
-impl PendingStep {
-    pub(crate) fn as_ref(&self) -> PendingStepRef<'_> {
-        PendingStepRef(&self.0)
-    }
-}
-
-/// A borrowed pending step.
-pub(crate) struct PendingStepRef<'a>(&'a Pending);
-
-impl PendingStepRef<'_> {
-    fn session_id(&self) -> Option<i64> {
-        self.0.session_id
-    }
 }
 
 /// Which factor a code proved.
@@ -392,13 +374,7 @@ impl Engine {
         code: &str,
         ctx: &BrowserContext<'_>,
     ) -> Result<(SignedIn, User), SecondFactorError> {
-        let key = format!("pending:{}", digest(token));
-        let mut p = self.pending(token)?.ok_or(SecondFactorError::Expired)?;
-        let user = self.store.user_by_id(p.user_id)?.ok_or(SecondFactorError::Expired)?;
-        if !user.status().may_sign_in() {
-            self.store.kv_delete(NS, &key)?;
-            return Err(SecondFactorError::Expired);
-        }
+        let (key, mut p, user) = self.take_pending(token)?;
         if let Err(e) = self.verify_second_factor(&user, code, ctx.ip) {
             p.attempts += 1;
             if p.attempts >= PENDING_ATTEMPTS || matches!(e, SecondFactorError::RateLimited) {
@@ -411,11 +387,11 @@ impl Engine {
             }
             return Err(e);
         }
-        self.finish_pending(&key, &PendingStepRef(&p), &user, &["otp", "mfa"], ctx)
+        self.finish_pending(&key, &p, &user, &["otp", "mfa"], ctx)
     }
 
     /// The pending step for `token` and its member, or why not.
-    pub(crate) fn take_pending(&self, token: &str) -> Result<(String, PendingStep, User), SecondFactorError> {
+    pub(crate) fn take_pending(&self, token: &str) -> Result<(String, Pending, User), SecondFactorError> {
         let key = format!("pending:{}", digest(token));
         let p = self.pending(token)?.ok_or(SecondFactorError::Expired)?;
         let user = self.store.user_by_id(p.user_id)?.ok_or(SecondFactorError::Expired)?;
@@ -423,7 +399,7 @@ impl Engine {
             self.store.kv_delete(NS, &key)?;
             return Err(SecondFactorError::Expired);
         }
-        Ok((key, PendingStep(p), user))
+        Ok((key, p, user))
     }
 
     /// A verified second factor finishes the pending step: a new session
@@ -431,7 +407,7 @@ impl Engine {
     pub(crate) fn finish_pending(
         &self,
         key: &str,
-        p: &PendingStepRef<'_>,
+        p: &Pending,
         user: &User,
         factor_amr: &[&str],
         ctx: &BrowserContext<'_>,
@@ -441,7 +417,7 @@ impl Engine {
             return Err(SecondFactorError::Expired);
         }
         let now = self.now();
-        let signed_in = match p.session_id() {
+        let signed_in = match p.session_id {
             Some(sid) => {
                 let session = self
                     .store
@@ -466,7 +442,7 @@ impl Engine {
             }
         };
         self.audit(AuditRecord {
-            kind: if p.session_id().is_some() { "mfa.step_up" } else { "login.succeeded" },
+            kind: if p.session_id.is_some() { "mfa.step_up" } else { "login.succeeded" },
             message: format!("User ID: {} signed in with a second factor", user.id),
             user_id: Some(user.id),
             ip: Some(ctx.ip),
@@ -492,8 +468,14 @@ impl Engine {
     pub fn enrolment_grace_left(&self, user: &User) -> Result<Option<i64>, EngineError> {
         let now = self.now();
         let key = format!("grace:{}", user.id);
-        self.store.kv_insert_new(NS, &key, &now.to_string(), None, now)?;
-        let started: i64 = self.store.kv_get(NS, &key, now)?.and_then(|v| v.parse().ok()).unwrap_or(now);
+        // Written once, the first time the member is asked; read after that.
+        let started = match self.store.kv_get(NS, &key, now)?.and_then(|v| v.parse::<i64>().ok()) {
+            Some(t) => t,
+            None => {
+                self.store.kv_insert_new(NS, &key, &now.to_string(), None, now)?;
+                self.store.kv_get(NS, &key, now)?.and_then(|v| v.parse().ok()).unwrap_or(now)
+            }
+        };
         let left = started + self.config.mfa_grace_secs - now;
         Ok((left > 0).then_some(left))
     }

@@ -175,23 +175,28 @@ impl Engine {
             self.kv_take(&format!("passkey-2fa:{}", digest(token)))?.ok_or(SecondFactorError::Expired)?;
         let (key, pending, user) = self.take_pending(token)?;
         let answer: PublicKeyCredential = serde_json::from_str(credential).map_err(refused)?;
-        let result = match w.finish_passkey_authentication(&answer, &state) {
-            Ok(r) => r,
-            Err(e) => {
-                self.audit(AuditRecord {
-                    kind: crate::sessions::LOGIN_FAILED,
-                    message: "Passkey refused".into(),
-                    user_id: Some(user.id),
-                    ip: Some(ctx.ip),
-                    subject: Some(&user.email),
-                    details: serde_json::json!({ "factor": "passkey", "error": e.to_string() }),
-                    ..Default::default()
-                })?;
-                return Err(SecondFactorError::Invalid);
-            }
-        };
+        let result =
+            w.finish_passkey_authentication(&answer, &state).map_err(|e| self.passkey_refused(&user, ctx, e))?;
         self.record_passkey_use(user.id, &result)?;
-        self.finish_pending(&key, &pending.as_ref(), &user, &["hwk", "mfa"], ctx)
+        self.finish_pending(&key, &pending, &user, &["hwk", "mfa"], ctx)
+    }
+
+    /// A refused assertion: a `login.failed` event (the sign-in limits count
+    /// it), and the refusal to return.
+    fn passkey_refused(&self, user: &User, ctx: &BrowserContext<'_>, e: impl std::fmt::Display) -> SecondFactorError {
+        let audited = self.audit(AuditRecord {
+            kind: crate::sessions::LOGIN_FAILED,
+            message: "Passkey refused".into(),
+            user_id: Some(user.id),
+            ip: Some(ctx.ip),
+            subject: Some(&user.email),
+            details: serde_json::json!({ "factor": "passkey", "error": e.to_string() }),
+            ..Default::default()
+        });
+        match audited {
+            Ok(()) => SecondFactorError::Invalid,
+            Err(x) => SecondFactorError::Engine(x),
+        }
     }
 
     /// Updates the stored key's counter after a use (clone detection).
@@ -258,21 +263,9 @@ impl Engine {
             return Err(SecondFactorError::RateLimited);
         }
         let keys: Vec<DiscoverableKey> = self.passkeys_of(user.id)?.iter().map(|(_, p)| p.into()).collect();
-        let result = match w.finish_discoverable_authentication(&answer, state, &keys) {
-            Ok(r) => r,
-            Err(e) => {
-                self.audit(AuditRecord {
-                    kind: crate::sessions::LOGIN_FAILED,
-                    message: "Passkey refused".into(),
-                    user_id: Some(user.id),
-                    ip: Some(ctx.ip),
-                    subject: Some(&user.email),
-                    details: serde_json::json!({ "factor": "passkey", "error": e.to_string() }),
-                    ..Default::default()
-                })?;
-                return Err(SecondFactorError::Invalid);
-            }
-        };
+        let result = w
+            .finish_discoverable_authentication(&answer, state, &keys)
+            .map_err(|e| self.passkey_refused(&user, ctx, e))?;
         self.record_passkey_use(user.id, &result)?;
         let signed_in = self.sign_in_with(user.id, "passkey", "hwk mfa", ctx)?;
         self.audit(AuditRecord {

@@ -468,9 +468,7 @@ impl Plugin for Oidc {
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
         };
-        let state = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(serde_json::to_vec(&pending).map_err(|e| Error::internal(e.to_string()))?);
-        Ok(LoginRedirect { redirect_url: url.to_string(), state })
+        Ok(LoginRedirect { redirect_url: url.to_string(), state: encode_state(&pending)? })
     }
 
     fn complete_login(&self, req: CompleteLogin) -> Result<ExternalIdentity, Error> {
@@ -478,20 +476,8 @@ impl Plugin for Oidc {
         if let Some(o) = &up.oauth2 {
             return o.complete(&self.http, &req);
         }
-        let pending: PendingLogin = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&req.state)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| Error::invalid("the sign-in state is corrupt"))?;
-        // The state first: an error answer is only the provider's when it
-        // belongs to the sign-in this browser started.
-        let returned = req.params.get("state").map(String::as_str).unwrap_or_default();
-        if !bool::from(returned.as_bytes().ct_eq(pending.csrf.as_bytes())) {
-            return Err(Error::invalid("the state returned by the provider does not match"));
-        }
-        if let Some(e) = req.params.get("error") {
-            return Err(Error::new(ErrorKind::Forbidden, format!("the provider refused the sign-in: {e}")));
-        }
+        let pending: PendingLogin = decode_state(&req.state)?;
+        check_callback(&req.params, &pending.csrf)?;
         // RFC 9207: a provider that names itself must name the configured one
         // (mix-up defence).
         if let Some(iss) = req.params.get("iss") {
@@ -575,6 +561,33 @@ impl Plugin for Oidc {
             refresh_token: None,
         })
     }
+}
+
+/// The opaque state the host keeps in a cookie between start and callback.
+pub(crate) fn encode_state<T: Serialize>(v: &T) -> Result<String, Error> {
+    let bytes = serde_json::to_vec(v).map_err(|e| Error::internal(e.to_string()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub(crate) fn decode_state<T: serde::de::DeserializeOwned>(state: &str) -> Result<T, Error> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(state)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| Error::invalid("the sign-in state is corrupt"))
+}
+
+/// The callback's `state` first (constant time): an `error` answer is only
+/// the provider's when it belongs to the sign-in this browser started.
+pub(crate) fn check_callback(params: &std::collections::BTreeMap<String, String>, csrf: &str) -> Result<(), Error> {
+    let returned = params.get("state").map(String::as_str).unwrap_or_default();
+    if !bool::from(returned.as_bytes().ct_eq(csrf.as_bytes())) {
+        return Err(Error::invalid("the state returned by the provider does not match"));
+    }
+    if let Some(e) = params.get("error") {
+        return Err(Error::new(ErrorKind::Forbidden, format!("the provider refused the sign-in: {e}")));
+    }
+    Ok(())
 }
 
 /// An error with its sources, for the log (reqwest hides the cause otherwise).

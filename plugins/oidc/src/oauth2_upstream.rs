@@ -187,26 +187,12 @@ impl OAuth2Upstream {
         };
         let (url, csrf) = auth.url();
         let pending = Pending { csrf: csrf.secret().clone(), pkce_verifier: verifier };
-        let state = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            serde_json::to_vec(&pending).map_err(|e| Error::internal(e.to_string()))?,
-        );
-        Ok(LoginRedirect { redirect_url: url.to_string(), state })
+        Ok(LoginRedirect { redirect_url: url.to_string(), state: crate::encode_state(&pending)? })
     }
 
     pub fn complete(&self, http: &Http, req: &CompleteLogin) -> Result<ExternalIdentity, Error> {
-        use subtle::ConstantTimeEq;
-        let pending: Pending = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &req.state)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| Error::invalid("the sign-in state is corrupt"))?;
-        let returned = req.params.get("state").map(String::as_str).unwrap_or_default();
-        if !bool::from(returned.as_bytes().ct_eq(pending.csrf.as_bytes())) {
-            return Err(Error::invalid("the state returned by the provider does not match"));
-        }
-        if let Some(e) = req.params.get("error") {
-            return Err(Error::new(ErrorKind::Forbidden, format!("the provider refused the sign-in: {e}")));
-        }
+        let pending: Pending = crate::decode_state(&req.state)?;
+        crate::check_callback(&req.params, &pending.csrf)?;
         let code = req.params.get("code").ok_or_else(|| Error::invalid("the provider sent no code"))?;
         let client = self.client(&req.callback_url)?;
         let mut exchange = client.exchange_code(AuthorizationCode::new(code.clone()));

@@ -30,9 +30,22 @@ fn see_other(to: &str) -> HttpResponse {
 
 /// The signed-in user, or the response that sends the browser to sign in.
 async fn signed_in(req: &HttpRequest, state: &State) -> Result<(Session, User), HttpResponse> {
+    signed_in_for(req, state, "/account").await
+}
+
+/// The signed-in user of a member page, or the response that sends the
+/// browser to sign in and back to `page`.
+pub(super) async fn signed_in_for(
+    req: &HttpRequest,
+    state: &State,
+    page: &str,
+) -> Result<(Session, User), HttpResponse> {
     match current_session(req, state).await {
         Ok(Some(s)) if s.1.status().may_sign_in() => Ok(s),
-        Ok(_) => Err(see_other("/login?return_to=%2Faccount")),
+        Ok(_) => Err(see_other(&format!(
+            "/login?return_to={}",
+            url::form_urlencoded::byte_serialize(page.as_bytes()).collect::<String>()
+        ))),
         Err(e) => Err(super::internal_error(e)),
     }
 }

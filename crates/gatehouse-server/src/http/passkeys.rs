@@ -11,7 +11,12 @@ use gatehouse_engine::mfa::SecondFactorError;
 use gatehouse_engine::sessions::BrowserContext;
 use serde::Deserialize;
 
+use gatehouse_engine::model::User;
+use gatehouse_engine::sessions::SignedIn;
+use gatehouse_engine::Engine;
+
 use super::browser::{csrf_ok, current_session, peer_ip, safe_return_to, session_cookie, user_agent};
+use super::json_error;
 use super::two_step::PENDING_COOKIE;
 use super::{blocking, State};
 
@@ -43,8 +48,9 @@ async fn script() -> HttpResponse {
         .body(SCRIPT)
 }
 
-fn json_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
-    super::json_error(status, error, description)
+/// Refuses a POST whose page (and CSRF token) has expired.
+fn expired() -> HttpResponse {
+    json_error(StatusCode::FORBIDDEN, "invalid_request", "The page has expired. Reload it and try again")
 }
 
 fn ok(v: serde_json::Value) -> HttpResponse {
@@ -86,7 +92,7 @@ fn unreadable() -> HttpResponse {
 
 async fn register_begin(req: HttpRequest, state: State) -> HttpResponse {
     if !csrf_header_ok(&req) {
-        return json_error(StatusCode::FORBIDDEN, "invalid_request", "The page has expired. Reload it and try again");
+        return expired();
     }
     let Ok(Some((_, user))) = current_session(&req, &state).await else {
         return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first");
@@ -101,7 +107,7 @@ async fn register_begin(req: HttpRequest, state: State) -> HttpResponse {
 
 async fn register_finish(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     if !csrf_header_ok(&req) {
-        return json_error(StatusCode::FORBIDDEN, "invalid_request", "The page has expired. Reload it and try again");
+        return expired();
     }
     let Ok(Some((_, user))) = current_session(&req, &state).await else {
         return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first");
@@ -124,7 +130,7 @@ fn pending_token(req: &HttpRequest) -> Option<String> {
 
 async fn second_begin(req: HttpRequest, state: State) -> HttpResponse {
     if !csrf_header_ok(&req) {
-        return json_error(StatusCode::FORBIDDEN, "invalid_request", "The page has expired. Reload it and try again");
+        return expired();
     }
     let Some(token) = pending_token(&req) else {
         return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in again");
@@ -139,11 +145,33 @@ async fn second_begin(req: HttpRequest, state: State) -> HttpResponse {
 
 async fn second_finish(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     if !csrf_header_ok(&req) {
-        return json_error(StatusCode::FORBIDDEN, "invalid_request", "The page has expired. Reload it and try again");
+        return expired();
     }
     let Some(token) = pending_token(&req) else {
         return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in again");
     };
+    let clear = super::two_step::clear_pending(&state);
+    finish_ceremony(req, body, state, token, clear, |e, token, credential, ctx| {
+        e.finish_passkey_second_factor(token, credential, ctx)
+    })
+    .await
+}
+
+/// The engine call that finishes a sign-in ceremony with the browser's
+/// assertion: the session (a step-up keeps the browser's own) and its user.
+type FinishCeremony = fn(&Engine, &str, &str, &BrowserContext<'_>) -> Result<(SignedIn, User), SecondFactorError>;
+
+/// Finishes a passkey sign-in: runs `finish`, then answers where to go,
+/// with the session cookie (when a new session began) and `clear`, which
+/// removes the ceremony's own cookie.
+async fn finish_ceremony(
+    req: HttpRequest,
+    body: Bytes,
+    state: State,
+    token: String,
+    clear: Cookie<'static>,
+    finish: FinishCeremony,
+) -> HttpResponse {
     let Some(f) = finish_body(&body) else { return unreadable() };
     let return_to = safe_return_to(Some(&f.return_to).filter(|s| !s.is_empty()).map(|s| s.as_str()));
     let previous = current_session(&req, &state).await.ok().flatten().map(|(s, _)| s);
@@ -152,15 +180,13 @@ async fn second_finish(req: HttpRequest, body: Bytes, state: State) -> HttpRespo
     let credential = f.credential.to_string();
     let result = blocking(move || {
         let ctx = BrowserContext { ip: &ip, user_agent: &ua, previous: previous.as_ref() };
-        engine.finish_passkey_second_factor(&token, &credential, &ctx)
+        finish(&engine, &token, &credential, &ctx)
     })
     .await;
     match result {
         Ok(Ok((signed_in, _))) => {
             let mut r = ok(serde_json::json!({ "redirect": return_to.as_deref().unwrap_or("/account") }));
-            let mut gone = super::two_step::pending_cookie(&state, String::new());
-            gone.make_removal();
-            let _ = r.add_cookie(&gone);
+            let _ = r.add_cookie(&clear);
             if !signed_in.cookie.is_empty() {
                 let _ = r.add_cookie(&session_cookie(&state, signed_in.cookie));
             }
@@ -184,7 +210,7 @@ fn ceremony_cookie(state: &State, value: String) -> Cookie<'static> {
 
 async fn login_begin(req: HttpRequest, state: State) -> HttpResponse {
     if !csrf_header_ok(&req) {
-        return json_error(StatusCode::FORBIDDEN, "invalid_request", "The page has expired. Reload it and try again");
+        return expired();
     }
     let engine = state.engine.clone();
     match blocking(move || engine.begin_passwordless()).await {
@@ -200,32 +226,15 @@ async fn login_begin(req: HttpRequest, state: State) -> HttpResponse {
 
 async fn login_finish(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     if !csrf_header_ok(&req) {
-        return json_error(StatusCode::FORBIDDEN, "invalid_request", "The page has expired. Reload it and try again");
+        return expired();
     }
     let Some(token) = req.cookie(CEREMONY_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty()) else {
         return json_error(StatusCode::UNAUTHORIZED, "access_denied", "Start again");
     };
-    let Some(f) = finish_body(&body) else { return unreadable() };
-    let return_to = safe_return_to(Some(&f.return_to).filter(|s| !s.is_empty()).map(|s| s.as_str()));
-    let previous = current_session(&req, &state).await.ok().flatten().map(|(s, _)| s);
-    let (ip, ua) = (peer_ip(&req), user_agent(&req));
-    let engine = state.engine.clone();
-    let credential = f.credential.to_string();
-    let result = blocking(move || {
-        let ctx = BrowserContext { ip: &ip, user_agent: &ua, previous: previous.as_ref() };
-        engine.finish_passwordless(&token, &credential, &ctx)
+    let mut clear = ceremony_cookie(&state, String::new());
+    clear.make_removal();
+    finish_ceremony(req, body, state, token, clear, |e, token, credential, ctx| {
+        e.finish_passwordless(token, credential, ctx)
     })
-    .await;
-    match result {
-        Ok(Ok((signed_in, _))) => {
-            let mut r = ok(serde_json::json!({ "redirect": return_to.as_deref().unwrap_or("/account") }));
-            let mut gone = ceremony_cookie(&state, String::new());
-            gone.make_removal();
-            let _ = r.add_cookie(&gone);
-            let _ = r.add_cookie(&session_cookie(&state, signed_in.cookie));
-            r
-        }
-        Ok(Err(e)) => refusal(e),
-        Err(e) => super::internal_error(e),
-    }
+    .await
 }

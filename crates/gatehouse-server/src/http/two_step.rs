@@ -56,7 +56,8 @@ pub fn pending_cookie(state: &State, token: String) -> Cookie<'static> {
     c
 }
 
-fn clear_pending(state: &State) -> Cookie<'static> {
+/// Removes the pending step's cookie.
+pub fn clear_pending(state: &State) -> Cookie<'static> {
     let mut c = pending_cookie(state, String::new());
     c.make_removal();
     c
@@ -186,11 +187,14 @@ async fn code_submit(req: HttpRequest, body: Bytes, state: State) -> HttpRespons
 
 /// The signed-in member, or the response that sends the browser to sign in.
 async fn signed_in(req: &HttpRequest, state: &State) -> Result<(Session, User), HttpResponse> {
-    match current_session(req, state).await {
-        Ok(Some(s)) if s.1.status().may_sign_in() => Ok(s),
-        Ok(_) => Err(see_other("/login?return_to=%2Faccount%2Ftwo-step")),
-        Err(e) => Err(super::internal_error(e)),
-    }
+    super::account::signed_in_for(req, state, "/account/two-step").await
+}
+
+/// What every form of the page needs first: a signed-in member and a
+/// CSRF-checked body (or the response that refuses it).
+async fn signed_in_form(req: &HttpRequest, body: &Bytes, state: &State) -> Result<(User, Params), Box<HttpResponse>> {
+    let (_, user) = signed_in(req, state).await.map_err(Box::new)?;
+    Ok((user, form_of(req, body)?))
 }
 
 /// The QR code of an otpauth URL as inline SVG (no script, no image fetch).
@@ -359,12 +363,8 @@ fn form_of(req: &HttpRequest, body: &Bytes) -> Result<Params, Box<HttpResponse>>
 }
 
 async fn add(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
-    let (_, user) = match signed_in(&req, &state).await {
+    let (user, f) = match signed_in_form(&req, &body, &state).await {
         Ok(v) => v,
-        Err(r) => return r,
-    };
-    let f = match form_of(&req, &body) {
-        Ok(f) => f,
         Err(r) => return *r,
     };
     let return_to = safe_return_to(f.get("return_to"));
@@ -420,12 +420,8 @@ fn confirm_page(
 }
 
 async fn confirm(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
-    let (_, user) = match signed_in(&req, &state).await {
+    let (user, f) = match signed_in_form(&req, &body, &state).await {
         Ok(v) => v,
-        Err(r) => return r,
-    };
-    let f = match form_of(&req, &body) {
-        Ok(f) => f,
         Err(r) => return *r,
     };
     let return_to = safe_return_to(f.get("return_to"));
@@ -474,12 +470,8 @@ async fn confirm(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
 }
 
 async fn remove(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
-    let (_, user) = match signed_in(&req, &state).await {
+    let (user, f) = match signed_in_form(&req, &body, &state).await {
         Ok(v) => v,
-        Err(r) => return r,
-    };
-    let f = match form_of(&req, &body) {
-        Ok(f) => f,
         Err(r) => return *r,
     };
     let factor_id: i64 = f.get("factor_id").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -500,12 +492,8 @@ async fn remove(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
 }
 
 async fn new_codes(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
-    let (_, user) = match signed_in(&req, &state).await {
+    let (user, f) = match signed_in_form(&req, &body, &state).await {
         Ok(v) => v,
-        Err(r) => return r,
-    };
-    let f = match form_of(&req, &body) {
-        Ok(f) => f,
         Err(r) => return *r,
     };
     let code = f.get("code").unwrap_or("").to_string();
