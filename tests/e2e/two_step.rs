@@ -325,6 +325,7 @@ fn passkeys_on(backend: Backend) {
     assert_eq!(codes.len(), 10, "{status}");
     b.goto(&server.url("/account/two-step"));
     assert!(b.text().contains("Laptop"), "{}", b.text());
+    look(&b, backend, "two-step");
 
     // Password, then the passkey as the second factor.
     b.clear_cookies();
@@ -333,6 +334,7 @@ fn passkeys_on(backend: Backend) {
     b.fill("input[name=password]", PASSWORD);
     b.follow("button[type=submit]");
     assert!(b.url().contains("/login/second-factor"), "{}", b.url());
+    look(&b, backend, "second-factor");
     b.click("button[data-passkey=second-factor]");
     b.wait_for_url(&server.url("/account"));
     let claims = claims_in_browser(&server, &b, &client, &cb);
@@ -343,6 +345,7 @@ fn passkeys_on(backend: Backend) {
     // The passkey alone.
     b.clear_cookies();
     b.goto(&server.url("/login"));
+    look(&b, backend, "login-passkey");
     b.click("button[data-passkey=sign-in]");
     b.wait_for_url(&server.url("/account"));
     let claims = claims_in_browser(&server, &b, &client, &cb);
@@ -357,6 +360,23 @@ fn passkeys_on(backend: Backend) {
     assert!(b.text().contains("was removed") || b.url().contains("done=removed"), "{}", b.text());
     b.goto(&server.url("/account/two-step"));
     assert!(!b.text().contains("Laptop"));
+}
+
+/// The page as it is now: no serious accessibility finding, no sideways
+/// scrolling on a phone, and screenshots at 1280 and 390 px in
+/// `target/test-artifacts/two-step/` (SQLite run).
+fn look(b: &crate::browser_support::Browser, backend: Backend, name: &str) {
+    if backend != Backend::Sqlite {
+        return;
+    }
+    b.resize(1280, 900);
+    let serious = b.axe_serious();
+    assert!(serious.is_empty(), "{name} ({}): {serious:#?}", b.url());
+    b.screenshot("two-step", &format!("{name}-1280.png"));
+    b.resize(390, 844);
+    assert_eq!(b.overflow(), 0, "{name} scrolls sideways at 390 px ({})", b.url());
+    b.screenshot("two-step", &format!("{name}-390.png"));
+    b.resize(1280, 900);
 }
 
 /// Runs the code flow in the browser (landing on the hub's /healthz) and

@@ -276,6 +276,31 @@ fn page(
         body.push_str(&e);
     }
     if factors.any() {
+        body.push_str(&format!(
+            "<p>Two-step sign-in is <strong id=\"two-step-state\">on</strong>: after your password, you confirm \
+             with your authenticator app or a passkey.</p>\
+             <p>Recovery codes left: <strong id=\"recovery-left\">{}</strong></p>\
+             <h2>Recovery codes</h2><p>Confirm with a current code from your app (or a recovery code).</p>\
+             <form method=\"post\" action=\"/account/two-step/recovery-codes\">{csrf_input}\
+             <label>Code <input name=\"code\" autocomplete=\"one-time-code\" required maxlength=\"20\"></label>\
+             <p><button type=\"submit\" class=\"secondary\">New recovery codes</button></p></form>",
+            factors.recovery_codes_left
+        ));
+    } else {
+        body.push_str(
+            "<p>Two-step sign-in is <strong id=\"two-step-state\">off</strong>. With it on, signing in asks for a code \
+             from an authenticator app on your phone (or a passkey) after your password, so a stolen password alone \
+             opens nothing.</p>",
+        );
+    }
+    body.push_str("<h2>Authenticator app</h2>");
+    if factors.totp.is_empty() {
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/account/two-step/add\">{csrf_input}{back_input}\
+             <label>Name of the app or device <input name=\"name\" maxlength=\"60\" placeholder=\"Phone\"></label>\
+             <p><button type=\"submit\">Set up an authenticator app</button></p></form>"
+        ));
+    } else {
         let mut rows = String::new();
         for (_, name, created, used) in &factors.totp {
             rows.push_str(&format!(
@@ -286,17 +311,9 @@ fn page(
             ));
         }
         body.push_str(&format!(
-            "<p>Two-step sign-in is <strong id=\"two-step-state\">on</strong>: after your password, you enter a code \
-             from your authenticator app.</p>\
-             <div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Authenticator apps\"><table><thead><tr>\
+            "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Authenticator apps\"><table><thead><tr>\
              <th scope=\"col\">Authenticator app</th><th scope=\"col\">Added (UTC)</th><th scope=\"col\">Last used (UTC)</th></tr></thead>\
-             <tbody>{rows}</tbody></table></div>\
-             <p>Recovery codes left: <strong id=\"recovery-left\">{}</strong></p>\
-             <h2>Change</h2><p>Confirm with a current code from your app (or a recovery code).</p>\
-             <form method=\"post\" action=\"/account/two-step/recovery-codes\">{csrf_input}\
-             <label>Code <input name=\"code\" autocomplete=\"one-time-code\" required maxlength=\"20\"></label>\
-             <p><button type=\"submit\" class=\"secondary\">New recovery codes</button></p></form>",
-            factors.recovery_codes_left
+             <tbody>{rows}</tbody></table></div>"
         ));
         for (id, name, _, _) in &factors.totp {
             body.push_str(&format!(
@@ -307,14 +324,6 @@ fn page(
                 text(name)
             ));
         }
-    } else {
-        body.push_str(&format!(
-            "<p>Two-step sign-in is <strong id=\"two-step-state\">off</strong>. With it on, signing in asks for a code \
-             from an authenticator app on your phone after your password, so a stolen password alone opens nothing.</p>\
-             <form method=\"post\" action=\"/account/two-step/add\">{csrf_input}{back_input}\
-             <label>Name of the app or device <input name=\"name\" maxlength=\"60\" placeholder=\"Phone\"></label>\
-             <p><button type=\"submit\">Set up an authenticator app</button></p></form>"
-        ));
     }
     if state.engine.passkeys_available() {
         body.push_str(
