@@ -72,6 +72,27 @@ pub struct UpstreamPolicy {
     pub group_map: std::collections::BTreeMap<String, String>,
 }
 
+/// What an upstream said when asked again about an identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamCheck {
+    /// Still welcome; the refresh token to keep (rotated, or the same one).
+    Vouched { refresh_token: String },
+    /// The upstream refused (account disabled or deleted, grant revoked):
+    /// its error.
+    Refused(String),
+    /// The upstream could not be asked (unreachable, misconfigured): why.
+    Unavailable(String),
+}
+
+/// How long one replica may hold a re-check: longer than any upstream call
+/// may take (the plugins time out after 10 s).
+const RECHECK_LEASE_SECS: i64 = 60;
+
+/// The associated data that binds a sealed upstream token to its link.
+fn link_aad(upstream: &str, subject: &str) -> String {
+    format!("link:{upstream}:{subject}")
+}
+
 /// How the upstream identity was resolved to a local user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FederatedOutcome {
@@ -319,6 +340,103 @@ impl Engine {
         groups.extend(held.into_iter().cloned());
         self.set_user_groups(user_id, &groups)?;
         Ok(())
+    }
+
+    /// Records that the upstream vouched for the identity just now (a
+    /// sign-in) and keeps the refresh token it gave, sealed under the master
+    /// key, for later re-checks.
+    pub fn remember_upstream_check(
+        &self,
+        upstream: &str,
+        subject: &str,
+        refresh_token: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let sealed = match refresh_token.filter(|t| !t.is_empty()) {
+            Some(t) => Some(
+                self.seal(&link_aad(upstream, subject), t.as_bytes())
+                    .map_err(|e| EngineError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        self.store.set_link_checked(upstream, subject, sealed.as_deref(), self.now())?;
+        Ok(())
+    }
+
+    /// Upstream re-validation at a refresh: when the member signed in
+    /// through `upstream` and it was last asked longer ago than
+    /// `upstream_recheck_secs`, ask it again with its refresh token.
+    /// Returns false when it refused: every session of the member has then
+    /// ended and every token they hold is revoked (audited with the
+    /// upstream's error). When the upstream cannot be asked, the refresh
+    /// goes on (audited): an outage upstream does not sign everyone out.
+    ///
+    /// Only one replica spends an upstream refresh token: the re-check is
+    /// claimed with one conditional UPDATE (a lease); whoever loses the
+    /// claim goes on as checked, since the winner is asking right now.
+    pub fn revalidate_upstream(&self, user: &User, upstream: &str) -> Result<bool, EngineError> {
+        let Some((subject, checked_at)) = self.store.revalidatable_link(user.id, upstream)? else {
+            // The upstream gave no refresh token: it is asked at sign-in only.
+            return Ok(true);
+        };
+        let now = self.now();
+        let due_at = now - self.config.upstream_recheck_secs;
+        if checked_at > due_at {
+            return Ok(true);
+        }
+        let Some(sealed) =
+            self.store.claim_upstream_check(upstream, &subject, due_at, now, now + RECHECK_LEASE_SECS)?
+        else {
+            return Ok(true);
+        };
+        let aad = link_aad(upstream, &subject);
+        let check = match self.unseal(&aad, &sealed).map(String::from_utf8) {
+            Ok(Ok(token)) => match self.hooks() {
+                Some(h) => h.check_upstream(upstream, &subject, &token),
+                None => UpstreamCheck::Unavailable("no plugin host".into()),
+            },
+            _ => UpstreamCheck::Unavailable("the kept upstream token cannot be decrypted".into()),
+        };
+        let audit = |kind: &'static str, reason: &str| {
+            self.audit(AuditRecord {
+                kind,
+                message: format!("User ID: {} re-checked at {upstream} (subject {subject}): {reason}", user.id),
+                user_id: Some(user.id),
+                details: serde_json::json!({ "plugin": upstream, "subject": subject, "reason": reason }),
+                ..Default::default()
+            })
+        };
+        match check {
+            UpstreamCheck::Vouched { refresh_token } => {
+                let sealed =
+                    self.seal(&aad, refresh_token.as_bytes()).map_err(|e| EngineError::Internal(e.to_string()));
+                match sealed {
+                    Ok(s) => self.store.finish_upstream_check(upstream, &subject, Some(Some(&s)), now)?,
+                    Err(e) => {
+                        self.store.finish_upstream_check(upstream, &subject, None, now)?;
+                        return Err(e);
+                    }
+                }
+                metrics::counter!("gatehouse_upstream_rechecks_total", "outcome" => "vouched").increment(1);
+                Ok(true)
+            }
+            UpstreamCheck::Refused(reason) => {
+                self.store.finish_upstream_check(upstream, &subject, Some(None), now)?;
+                metrics::counter!("gatehouse_upstream_rechecks_total", "outcome" => "refused").increment(1);
+                tracing::warn!(upstream, user_id = user.id, reason, "the upstream no longer vouches for a member");
+                let ended = self.store.revoke_sessions_of_user(user.id, now)?;
+                self.store.revoke_grants_of_user(user.id, now)?;
+                self.sessions_ended(user.id, &ended, crate::logout::EndReason::UpstreamRefused);
+                audit("federation.recheck_refused", &reason)?;
+                Ok(false)
+            }
+            UpstreamCheck::Unavailable(reason) => {
+                self.store.finish_upstream_check(upstream, &subject, None, now)?;
+                metrics::counter!("gatehouse_upstream_rechecks_total", "outcome" => "unavailable").increment(1);
+                tracing::warn!(upstream, user_id = user.id, reason, "the upstream could not re-check a member");
+                audit("federation.recheck_failed", &reason)?;
+                Ok(true)
+            }
+        }
     }
 
     /// An administrator links an upstream identity to a user beforehand

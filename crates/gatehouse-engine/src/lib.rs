@@ -66,6 +66,9 @@ pub struct EngineConfig {
     /// Link an upstream identity to the local user with the same
     /// (upstream-verified) e-mail on first sign-in; off: refuse.
     pub federation_link_verified_email: bool,
+    /// At most how often (seconds) a refresh re-checks a federated member at
+    /// their upstream (0: at every refresh).
+    pub upstream_recheck_secs: i64,
     /// How long audit events are kept (seconds).
     pub audit_retention_secs: i64,
     /// The most PostgreSQL connections the engine opens (as needed).
@@ -103,6 +106,7 @@ impl EngineConfig {
             max_failures_per_ip: 20,
             failure_window_secs: 900,
             federation_link_verified_email: false,
+            upstream_recheck_secs: 300,
             audit_retention_secs: 90 * 86_400,
             db_max_connections: 16,
             password_min_length: 10,
@@ -253,6 +257,14 @@ pub trait ConnectorHooks: Send + Sync {
     fn translate_scopes(&self, connector: &str, client_id: &str, scope: &str) -> Result<String, String> {
         let _ = (connector, client_id);
         Ok(scope.to_string())
+    }
+
+    /// Asks the upstream `upstream` again about the identity `subject`,
+    /// spending the refresh token it gave (upstream re-validation). Called
+    /// by one replica at a time per identity.
+    fn check_upstream(&self, upstream: &str, subject: &str, refresh_token: &str) -> federation::UpstreamCheck {
+        let _ = (subject, refresh_token);
+        federation::UpstreamCheck::Unavailable(format!("no plugin serves upstream {upstream}"))
     }
 
     /// Tells connectors that something happened to a user.

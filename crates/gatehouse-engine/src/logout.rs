@@ -56,6 +56,8 @@ pub enum EndReason {
     AccountClosed,
     /// A newer sign-in in the same browser replaced the session.
     Replaced,
+    /// The upstream the member signed in through no longer vouches for them.
+    UpstreamRefused,
 }
 
 impl EndReason {
@@ -67,6 +69,7 @@ impl EndReason {
             EndReason::PasswordChanged => "password_changed",
             EndReason::AccountClosed => "account_closed",
             EndReason::Replaced => "replaced",
+            EndReason::UpstreamRefused => "upstream_refused",
         }
     }
 }

@@ -214,7 +214,7 @@ impl Default for SmtpConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FederationConfig {
     /// When an upstream identity has no link yet and a local user already
@@ -222,6 +222,17 @@ pub struct FederationConfig {
     /// ask the user to sign in with their password (false, the default).
     /// Only enable it when every upstream verifies the addresses it asserts.
     pub link_verified_email: bool,
+    /// Upstream re-validation: when an app refreshes the tokens of a member
+    /// who signed in through an upstream, the upstream is asked again (with
+    /// the refresh token it gave) at most this often, in seconds (default
+    /// 300; 0: at every refresh). A refusal ends the member's sessions.
+    pub recheck_every_secs: i64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig { link_verified_email: false, recheck_every_secs: 300 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

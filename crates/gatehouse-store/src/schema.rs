@@ -178,6 +178,9 @@ diesel::table! {
         email -> Nullable<Text>,
         created_at -> BigInt,
         last_login_at -> BigInt,
+        refresh_token_enc -> Nullable<Text>,
+        checked_at -> Nullable<BigInt>,
+        check_lease_until -> Nullable<BigInt>,
     }
 }
 

@@ -18,7 +18,7 @@ use gatehouse_plugin_api::prelude::*;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, UserInfoError,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, UserInfoError,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -109,6 +109,14 @@ pub struct ProviderConfig {
     /// Upstream group → Gatehouse group (from the `groups` claim).
     #[serde(default)]
     pub group_map: std::collections::BTreeMap<String, String>,
+    /// `oauth2`: where the authorization server's metadata is (RFC 8414);
+    /// default with `issuer` set: `<issuer>/.well-known/oauth-authorization-server`.
+    /// Endpoints set here win over the metadata's.
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    /// How long discovered metadata is kept, in seconds (default 3600).
+    #[serde(default)]
+    pub discovery_ttl_secs: Option<u64>,
 }
 
 impl ProviderConfig {
@@ -139,17 +147,57 @@ struct PendingLogin {
 
 type HttpClient = openidconnect::reqwest::blocking::Client;
 
+/// A discovered document, kept for a TTL. When rediscovery fails, the
+/// stale copy goes on serving (an upstream's brief outage of its discovery
+/// document does not stop sign-ins); with no copy at all, the error.
+#[derive(Debug)]
+pub struct Cached<T> {
+    slot: Mutex<Option<(std::time::Instant, T)>>,
+    ttl: std::time::Duration,
+}
+
+impl<T: Clone> Cached<T> {
+    pub fn new(ttl_secs: u64) -> Cached<T> {
+        Cached { slot: Mutex::new(None), ttl: std::time::Duration::from_secs(ttl_secs) }
+    }
+
+    /// The kept copy while it is fresh, else what `fetch` brings. One
+    /// fetch at a time: concurrent callers wait for it instead of all asking.
+    pub fn get(&self, fetch: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, v)) = slot.as_ref().filter(|(at, _)| at.elapsed() < self.ttl) {
+            let _ = at;
+            return Ok(v.clone());
+        }
+        match fetch() {
+            Ok(v) => {
+                *slot = Some((std::time::Instant::now(), v.clone()));
+                Ok(v)
+            }
+            Err(e) => slot.as_ref().map(|(_, v)| v.clone()).ok_or(e),
+        }
+    }
+
+    /// Drops the copy: the next use rediscovers (after a failure that may
+    /// come from stale metadata, such as rotated endpoints).
+    pub fn forget(&self) {
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+const DEFAULT_DISCOVERY_TTL_SECS: u64 = 3600;
+
 /// One configured upstream and its discovered metadata.
 struct Upstream {
     config: ProviderConfig,
-    /// Discovered once, then reused; rediscovered after a failure.
-    metadata: Mutex<Option<CoreProviderMetadata>>,
+    /// Discovered, then kept for the TTL; rediscovered after a failure.
+    metadata: Cached<CoreProviderMetadata>,
     /// A plain OAuth 2.0 upstream (`kind = "oauth2"` or its preset).
     oauth2: Option<oauth2_upstream::OAuth2Upstream>,
 }
 
 /// An upstream URL: https, or http on the loopback host only.
-fn check_url(what: &str, u: &str) -> Result<(), Error> {
+pub(crate) fn check_url(what: &str, u: &str) -> Result<(), Error> {
     let parsed = url::Url::parse(u).map_err(|e| err(what, e))?;
     match (parsed.scheme(), parsed.host_str()) {
         ("https", Some(_)) => Ok(()),
@@ -256,6 +304,7 @@ pub fn apply_preset(p: &mut ProviderConfig) -> Result<(), Error> {
 /// Builds an upstream from its settings (after the preset).
 fn build_upstream(mut config: ProviderConfig) -> Result<Upstream, Error> {
     apply_preset(&mut config)?;
+    let ttl = config.discovery_ttl_secs.unwrap_or(DEFAULT_DISCOVERY_TTL_SECS);
     let oauth2 = match config.kind.as_deref() {
         None | Some("oidc") => {
             IssuerUrl::new(config.issuer.clone()).map_err(|e| err("issuer", e))?;
@@ -263,20 +312,41 @@ fn build_upstream(mut config: ProviderConfig) -> Result<Upstream, Error> {
             None
         }
         Some("oauth2") => {
-            let need = |v: &Option<String>, what: &str| -> Result<String, Error> {
-                let u =
-                    v.clone().ok_or_else(|| Error::invalid(format!("oauth2 upstream {:?}: set {what}", config.id)))?;
-                check_url(what, &u)?;
-                Ok(u)
+            let metadata_url = match (&config.metadata_url, config.issuer.is_empty()) {
+                (Some(u), _) => Some(u.clone()),
+                (None, false) => Some(oauth2_upstream::metadata_url_of(&config.issuer)?),
+                (None, true) => None,
+            };
+            if let Some(u) = &metadata_url {
+                check_url("metadata_url", u)?;
+            }
+            // Without metadata, every endpoint must be configured.
+            let endpoint = |v: &Option<String>, what: &str| -> Result<String, Error> {
+                match v {
+                    Some(u) => {
+                        check_url(what, u)?;
+                        Ok(u.clone())
+                    }
+                    None if metadata_url.is_some() => Ok(String::new()),
+                    None => Err(Error::invalid(format!(
+                        "oauth2 upstream {:?}: set {what} (or issuer / metadata_url for RFC 8414 metadata)",
+                        config.id
+                    ))),
+                }
             };
             let claims = config.claims.clone().unwrap_or_default();
             if claims.subject.is_none() {
                 return Err(Error::invalid(format!("oauth2 upstream {:?}: claims.subject is required", config.id)));
             }
             Some(oauth2_upstream::OAuth2Upstream {
-                authorization_endpoint: need(&config.authorization_endpoint, "authorization_endpoint")?,
-                token_endpoint: need(&config.token_endpoint, "token_endpoint")?,
-                userinfo_endpoint: need(&config.userinfo_endpoint, "userinfo_endpoint")?,
+                configured: oauth2_upstream::Endpoints {
+                    authorization: endpoint(&config.authorization_endpoint, "authorization_endpoint")?,
+                    token: endpoint(&config.token_endpoint, "token_endpoint")?,
+                    userinfo: endpoint(&config.userinfo_endpoint, "userinfo_endpoint")?,
+                },
+                metadata_url,
+                issuer: Some(config.issuer.clone()).filter(|i| !i.is_empty()),
+                metadata: Cached::new(ttl),
                 emails_endpoint: match &config.emails_endpoint {
                     Some(u) => {
                         check_url("emails_endpoint", u)?;
@@ -299,7 +369,7 @@ fn build_upstream(mut config: ProviderConfig) -> Result<Upstream, Error> {
         }
         Some(o) => return Err(Error::invalid(format!("kind {o:?}: expected oidc or oauth2"))),
     };
-    Ok(Upstream { config, metadata: Mutex::new(None), oauth2 })
+    Ok(Upstream { config, metadata: Cached::new(ttl), oauth2 })
 }
 
 pub struct Oidc {
@@ -315,21 +385,36 @@ fn err(context: &str, e: impl std::fmt::Display) -> Error {
 
 impl Upstream {
     fn metadata(&self, http: &HttpClient) -> Result<CoreProviderMetadata, Error> {
-        let mut cached = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = cached.as_ref() {
-            return Ok(m.clone());
-        }
-        let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| err("issuer", e))?;
-        let m = CoreProviderMetadata::discover(&issuer, http)
-            .map_err(|e| Error::internal(format!("discovery at {} failed: {e}", self.config.issuer)))?;
-        *cached = Some(m.clone());
-        Ok(m)
+        self.metadata.get(|| {
+            let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| err("issuer", e))?;
+            CoreProviderMetadata::discover(&issuer, http)
+                .map_err(|e| Error::internal(format!("discovery at {} failed: {e}", self.config.issuer)))
+        })
     }
 
     fn forget_metadata(&self) {
-        *self.metadata.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.metadata.forget();
+    }
+
+    fn client(&self, http: &HttpClient, callback_url: &str) -> Result<OidcClient, Error> {
+        Ok(CoreClient::from_provider_metadata(
+            self.metadata(http)?,
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(self.config.client_secret.clone())),
+        )
+        .set_redirect_uri(RedirectUrl::new(callback_url.to_string()).map_err(|e| err("callback URL", e))?))
     }
 }
+
+/// A client built from discovered metadata (its endpoint types).
+type OidcClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
 
 impl Oidc {
     /// The upstream a request names (`provider`; empty: the only one).
@@ -444,14 +529,9 @@ impl Plugin for Oidc {
     fn begin_login(&self, req: BeginLogin) -> Result<LoginRedirect, Error> {
         let up = self.upstream(&req.provider)?;
         if let Some(o) = &up.oauth2 {
-            return o.begin(&req);
+            return o.begin(&self.http, &req);
         }
-        let client = CoreClient::from_provider_metadata(
-            up.metadata(&self.http)?,
-            ClientId::new(up.config.client_id.clone()),
-            Some(ClientSecret::new(up.config.client_secret.clone())),
-        )
-        .set_redirect_uri(RedirectUrl::new(req.callback_url).map_err(|e| err("callback URL", e))?);
+        let client = up.client(&self.http, &req.callback_url)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut auth = client
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -486,13 +566,7 @@ impl Plugin for Oidc {
             }
         }
         let code = req.params.get("code").ok_or_else(|| Error::invalid("the provider sent no code"))?;
-        let metadata = up.metadata(&self.http)?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(up.config.client_id.clone()),
-            Some(ClientSecret::new(up.config.client_secret.clone())),
-        )
-        .set_redirect_uri(RedirectUrl::new(req.callback_url).map_err(|e| err("callback URL", e))?);
+        let client = up.client(&self.http, &req.callback_url)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.clone()))
             .map_err(|e| err("token endpoint", e))?
@@ -558,7 +632,55 @@ impl Plugin for Oidc {
             family_name: profile.family_name,
             locale: profile.locale,
             claims: raw,
-            refresh_token: None,
+            refresh_token: token.refresh_token().map(|t| t.secret().clone()),
+        })
+    }
+
+    /// Upstream re-validation: spends the refresh token. The upstream's
+    /// OAuth error (`invalid_grant`: account disabled or deleted, grant
+    /// revoked) is its refusal (`forbidden`); an unreachable upstream is
+    /// `internal`. A new ID token is verified; userinfo confirms the subject.
+    fn refresh_identity(&self, req: RefreshIdentity) -> Result<ExternalIdentity, Error> {
+        let up = self.upstream(&req.provider)?;
+        if let Some(o) = &up.oauth2 {
+            return o.refresh(&self.http, &req);
+        }
+        let client = up.client(&self.http, "http://127.0.0.1/unused")?;
+        let token = client
+            .exchange_refresh_token(&RefreshToken::new(req.refresh_token.clone()))
+            .map_err(|e| Error::internal(format!("refresh: {e}")))?
+            .request(&self.http)
+            .map_err(|e| match e {
+                RequestTokenError::ServerResponse(r) => {
+                    Error::new(ErrorKind::Forbidden, format!("refresh refused: {}", r.error().as_ref()))
+                }
+                other => Error::internal(format!("refresh failed: {}", error_chain(&other))),
+            })?;
+        let mut subject = req.subject.clone();
+        if let Some(id_token) = token.id_token() {
+            // No nonce on a refreshed ID token (OIDC Core §12.2).
+            let claims = id_token
+                .claims(&client.id_token_verifier(), |_: Option<&Nonce>| Ok(()))
+                .map_err(|e| Error::new(ErrorKind::Forbidden, format!("refreshed ID token: {e}")))?;
+            subject = claims.subject().as_str().to_string();
+        }
+        if client.user_info_url().is_some() {
+            let info: CoreUserInfoClaims = client
+                .user_info(token.access_token().clone(), None)
+                .map_err(|e| err("userinfo", e))?
+                .request(&self.http)
+                .map_err(|e| match e {
+                    UserInfoError::Response(status, ..) if matches!(status.as_u16(), 401 | 403) => {
+                        Error::new(ErrorKind::Forbidden, format!("userinfo answered {status}"))
+                    }
+                    other => Error::internal(format!("userinfo failed: {}", error_chain(&other))),
+                })?;
+            subject = info.subject().as_str().to_string();
+        }
+        Ok(ExternalIdentity {
+            subject,
+            refresh_token: Some(token.refresh_token().map(|t| t.secret().clone()).unwrap_or(req.refresh_token)),
+            ..Default::default()
         })
     }
 }
@@ -619,7 +741,7 @@ mod tests {
         })))
         .unwrap();
         let o = up.oauth2.expect("github is plain OAuth 2.0");
-        assert_eq!(o.token_endpoint, "https://github.com/login/oauth/access_token");
+        assert_eq!(o.configured.token, "https://github.com/login/oauth/access_token");
         assert_eq!(o.emails_endpoint.as_deref(), Some("https://api.github.com/user/emails"));
         assert_eq!(o.scopes, vec!["read:user", "user:email"]);
         assert_eq!(up.config.display_name(), "GitHub");
@@ -630,8 +752,8 @@ mod tests {
         })))
         .unwrap();
         let o = up.oauth2.unwrap();
-        assert_eq!(o.authorization_endpoint, "https://billing.example.com/oauth/authorize.php");
-        assert_eq!(o.userinfo_endpoint, "https://billing.example.com/oauth/userinfo.php");
+        assert_eq!(o.configured.authorization, "https://billing.example.com/oauth/authorize.php");
+        assert_eq!(o.configured.userinfo, "https://billing.example.com/oauth/userinfo.php");
         assert_eq!(up.config.display_name(), "Our billing", "the operator's own name wins");
 
         let up = build_upstream(provider(

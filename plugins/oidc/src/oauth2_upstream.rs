@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use gatehouse_plugin_api::prelude::*;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse, TokenUrl,
+    RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
 
@@ -113,12 +113,26 @@ pub fn map_identity(
     })
 }
 
+/// The three endpoints of a plain OAuth 2.0 upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub authorization: String,
+    pub token: String,
+    pub userinfo: String,
+}
+
 /// A configured plain OAuth 2.0 upstream.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OAuth2Upstream {
-    pub authorization_endpoint: String,
-    pub token_endpoint: String,
-    pub userinfo_endpoint: String,
+    /// The endpoints as configured; what is missing comes from the
+    /// authorization server's metadata (RFC 8414) at `metadata_url`.
+    pub configured: Endpoints,
+    /// RFC 8414 metadata (`<issuer>/.well-known/oauth-authorization-server`).
+    pub metadata_url: Option<String>,
+    /// The issuer the metadata must name (RFC 8414 §3.3).
+    pub issuer: Option<String>,
+    /// The metadata's endpoints, fetched once and kept for the TTL.
+    pub metadata: crate::Cached<Endpoints>,
     pub emails_endpoint: Option<String>,
     pub client_id: String,
     pub client_secret: String,
@@ -127,6 +141,17 @@ pub struct OAuth2Upstream {
     pub scopes: Vec<String>,
     pub claims: ClaimMap,
     pub trust_email: bool,
+}
+
+/// Where RFC 8414 puts an issuer's metadata: the well-known segment goes
+/// between the host and the issuer's path.
+pub fn metadata_url_of(issuer: &str) -> Result<String, Error> {
+    let u = url::Url::parse(issuer).map_err(|e| err("issuer", e))?;
+    let path = u.path().trim_end_matches('/');
+    let mut out = u.clone();
+    out.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    out.set_query(None);
+    Ok(out.to_string())
 }
 
 type Http = openidconnect::reqwest::blocking::Client;
@@ -144,8 +169,63 @@ fn err(context: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl OAuth2Upstream {
+    /// The endpoints to use: configured ones win over the metadata's.
+    pub fn endpoints(&self, http: &Http) -> Result<Endpoints, Error> {
+        let c = &self.configured;
+        let Some(meta_url) = self
+            .metadata_url
+            .as_deref()
+            .filter(|_| c.authorization.is_empty() || c.token.is_empty() || c.userinfo.is_empty())
+        else {
+            return Ok(c.clone());
+        };
+        let found = self.metadata.get(|| {
+            let r = http
+                .get(meta_url)
+                .header("Accept", "application/json")
+                .send()
+                .map_err(|e| Error::internal(format!("metadata at {meta_url} failed: {e}")))?;
+            if !r.status().is_success() {
+                return Err(Error::internal(format!("metadata at {meta_url} answered {}", r.status())));
+            }
+            let body = r.bytes().map_err(|e| Error::internal(format!("metadata at {meta_url}: {e}")))?;
+            let doc: Value = serde_json::from_slice(&body)
+                .map_err(|e| Error::internal(format!("metadata at {meta_url} is not JSON: {e}")))?;
+            if let Some(want) = &self.issuer {
+                if doc["issuer"].as_str().map(|i| i.trim_end_matches('/')) != Some(want.trim_end_matches('/')) {
+                    return Err(Error::internal(format!("metadata at {meta_url} names another issuer")));
+                }
+            }
+            let field = |name: &str| -> Result<String, Error> {
+                let v = doc[name].as_str().unwrap_or_default().to_string();
+                if !v.is_empty() {
+                    crate::check_url(name, &v)?;
+                }
+                Ok(v)
+            };
+            Ok(Endpoints {
+                authorization: field("authorization_endpoint")?,
+                token: field("token_endpoint")?,
+                userinfo: field("userinfo_endpoint")?,
+            })
+        })?;
+        let pick = |mine: &String, theirs: String, what: &str| -> Result<String, Error> {
+            let v = if mine.is_empty() { theirs } else { mine.clone() };
+            if v.is_empty() {
+                return Err(Error::internal(format!("no {what}: neither configured nor in the metadata")));
+            }
+            Ok(v)
+        };
+        Ok(Endpoints {
+            authorization: pick(&c.authorization, found.authorization, "authorization_endpoint")?,
+            token: pick(&c.token, found.token, "token_endpoint")?,
+            userinfo: pick(&c.userinfo, found.userinfo, "userinfo_endpoint")?,
+        })
+    }
+
     fn client(
         &self,
+        e: &Endpoints,
         callback: &str,
     ) -> Result<
         oauth2::basic::BasicClient<
@@ -158,10 +238,8 @@ impl OAuth2Upstream {
         Error,
     > {
         let mut c = oauth2::basic::BasicClient::new(ClientId::new(self.client_id.clone()))
-            .set_auth_uri(
-                AuthUrl::new(self.authorization_endpoint.clone()).map_err(|e| err("authorization endpoint", e))?,
-            )
-            .set_token_uri(TokenUrl::new(self.token_endpoint.clone()).map_err(|e| err("token endpoint", e))?)
+            .set_auth_uri(AuthUrl::new(e.authorization.clone()).map_err(|e| err("authorization endpoint", e))?)
+            .set_token_uri(TokenUrl::new(e.token.clone()).map_err(|e| err("token endpoint", e))?)
             .set_redirect_uri(RedirectUrl::new(callback.to_string()).map_err(|e| err("callback URL", e))?);
         if !self.client_secret.is_empty() {
             c = c.set_client_secret(ClientSecret::new(self.client_secret.clone()));
@@ -172,8 +250,8 @@ impl OAuth2Upstream {
         Ok(c)
     }
 
-    pub fn begin(&self, req: &BeginLogin) -> Result<LoginRedirect, Error> {
-        let client = self.client(&req.callback_url)?;
+    pub fn begin(&self, http: &Http, req: &BeginLogin) -> Result<LoginRedirect, Error> {
+        let client = self.client(&self.endpoints(http)?, &req.callback_url)?;
         let mut auth = client.authorize_url(CsrfToken::new_random);
         for s in &self.scopes {
             auth = auth.add_scope(Scope::new(s.clone()));
@@ -194,59 +272,94 @@ impl OAuth2Upstream {
         let pending: Pending = crate::decode_state(&req.state)?;
         crate::check_callback(&req.params, &pending.csrf)?;
         let code = req.params.get("code").ok_or_else(|| Error::invalid("the provider sent no code"))?;
-        let client = self.client(&req.callback_url)?;
+        let endpoints = self.endpoints(http)?;
+        let client = self.client(&endpoints, &req.callback_url)?;
         let mut exchange = client.exchange_code(AuthorizationCode::new(code.clone()));
         if let Some(v) = pending.pkce_verifier {
             exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(v));
         }
-        // Some providers answer the token request form-encoded (GitHub
-        // without `Accept: application/json`): read that as JSON too.
-        let tolerant = |r: oauth2::HttpRequest| {
-            let mut resp = oauth2::SyncHttpClient::call(http, r)?;
-            let form =
-                resp.headers().get(oauth2::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(
-                    |ct| ct.starts_with("application/x-www-form-urlencoded") || ct.starts_with("text/plain"),
-                );
-            if form {
-                let pairs: BTreeMap<String, String> = url::form_urlencoded::parse(resp.body()).into_owned().collect();
-                if pairs.contains_key("access_token") || pairs.contains_key("error") {
-                    *resp.body_mut() = serde_json::to_vec(&pairs).unwrap_or_default();
-                    resp.headers_mut().insert(
-                        oauth2::http::header::CONTENT_TYPE,
-                        oauth2::http::HeaderValue::from_static("application/json"),
-                    );
-                }
-            }
-            Ok::<_, oauth2::HttpClientError<oauth2::reqwest::Error>>(resp)
-        };
-        let token = exchange.request(&tolerant).map_err(|e| match e {
+        let token = exchange.request(&|r| tolerant(http, r)).map_err(|e| match e {
             oauth2::RequestTokenError::ServerResponse(r) => {
                 Error::invalid(format!("code exchange refused: {}", r.error().as_ref()))
             }
             other => Error::internal(format!("code exchange failed: {other}")),
         })?;
-        let bearer = token.access_token().secret().clone();
+        let mut id = self.identity(http, &endpoints, token.access_token().secret())?;
+        id.refresh_token = token.refresh_token().map(|t| t.secret().clone());
+        Ok(id)
+    }
+
+    /// Upstream re-validation: spends the refresh token and reads userinfo
+    /// again. The upstream's OAuth error (`invalid_grant`: the account is
+    /// disabled, the grant revoked) and a 401/403 from userinfo are its
+    /// refusal (`forbidden`); anything else is an outage (`internal`).
+    pub fn refresh(&self, http: &Http, req: &RefreshIdentity) -> Result<ExternalIdentity, Error> {
+        let endpoints = self.endpoints(http)?;
+        let client = self.client(&endpoints, "http://127.0.0.1/unused")?;
+        let token = client
+            .exchange_refresh_token(&RefreshToken::new(req.refresh_token.clone()))
+            .request(&|r| tolerant(http, r))
+            .map_err(|e| match e {
+                oauth2::RequestTokenError::ServerResponse(r) => {
+                    Error::new(ErrorKind::Forbidden, format!("refresh refused: {}", r.error().as_ref()))
+                }
+                other => Error::internal(format!("refresh failed: {other}")),
+            })?;
+        let mut id = self.identity(http, &endpoints, token.access_token().secret())?;
+        id.refresh_token = Some(token.refresh_token().map(|t| t.secret().clone()).unwrap_or(req.refresh_token.clone()));
+        Ok(id)
+    }
+
+    /// Who the access token belongs to, from userinfo (and the e-mails endpoint).
+    fn identity(&self, http: &Http, endpoints: &Endpoints, bearer: &str) -> Result<ExternalIdentity, Error> {
         let fetch = |url: &str| -> Result<Value, Error> {
             let r = http
                 .get(url)
-                .bearer_auth(&bearer)
+                .bearer_auth(bearer)
                 .header("Accept", "application/json")
                 .header("User-Agent", "Gatehouse")
                 .send()
                 .map_err(|e| Error::internal(format!("userinfo at {url} failed: {e}")))?;
-            if !r.status().is_success() {
-                return Err(Error::invalid(format!("userinfo at {url} answered {}", r.status())));
+            match r.status().as_u16() {
+                200..=299 => {}
+                401 | 403 => {
+                    return Err(Error::new(ErrorKind::Forbidden, format!("userinfo at {url} answered {}", r.status())))
+                }
+                _ => return Err(Error::internal(format!("userinfo at {url} answered {}", r.status()))),
             }
             let body = r.bytes().map_err(|e| Error::internal(format!("userinfo at {url}: {e}")))?;
             serde_json::from_slice::<Value>(&body).map_err(|e| err("userinfo", e))
         };
-        let info = fetch(&self.userinfo_endpoint)?;
+        let info = fetch(&endpoints.userinfo)?;
         let emails = match &self.emails_endpoint {
             Some(u) => Some(fetch(u)?),
             None => None,
         };
         map_identity(&info, emails.as_ref(), &self.claims, self.trust_email)
     }
+}
+
+/// Sends a token request; a form-encoded answer (GitHub without
+/// `Accept: application/json`) is read as JSON too.
+fn tolerant(
+    http: &Http,
+    r: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, oauth2::HttpClientError<oauth2::reqwest::Error>> {
+    let mut resp = oauth2::SyncHttpClient::call(http, r)?;
+    let form = resp
+        .headers()
+        .get(oauth2::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded") || ct.starts_with("text/plain"));
+    if form {
+        let pairs: BTreeMap<String, String> = url::form_urlencoded::parse(resp.body()).into_owned().collect();
+        if pairs.contains_key("access_token") || pairs.contains_key("error") {
+            *resp.body_mut() = serde_json::to_vec(&pairs).unwrap_or_default();
+            resp.headers_mut()
+                .insert(oauth2::http::header::CONTENT_TYPE, oauth2::http::HeaderValue::from_static("application/json"));
+        }
+    }
+    Ok(resp)
 }
 
 #[cfg(test)]
@@ -265,6 +378,18 @@ mod tests {
             groups: m.get("groups").cloned(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn rfc8414_metadata_lives_between_host_and_path() {
+        assert_eq!(
+            metadata_url_of("https://as.example.com").unwrap(),
+            "https://as.example.com/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            metadata_url_of("https://as.example.com/tenant/1/").unwrap(),
+            "https://as.example.com/.well-known/oauth-authorization-server/tenant/1"
+        );
     }
 
     #[test]

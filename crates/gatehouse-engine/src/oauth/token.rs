@@ -31,8 +31,9 @@ struct AccessGrant<'a> {
     session_id: Option<i64>,
     auth_time: Option<i64>,
     nonce: Option<&'a str>,
-    /// How the member authenticated (RFC 8176), carried from the code.
-    amr: String,
+    /// How the member authenticated (RFC 8176) and through which
+    /// upstream, carried from the code along the family.
+    data: GrantData,
     with_refresh: bool,
     /// The refresh token's scope when it differs from the access token's
     /// (a narrowed refresh); `None`: the same.
@@ -156,7 +157,7 @@ impl Engine {
             session_id: g.session_id,
             auth_time: g.auth_time,
             nonce: g.nonce.as_deref(),
-            amr: grant_amr(&g),
+            data: GrantData::of(&g),
             // A client registered with offline_access gets refresh tokens
             // only when the user granted it (OIDC Core §11).
             with_refresh: client.allows_grant(GrantType::RefreshToken)
@@ -228,6 +229,13 @@ impl Engine {
             RedeemOutcome::Unknown => return Err(invalid()),
         };
         let user = self.live_user(&g)?;
+        let data = GrantData::of(&g);
+        // A member who came through an upstream is still welcome there.
+        if let Some(upstream) = &data.upstream {
+            if !self.revalidate_upstream(&user, upstream)? {
+                return Err(OAuthError::invalid_grant("The upstream provider no longer vouches for this account"));
+            }
+        }
         self.issue_tokens(AccessGrant {
             grant: GrantType::RefreshToken,
             client,
@@ -237,7 +245,7 @@ impl Engine {
             session_id: g.session_id,
             auth_time: g.auth_time,
             nonce: None,
-            amr: grant_amr(&g),
+            data,
             with_refresh: true,
             // RFC 6749 §6: the new refresh token keeps the scope of the one
             // presented, however narrow this access token is.
@@ -275,7 +283,7 @@ impl Engine {
             session_id: None,
             auth_time: None,
             nonce: None,
-            amr: String::new(),
+            data: GrantData::default(),
             with_refresh: false,
             refresh_scope: None,
             access_ttl,
@@ -371,7 +379,7 @@ impl Engine {
             scope: a.scope.to_string(),
             auth_time: a.auth_time,
             family: a.family.clone(),
-            data: grant_data(&a.amr),
+            data: a.data.to_json(),
             created_at: ts,
             ..NewGrant::of(GrantKind::Access)
         };
@@ -410,26 +418,37 @@ impl Engine {
                 auth_time: a.auth_time,
                 access_token: Some(&body.access_token),
                 session_id: a.session_id,
-                amr: &a.amr,
+                amr: &a.data.amr,
             })?);
         }
         Ok(body)
     }
 }
 
-/// What a grant row's `data` says of how the member authenticated.
-pub(crate) fn grant_amr(g: &Grant) -> String {
-    serde_json::from_str::<serde_json::Value>(&g.data)
-        .ok()
-        .and_then(|v| v["amr"].as_str().map(str::to_string))
-        .unwrap_or_default()
+/// What a grant row's `data` carries along its family.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct GrantData {
+    /// How the member authenticated (RFC 8176 values, space separated).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub amr: String,
+    /// The upstream the member signed in through (re-checked on refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
-/// A grant row's `data`: the `amr` it carries along the family.
-pub(crate) fn grant_data(amr: &str) -> String {
-    if amr.is_empty() {
-        "{}".into()
-    } else {
-        serde_json::json!({ "amr": amr }).to_string()
+impl GrantData {
+    /// What the browser session that granted carries.
+    pub fn of_session(s: &gatehouse_store::Session) -> GrantData {
+        let federated = s.amr.split_whitespace().any(|v| v == "fed");
+        GrantData { amr: s.amr.clone(), upstream: federated.then(|| s.via.clone()) }
+    }
+
+    /// What a grant row carries (nothing for rows written before it had data).
+    pub fn of(g: &Grant) -> GrantData {
+        serde_json::from_str(&g.data).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 }

@@ -113,7 +113,7 @@ impl Engine {
             },
             None => None,
         };
-        let amr = super::token::grant_amr(&g);
+        let amr = super::token::GrantData::of(&g).amr;
         let (amr, acr) = match &user {
             Some(_) => (
                 Some(amr.split_whitespace().map(str::to_string).collect::<Vec<_>>()).filter(|a| !a.is_empty()),

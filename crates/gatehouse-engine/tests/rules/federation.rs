@@ -187,3 +187,185 @@ fn upstream_groups_move_only_the_mapped_gatehouse_groups() {
     hub.engine.apply_upstream_groups(u.id, &policy, &[]).unwrap();
     assert_eq!(hub.engine.groups_of_user(u.id).unwrap(), vec!["readers"]);
 }
+
+mod revalidation {
+    //! Upstream re-validation: a refresh of a member who came through an
+    //! upstream asks that upstream again, at most once per interval, one
+    //! replica at a time; a refusal fails the refresh and ends the sessions.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use gatehouse_core::Dialect;
+    use gatehouse_engine::federation::UpstreamCheck;
+    use gatehouse_engine::model::{Client, User};
+    use gatehouse_engine::oauth::authorize::AuthorizeOutcome;
+    use gatehouse_engine::{ConnectorHooks, Engine};
+
+    use super::identity;
+    use crate::harness::*;
+
+    /// An upstream that answers as told, counts the calls and keeps the
+    /// tokens it was handed.
+    struct FakeUpstream {
+        answer: Mutex<UpstreamCheck>,
+        spent: Mutex<Vec<String>>,
+        calls: AtomicUsize,
+        delay_ms: u64,
+    }
+
+    impl FakeUpstream {
+        fn new(answer: UpstreamCheck, delay_ms: u64) -> Arc<FakeUpstream> {
+            Arc::new(FakeUpstream {
+                answer: Mutex::new(answer),
+                spent: Mutex::default(),
+                calls: AtomicUsize::new(0),
+                delay_ms,
+            })
+        }
+    }
+
+    impl ConnectorHooks for FakeUpstream {
+        fn shape_claims(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &User,
+            claims: serde_json::Value,
+        ) -> Result<serde_json::Value, String> {
+            Ok(claims)
+        }
+
+        fn check_upstream(&self, upstream: &str, subject: &str, refresh_token: &str) -> UpstreamCheck {
+            assert_eq!((upstream, subject), ("corp", "s1"));
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.spent.lock().unwrap().push(refresh_token.to_string());
+            std::thread::sleep(std::time::Duration::from_millis(self.delay_ms));
+            self.answer.lock().unwrap().clone()
+        }
+
+        fn user_event(&self, _: gatehouse_core::UserEvent, _: &User) {}
+    }
+
+    /// A member signed in through upstream `corp` (which gave refresh token
+    /// `rt-1`), and refresh tokens of a web client for them.
+    fn federated(
+        hub: &Hub,
+        engine: &mut Engine,
+        upstream: Arc<FakeUpstream>,
+        n: usize,
+    ) -> (Client, String, Vec<String>) {
+        engine.set_hooks(upstream);
+        let done = engine.federated_sign_in("corp", &identity("s1", "fed@example.com", true), &ctx()).unwrap();
+        engine.remember_upstream_check("corp", "s1", Some("rt-1")).unwrap();
+        let (client, secret) = hub.web_client();
+        let refreshes = (0..n)
+            .map(|_| {
+                let q = format!(
+                    "response_type=code&client_id={}&redirect_uri={REDIRECT}&state=s&scope=openid",
+                    client.client_id
+                );
+                let req = engine.validate_authorize(&Dialect::standard(), &params(&q)).unwrap();
+                let session = (done.signed_in.session.clone(), done.user.clone());
+                let code = match engine.decide_authorize(&req, Some(&session)).unwrap() {
+                    AuthorizeOutcome::Redirect(url) => query_param(&url, "code").unwrap(),
+                    other => panic!("{other:?}"),
+                };
+                let form = format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}");
+                let t = engine.token(&Dialect::standard(), &params(&form), &basic(&client.client_id, &secret)).unwrap();
+                t.refresh_token.unwrap()
+            })
+            .collect();
+        (client, secret, refreshes)
+    }
+
+    fn refresh(
+        engine: &Engine,
+        client: &Client,
+        secret: &str,
+        token: &str,
+    ) -> Result<gatehouse_engine::oauth::TokenResponse, gatehouse_engine::oauth::OAuthError> {
+        let form = format!("grant_type=refresh_token&refresh_token={token}");
+        engine.token(&Dialect::standard(), &params(&form), &basic(&client.client_id, secret))
+    }
+
+    #[test]
+    fn the_upstream_is_asked_at_most_once_per_interval_and_its_rotated_token_kept() {
+        let mut hub = Hub::with(|c| c.upstream_recheck_secs = 300).with_keys();
+        let up = FakeUpstream::new(UpstreamCheck::Vouched { refresh_token: "rt-2".into() }, 0);
+        let mut engine = hub.engine.clone();
+        let (client, secret, rts) = federated(&hub, &mut engine, up.clone(), 1);
+        hub.engine = engine;
+        // Signed in just now: a fresh check, the upstream is not asked.
+        let t = refresh(&hub.engine, &client, &secret, &rts[0]).unwrap();
+        assert_eq!(up.calls.load(Ordering::SeqCst), 0);
+        hub.clock.advance(301);
+        let t = refresh(&hub.engine, &client, &secret, &t.refresh_token.unwrap()).unwrap();
+        hub.clock.advance(100);
+        let t = refresh(&hub.engine, &client, &secret, &t.refresh_token.unwrap()).unwrap();
+        assert_eq!(up.calls.load(Ordering::SeqCst), 1, "once per interval");
+        hub.clock.advance(301);
+        refresh(&hub.engine, &client, &secret, &t.refresh_token.unwrap()).unwrap();
+        assert_eq!(*up.spent.lock().unwrap(), vec!["rt-1", "rt-2"], "the rotated token is spent next");
+    }
+
+    #[test]
+    fn an_upstream_refusal_fails_the_refresh_and_ends_every_session() {
+        let mut hub = Hub::with(|c| c.upstream_recheck_secs = 0).with_keys();
+        let up = FakeUpstream::new(UpstreamCheck::Refused("invalid_grant: account disabled".into()), 0);
+        let mut engine = hub.engine.clone();
+        let (client, secret, rts) = federated(&hub, &mut engine, up.clone(), 2);
+        hub.engine = engine;
+        let e = refresh(&hub.engine, &client, &secret, &rts[0]).unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_grant");
+        let user = hub.engine.find_user("fed@example.com").unwrap();
+        assert!(hub.engine.sessions_of_user(user.id).unwrap().is_empty(), "sessions ended");
+        // The other refresh token is revoked too, and the upstream is not asked again.
+        assert_eq!(refresh(&hub.engine, &client, &secret, &rts[1]).unwrap_err().code.as_str(), "invalid_grant");
+        assert_eq!(up.calls.load(Ordering::SeqCst), 1);
+        let audits = hub.engine.audit_events(Some("federation.recheck_refused"), 5).unwrap();
+        assert!(audits[0].message.contains("account disabled"), "{:?}", audits[0].message);
+    }
+
+    #[test]
+    fn an_unreachable_upstream_does_not_sign_anyone_out_and_is_asked_again() {
+        let mut hub = Hub::with(|c| c.upstream_recheck_secs = 0).with_keys();
+        let up = FakeUpstream::new(UpstreamCheck::Unavailable("connection refused".into()), 0);
+        let mut engine = hub.engine.clone();
+        let (client, secret, rts) = federated(&hub, &mut engine, up.clone(), 1);
+        hub.engine = engine;
+        let t = refresh(&hub.engine, &client, &secret, &rts[0]).unwrap();
+        refresh(&hub.engine, &client, &secret, &t.refresh_token.unwrap()).unwrap();
+        assert_eq!(*up.spent.lock().unwrap(), vec!["rt-1", "rt-1"], "the kept token stays");
+        assert_eq!(hub.engine.audit_events(Some("federation.recheck_failed"), 5).unwrap().len(), 2);
+    }
+
+    /// Two replicas, eight concurrent refreshes of one member: the upstream
+    /// refresh token is spent once (Dex's double-spend bug).
+    #[test]
+    fn concurrent_refreshes_on_two_replicas_spend_the_upstream_token_once() {
+        let mut hub = Hub::with(|c| c.upstream_recheck_secs = 0).with_keys();
+        let up = FakeUpstream::new(UpstreamCheck::Vouched { refresh_token: "rt-2".into() }, 300);
+        let mut engine = hub.engine.clone();
+        let (client, secret, rts) = federated(&hub, &mut engine, up.clone(), 8);
+        hub.engine = engine;
+        let mut other = hub.replica();
+        other.set_hooks(up.clone());
+        let engines = [hub.engine.clone(), other];
+        std::thread::scope(|s| {
+            let handles: Vec<_> = rts
+                .iter()
+                .enumerate()
+                .map(|(i, rt)| {
+                    let (e, c, sec) = (&engines[i % 2], &client, &secret);
+                    s.spawn(move || refresh(e, c, sec, rt).map(|_| ()))
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().expect("every refresh succeeds");
+            }
+        });
+        assert_eq!(*up.spent.lock().unwrap(), vec!["rt-1"], "spent once");
+    }
+}

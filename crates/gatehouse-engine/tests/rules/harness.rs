@@ -23,6 +23,8 @@ pub const IP: &str = "198.51.100.7";
 pub struct Hub {
     pub engine: Engine,
     pub clock: Arc<FixedClock>,
+    /// The database file (a second engine on it is another replica).
+    pub url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -40,7 +42,16 @@ impl Hub {
         let clock = Arc::new(FixedClock::at(T0));
         let mut engine = Engine::open(&url, cfg, ScopeCatalog::standard()).unwrap().with_clock(clock.clone());
         engine.set_master_key([7u8; 32]);
-        Hub { engine, clock, _dir: dir }
+        Hub { engine, clock, url, _dir: dir }
+    }
+
+    /// Another engine on the same database, clock and master key (a
+    /// second replica).
+    pub fn replica(&self) -> Engine {
+        let cfg = (*self.engine.config).clone();
+        let mut engine = Engine::open(&self.url, cfg, ScopeCatalog::standard()).unwrap().with_clock(self.clock.clone());
+        engine.set_master_key([7u8; 32]);
+        engine
     }
 
     /// Signing keys (RSA generation is slow: only tests that sign ask).

@@ -284,8 +284,12 @@ fn complete(
         }
     };
     // Identity links are per upstream: (upstream id, subject).
-    let groups = id.1;
-    let done = e.federated_sign_in_with(&u.id, &u.policy, &id.0, ctx)?;
+    let (id, groups, refresh_token) = id;
+    let done = e.federated_sign_in_with(&u.id, &u.policy, &id, ctx)?;
+    if let Err(err) = e.remember_upstream_check(&u.id, &id.subject, refresh_token.as_deref()) {
+        // The sign-in stands; without the token it is re-checked at the next sign-in only.
+        tracing::warn!(upstream = %u.id, error = %err, "could not keep the upstream's refresh token");
+    }
     if let Err(err) = e.apply_upstream_groups(done.user.id, &u.policy, &groups) {
         // The sign-in stands; the groups follow at the next one.
         tracing::warn!(upstream = %u.id, error = %err, "could not apply the upstream's groups");
@@ -301,7 +305,7 @@ fn verify_callback(
     state: &State,
     params: BTreeMap<String, String>,
     saved: Option<String>,
-) -> Result<(UpstreamIdentity, Vec<String>), Refused> {
+) -> Result<(UpstreamIdentity, Vec<String>, Option<String>), Refused> {
     let saved = saved.ok_or(Refused::NoState)?;
     let upstream_error = params.get("error").cloned();
     let complete =
@@ -319,7 +323,6 @@ fn verify_callback(
         Err(e @ CallError::Malformed { .. }) => return Err(Refused::Upstream(e.to_string())),
     };
     // Field by field: a field added to either side is a compile error here.
-    // `refresh_token` is not used yet (upstream re-validation).
     let ExternalIdentity {
         subject,
         email,
@@ -329,7 +332,7 @@ fn verify_callback(
         family_name,
         locale,
         claims,
-        refresh_token: _,
+        refresh_token,
     } = id;
     // The upstream's groups: a list of strings (or one string) in `groups`.
     let groups = match &claims["groups"] {
@@ -337,7 +340,11 @@ fn verify_callback(
         serde_json::Value::String(g) => vec![g.clone()],
         _ => Vec::new(),
     };
-    Ok((UpstreamIdentity { subject, email, email_verified, name, given_name, family_name, locale }, groups))
+    Ok((
+        UpstreamIdentity { subject, email, email_verified, name, given_name, family_name, locale },
+        groups,
+        refresh_token,
+    ))
 }
 
 #[cfg(test)]

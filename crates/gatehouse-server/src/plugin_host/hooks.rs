@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use gatehouse_engine::federation::UpstreamCheck;
 use gatehouse_engine::ConnectorHooks;
 use gatehouse_plugin_api::messages::{
-    plugin_methods, Capability, ShapeClaims, TranslateScopes, TranslatedScopes, UserEvent,
+    plugin_methods, Capability, ErrorKind, ExternalIdentity, RefreshIdentity, ShapeClaims, TranslateScopes,
+    TranslatedScopes, UserEvent,
 };
 
-use super::{services, PluginHost};
+use super::{services, CallError, PluginHost};
 
 /// The hooks the server installs on the engine.
 pub struct PluginHooks {
@@ -56,6 +58,32 @@ impl ConnectorHooks for PluginHooks {
         let req = TranslateScopes { client_id: client_id.to_string(), scope: scope.to_string() };
         let out: TranslatedScopes = p.call(plugin_methods::TRANSLATE_SCOPES, &req).map_err(|e| e.to_string())?;
         Ok(out.scope)
+    }
+
+    fn check_upstream(&self, upstream: &str, subject: &str, refresh_token: &str) -> UpstreamCheck {
+        let Some((p, u)) = self.host.upstream(upstream) else {
+            return UpstreamCheck::Unavailable(format!("upstream {upstream} is not configured any more"));
+        };
+        let req = RefreshIdentity {
+            subject: subject.to_string(),
+            refresh_token: refresh_token.to_string(),
+            provider: u.provider_field(),
+        };
+        match p.call::<_, ExternalIdentity>(plugin_methods::REFRESH, &req) {
+            Ok(id) if id.subject != subject => {
+                UpstreamCheck::Refused(format!("the upstream answered for another subject ({:?})", id.subject))
+            }
+            // An upstream that does not rotate refresh tokens keeps the old one.
+            Ok(id) => {
+                UpstreamCheck::Vouched { refresh_token: id.refresh_token.unwrap_or_else(|| refresh_token.into()) }
+            }
+            // `forbidden`: the upstream's own refusal (invalid_grant…);
+            // anything else is an outage or a fault on this side.
+            Err(CallError::Plugin { error, .. }) if error.kind == ErrorKind::Forbidden => {
+                UpstreamCheck::Refused(error.message)
+            }
+            Err(e) => UpstreamCheck::Unavailable(e.to_string()),
+        }
     }
 
     fn user_event(&self, event: gatehouse_core::UserEvent, user: &gatehouse_engine::model::User) {
