@@ -40,18 +40,26 @@ impl Drop for Op {
 }
 
 impl Op {
+    /// `oidc-provider` with one client, Gatehouse's callback `redirect_uri`.
     fn start(port: u16, redirect_uri: &str) -> Op {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js-op/op.mjs");
+        Op::launch(
+            "op.mjs",
+            port,
+            &[("OP_CLIENT_ID", OP_CLIENT), ("OP_CLIENT_SECRET", OP_SECRET), ("OP_REDIRECT_URI", redirect_uri)],
+        )
+    }
+
+    /// `node tests/js-op/<script>` on `port`, once it says it is ready.
+    fn launch(script: &str, port: u16, env: &[(&str, &str)]) -> Op {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js-op").join(script);
         let mut child = Command::new("node")
-            .arg(script)
+            .arg(&script)
             .env("OP_PORT", port.to_string())
-            .env("OP_CLIENT_ID", OP_CLIENT)
-            .env("OP_CLIENT_SECRET", OP_SECRET)
-            .env("OP_REDIRECT_URI", redirect_uri)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start node op.mjs");
+            .unwrap_or_else(|e| panic!("start node {}: {e}", script.display()));
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -64,7 +72,7 @@ impl Op {
         let mut op = Op { child, base: format!("http://127.0.0.1:{port}") };
         if rx.recv_timeout(Duration::from_secs(30)).is_err() {
             let status = op.child.try_wait();
-            panic!("the upstream provider did not start ({status:?})");
+            panic!("the upstream {} did not start ({status:?})", script.display());
         }
         op
     }
@@ -705,4 +713,144 @@ fn upstream_groups_become_gatehouse_groups() {
     assert_eq!(b.get(&cb).send().unwrap().status(), 302);
     let v = server.cli_json(&["user", "groups", "bob@corp.test"]);
     assert_eq!(v["groups"], serde_json::json!(["readers"]));
+}
+
+/// A code for `client` from a browser that is signed in at Gatehouse
+/// (first-party client: no consent), redeemed for tokens.
+fn tokens_from_session(b: &Http, server: &Server, client: &TestClient) -> Value {
+    let auth = authorize_url(
+        server,
+        &[
+            ("client_id", &client.id),
+            ("response_type", "code"),
+            ("redirect_uri", CB),
+            ("scope", "openid email"),
+            ("state", "s"),
+        ],
+    );
+    let done = location(&b.get(&auth).send().unwrap());
+    assert!(done.starts_with(&format!("{CB}?code=")), "{done}");
+    let code = query_param(&done, "code").unwrap();
+    let (status, tok) =
+        token(server, client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)]);
+    assert_eq!(status, 200, "{tok}");
+    tok
+}
+
+/// A downstream refresh: (status, body).
+fn refresh(server: &Server, client: &TestClient, refresh_token: &str) -> (u16, Value) {
+    token(server, client, &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+}
+
+/// Upstream re-validation through a real OpenID provider: while the
+/// upstream account lives, downstream refreshes re-check it (spending and
+/// rotating the upstream's refresh token); once the upstream disables it,
+/// the next downstream refresh fails with `invalid_grant` and the member's
+/// Gatehouse sessions end.
+#[test]
+fn disabling_the_member_upstream_fails_the_downstream_refresh() {
+    npm_ready();
+    for backend in backends() {
+        let op_port = free_port();
+        let plugin = build_plugin("gatehouse-oidc", "gatehouse_oidc");
+        let config = format!(
+            "[federation]\nrecheck_every_secs = 0\n[[plugins]]\npath = \"{}\"\n[plugins.config]\n\
+             issuer = \"http://127.0.0.1:{op_port}\"\nclient_id = \"{OP_CLIENT}\"\nclient_secret = \"{OP_SECRET}\"\n\
+             display_name = \"{PROVIDER}\"\n",
+            plugin.display()
+        );
+        let server = Server::start_with(backend, ServerOptions { config, ..Default::default() });
+        let op = Op::start(op_port, &server.url("/federation/oidc/callback"));
+        let client = add_client(&server, CB, &["--scope", "openid profile email", "--first-party"]);
+        let b = browser();
+        let r = b.get(server.url("/federation/oidc/start")).send().unwrap();
+        let cb = drive_upstream(&b, &op, &location(&r), "dana@corp.test", false);
+        assert_eq!(b.get(&cb).send().unwrap().status(), 302);
+        let tok = tokens_from_session(&b, &server, &client);
+        // The upstream still vouches: refreshes go on, each one re-checked.
+        let mut rt = tok["refresh_token"].as_str().unwrap().to_string();
+        for _ in 0..2 {
+            let (status, body) = refresh(&server, &client, &rt);
+            assert_eq!(status, 200, "{backend:?}: {body}");
+            rt = body["refresh_token"].as_str().unwrap().to_string();
+        }
+        let store = store(&server);
+        let user = store.user_by_email("dana@corp.test").unwrap().unwrap();
+        assert!(signed_in(&b, &server));
+        // The upstream disables the account.
+        let r = http().post(format!("{}/test/disable?login=dana@corp.test", op.base)).send().unwrap();
+        assert_eq!(r.status(), 204);
+        let (status, body) = refresh(&server, &client, &rt);
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{backend:?}: {body}");
+        assert!(!signed_in(&b, &server), "the member's sessions ended");
+        let audits = audit_messages(&server);
+        assert!(
+            audits.iter().any(|m| m.contains(&format!("User ID: {} re-checked at oidc", user.id))
+                && m.contains("refresh refused: invalid_grant")),
+            "{audits:?}"
+        );
+    }
+}
+
+/// The generic OAuth 2.0 upstream against a real plain OAuth 2.0 server
+/// (no OpenID Connect): endpoints from its RFC 8414 metadata, who signed in
+/// from a userinfo shape of its own through the claim map (a numeric
+/// subject, bracket paths, a 1 for verified, teams as groups), and upstream
+/// re-validation through its rotating refresh tokens.
+#[test]
+fn a_plain_oauth2_upstream_through_its_metadata_and_a_claim_map() {
+    npm_ready();
+    for backend in backends() {
+        let op_port = free_port();
+        // npm `oauth2-mock-server`: plain OAuth 2.0 with RFC 8414 metadata.
+        let op = Op::launch("oauth2.mjs", op_port, &[]);
+        let plugin = build_plugin("gatehouse-oidc", "gatehouse_oidc");
+        let config = format!(
+            "[federation]\nrecheck_every_secs = 0\n[[plugins]]\npath = \"{}\"\n\
+             [[plugins.config.providers]]\nid = \"plain\"\nkind = \"oauth2\"\nissuer = \"http://127.0.0.1:{op_port}\"\n\
+             client_id = \"gatehouse\"\nclient_secret = \"plain-secret\"\ndisplay_name = \"Plain\"\nscopes = [\"profile\"]\n\
+             [plugins.config.providers.claims]\nsubject = \"/data/account/id\"\nemail = \"data[account][mail]\"\n\
+             email_verified = \"/data/account/mail_ok\"\nname = \"data[account][display]\"\ngroups = \"/data/account/teams\"\n\
+             [plugins.config.providers.group_map]\nops = \"staff\"\n",
+            plugin.display()
+        );
+        let server = Server::start_with(backend, ServerOptions { config, ..Default::default() });
+        let client = add_client(&server, CB, &["--scope", "openid profile email", "--first-party"]);
+        let next = |login: &str| {
+            let r = http().post(format!("{}/test/next?login={login}", op.base)).send().unwrap();
+            assert_eq!(r.status(), 204);
+        };
+        next("admin-ed@plain.test");
+        let b = browser();
+        let r = b.get(server.url("/federation/plain/start")).send().unwrap();
+        let up = location(&r);
+        assert!(up.starts_with(&format!("{}/authorize?", op.base)), "from the metadata: {up}");
+        assert!(up.contains("code_challenge="), "PKCE on by default: {up}");
+        let cb = location(&b.get(&up).send().unwrap());
+        assert!(cb.starts_with(&server.url("/federation/plain/callback?")), "{cb}");
+        let r = b.get(&cb).send().unwrap();
+        assert_eq!(r.status(), 302, "{backend:?}: {}", r.text().unwrap_or_default());
+        let store = store(&server);
+        let user = store.user_by_email("admin-ed@plain.test").unwrap().expect("created from the claim map");
+        assert_eq!(user.display_name, "Upstream admin-ed");
+        assert!(user.email_verified);
+        let links = store.identity_links_of_user(user.id).unwrap();
+        assert_eq!((links[0].plugin.as_str(), links[0].subject.as_str()), ("plain", "4000"), "numeric subject");
+        let v = server.cli_json(&["user", "groups", "admin-ed@plain.test"]);
+        assert_eq!(v["groups"], serde_json::json!(["staff"]));
+
+        // Re-validation: each downstream refresh spends (and rotates) the
+        // upstream's refresh token exactly once.
+        let tok = tokens_from_session(&b, &server, &client);
+        let (status, body) = refresh(&server, &client, tok["refresh_token"].as_str().unwrap());
+        assert_eq!(status, 200, "{backend:?}: {body}");
+        let (status, again) = refresh(&server, &client, body["refresh_token"].as_str().unwrap());
+        assert_eq!(status, 200, "the rotated upstream token was kept: {again}");
+        let stats: Value = http().get(format!("{}/test/stats", op.base)).send().unwrap().json().unwrap();
+        assert_eq!(stats["refreshes"], 2);
+        http().post(format!("{}/test/disable?login=admin-ed@plain.test", op.base)).send().unwrap();
+        let (status, body) = refresh(&server, &client, again["refresh_token"].as_str().unwrap());
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+        assert!(!signed_in(&b, &server));
+    }
 }
