@@ -854,3 +854,95 @@ fn a_plain_oauth2_upstream_through_its_metadata_and_a_claim_map() {
         assert!(!signed_in(&b, &server));
     }
 }
+
+/// Posts the account page's form for `action` (with the fields it carries,
+/// `pick` choosing among several) and returns the response.
+fn post_account_form(b: &Http, server: &Server, action: &str, pick: impl Fn(&[(String, String)]) -> bool) -> Response {
+    let page = b.get(server.url("/account")).send().unwrap().text().unwrap();
+    let fields = parse_forms(&page)
+        .into_iter()
+        .filter(|f| f.action == action)
+        .map(|f| f.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect::<Vec<_>>())
+        .find(|fields| pick(fields))
+        .unwrap_or_else(|| panic!("no form {action} on:\n{page}"));
+    b.post(server.url(action)).form(&fields).send().unwrap()
+}
+
+/// Members connect an upstream sign-in to their account, and unlink it,
+/// from the account page; both need a recent sign-in (re-authentication),
+/// and an upstream identity already linked to someone else stays theirs.
+#[test]
+fn members_link_and_unlink_an_upstream_from_the_account_page() {
+    npm_ready();
+    for backend in backends() {
+        let op_port = free_port();
+        let plugin = build_plugin("gatehouse-oidc", "gatehouse_oidc");
+        let config = format!(
+            "[federation]\nreauth_window_secs = 2\n[[plugins]]\npath = \"{}\"\n[plugins.config]\n\
+             issuer = \"http://127.0.0.1:{op_port}\"\nclient_id = \"{OP_CLIENT}\"\nclient_secret = \"{OP_SECRET}\"\n\
+             display_name = \"{PROVIDER}\"\n",
+            plugin.display()
+        );
+        let server = Server::start_with(backend, ServerOptions { config, ..Default::default() });
+        let op = Op::start(op_port, &server.url("/federation/oidc/callback"));
+        let lee = add_user(&server, "lee@example.com");
+        let b = browser();
+        login_at(&b, &server, "/login", "lee@example.com", PASSWORD);
+        let page = b.get(server.url("/account")).send().unwrap().text().unwrap();
+        assert!(page.contains(&format!("Connect {PROVIDER}")), "{page}");
+        let connect = |b: &Http| post_account_form(b, &server, "/account/links/connect", |_| true);
+
+        // A sign-in older than the window: sign in again first.
+        std::thread::sleep(Duration::from_millis(3200));
+        let r = connect(&b);
+        assert_eq!(r.status(), 303);
+        let again = location(&r);
+        assert_eq!(again, "/login?reauth=1&return_to=%2Faccount%23linked");
+        let page = b.get(server.url(&again)).send().unwrap().text().unwrap();
+        assert!(page.contains("sign in again"), "{page}");
+        login_at(&b, &server, &again, "lee@example.com", PASSWORD);
+
+        // Fresh: to the upstream and back, linked to Lee.
+        let r = connect(&b);
+        assert_eq!(r.status(), 303);
+        let up = location(&r);
+        assert!(up.starts_with(&format!("{}/auth?", op.base)), "{up}");
+        let cb = drive_upstream(&b, &op, &up, "lee-upstream@corp.test", false);
+        let r = b.get(&cb).send().unwrap();
+        assert_eq!(r.status(), 303, "{backend:?}: {}", r.text().unwrap_or_default());
+        assert_eq!(location(&r), "/account?done=linked#linked");
+        let page = b.get(server.url("/account?done=linked")).send().unwrap().text().unwrap();
+        assert!(page.contains("The sign-in is connected to your account."));
+        assert!(!page.contains(&format!("Connect {PROVIDER}")), "linked: no second button");
+        let links = store(&server).identity_links_of_user(lee["id"].as_i64().unwrap()).unwrap();
+        assert_eq!((links[0].plugin.as_str(), links[0].subject.as_str()), ("oidc", "lee-upstream@corp.test"));
+        assert!(audit_messages(&server).iter().any(|m| m.contains("linked their oidc sign-in")));
+
+        // Signing in through the upstream is now signing in as Lee.
+        let other = browser();
+        let r = other.get(server.url("/federation/oidc/start")).send().unwrap();
+        let cb = drive_upstream(&other, &op, &location(&r), "lee-upstream@corp.test", false);
+        assert_eq!(other.get(&cb).send().unwrap().status(), 302);
+        let page = other.get(server.url("/account")).send().unwrap().text().unwrap();
+        assert!(page.contains("lee@example.com"), "{page}");
+
+        // Kim cannot take Lee's upstream identity.
+        add_user(&server, "kim@example.com");
+        let kim = browser();
+        login_at(&kim, &server, "/login", "kim@example.com", PASSWORD);
+        let up = location(&connect(&kim));
+        let cb = drive_upstream(&kim, &op, &up, "lee-upstream@corp.test", false);
+        let r = kim.get(&cb).send().unwrap();
+        let page = assert_refused(r, 409, "already connected to another account");
+        assert!(page.contains("href=\"/account\""), "a way back to the account page");
+
+        // Unlinking needs a recent sign-in too.
+        std::thread::sleep(Duration::from_millis(3200));
+        let unlink = |b: &Http| post_account_form(b, &server, "/account/links/unlink", |_| true);
+        assert_eq!(location(&unlink(&b)), "/login?reauth=1&return_to=%2Faccount%23linked");
+        login_at(&b, &server, "/login", "lee@example.com", PASSWORD);
+        let r = unlink(&b);
+        assert_eq!(location(&r), "/account?done=unlinked#linked");
+        assert!(store(&server).identity_links_of_user(lee["id"].as_i64().unwrap()).unwrap().is_empty());
+    }
+}

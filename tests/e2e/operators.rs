@@ -140,22 +140,6 @@ fn metrics_can_live_on_their_own_address() {
     assert!(r.text().unwrap().contains("gatehouse_http_requests_total"));
 }
 
-fn cli_with_stdin(s: &Server, args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("GATEHOUSE_CONFIG", &s.config_path)
-        .env("GATEHOUSE_DATABASE_URL", &s.db.url)
-        .env("GATEHOUSE_DATA_DIR", s.data_dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 /// The CLI fixes of the operators issue: passwords from stdin (never argv),
 /// set-password ends sessions, set-connector, a note for password-less users.
 #[test]
@@ -166,8 +150,7 @@ fn cli_sets_passwords_from_stdin_and_connectors_after_the_fact() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot sign in with one until"), "{out:?}");
     let out = s.cli(&["user", "add", "--email", "argv@example.com", "--name", "A V", "--password", "pw-on-argv-1"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("shell history"), "{out:?}");
-    let out = cli_with_stdin(
-        &s,
+    let out = s.cli_with_stdin(
         &["user", "add", "--email", "si@example.com", "--name", "S I", "--password-stdin"],
         "from-stdin-pw-1\n",
     );
@@ -190,13 +173,13 @@ fn cli_sets_passwords_from_stdin_and_connectors_after_the_fact() {
     };
     assert!(login("si@example.com", "from-stdin-pw-1").is_redirection());
     assert_eq!(b.get(s.url("/account")).send().unwrap().status(), 200);
-    let out = cli_with_stdin(&s, &["user", "set-password", "si@example.com", "--password-stdin"], "a-new-password-2\n");
+    let out = s.cli_with_stdin(&["user", "set-password", "si@example.com", "--password-stdin"], "a-new-password-2\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_ne!(b.get(s.url("/account")).send().unwrap().status(), 200, "the old session ended");
     assert!(!login("si@example.com", "from-stdin-pw-1").is_redirection(), "the old password is gone");
     assert!(login("si@example.com", "a-new-password-2").is_redirection());
     // Without a terminal and without --password-stdin: one clear line.
-    let out = cli_with_stdin(&s, &["user", "set-password", "si@example.com"], "");
+    let out = s.cli_with_stdin(&["user", "set-password", "si@example.com"], "");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
 

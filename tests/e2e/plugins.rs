@@ -460,6 +460,18 @@ fn linked_sign_ins_are_listed_and_can_be_unlinked_on_the_account_page() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 404);
+    // The only way in of a member without a password stays.
+    let r = b.post(server.url("/account/links/unlink")).form(&fields).send().unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().unwrap().contains("only way to sign in"));
+    // With a password (which signs every browser out), it can go.
+    use crate::oauth_support::{login_at, PASSWORD};
+    let out = server.cli_with_stdin(&["user", "set-password", "upstream@example.com", "--password-stdin"], PASSWORD);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    login_at(&b, &server, "/login", "upstream@example.com", PASSWORD);
+    let page = b.get(server.url("/account")).send().unwrap().text().unwrap();
+    let form = parse_forms(&page).into_iter().find(|f| f.action == "/account/links/unlink").expect("unlink form");
+    let fields: Vec<(String, String)> = form.inputs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
     let r = b.post(server.url("/account/links/unlink")).form(&fields).send().unwrap();
     assert_eq!(r.status(), 303);
     let page = b.get(server.url("/account")).send().unwrap().text().unwrap();

@@ -130,6 +130,8 @@ pub enum FederationRefusal {
     EmailTaken(String),
     #[error("user {0} may not sign in")]
     Closed(i64),
+    #[error("the upstream identity is linked to another account")]
+    LinkedToAnother,
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -437,6 +439,64 @@ impl Engine {
                 Ok(true)
             }
         }
+    }
+
+    /// Whether the member proved who they are recently enough to change
+    /// how they sign in (`reauth_window_secs`).
+    pub fn recently_authenticated(&self, session: &gatehouse_store::Session) -> bool {
+        self.now() - session.auth_time <= self.config.reauth_window_secs
+    }
+
+    /// A signed-in member links an upstream identity to their own account
+    /// (from the account page, after re-authenticating). An identity already
+    /// linked to someone else stays theirs; linking one's own again is a
+    /// no-op. Audited either way.
+    pub fn link_identity_for_member(
+        &self,
+        user_id: i64,
+        provider: &str,
+        id: &UpstreamIdentity,
+        ip: &str,
+    ) -> Result<(), FederationRefusal> {
+        if id.subject.is_empty() {
+            return Err(FederationRefusal::NoSubject);
+        }
+        let user = self.user_by_id(user_id)?;
+        ensure_open(&user)?;
+        let now = self.now();
+        let email = id.email.as_deref().filter(|_| id.email_verified).map(str::to_string);
+        let out = match self.store.identity_link(provider, &id.subject)? {
+            Some(l) if l.user_id == user_id => Ok(false),
+            Some(_) => Err(FederationRefusal::LinkedToAnother),
+            None => {
+                let link = IdentityLink {
+                    plugin: provider.to_string(),
+                    subject: id.subject.clone(),
+                    user_id,
+                    email,
+                    created_at: now,
+                    last_login_at: now,
+                };
+                match self.store.insert_identity_link(&link) {
+                    Ok(()) => Ok(true),
+                    Err(StoreError::Conflict(_)) => Err(FederationRefusal::LinkedToAnother),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        };
+        match &out {
+            Ok(true) => self.audit(AuditRecord {
+                kind: "federation.linked",
+                message: format!("User ID: {user_id} linked their {provider} sign-in (subject {})", id.subject),
+                user_id: Some(user_id),
+                ip: Some(ip),
+                details: serde_json::json!({ "plugin": provider, "subject": id.subject, "outcome": "by_member" }),
+                ..Default::default()
+            })?,
+            Ok(false) => {}
+            Err(r) => self.federation_refused(provider, &format!("linking refused: {r}"), Some(user_id), ip)?,
+        }
+        out.map(|_| ())
     }
 
     /// An administrator links an upstream identity to a user beforehand

@@ -69,6 +69,9 @@ pub struct EngineConfig {
     /// At most how often (seconds) a refresh re-checks a federated member at
     /// their upstream (0: at every refresh).
     pub upstream_recheck_secs: i64,
+    /// How recent a member's sign-in must be to link or unlink an upstream
+    /// sign-in from the account page (re-authentication), in seconds.
+    pub reauth_window_secs: i64,
     /// How long audit events are kept (seconds).
     pub audit_retention_secs: i64,
     /// The most PostgreSQL connections the engine opens (as needed).
@@ -107,6 +110,7 @@ impl EngineConfig {
             failure_window_secs: 900,
             federation_link_verified_email: false,
             upstream_recheck_secs: 300,
+            reauth_window_secs: 600,
             audit_retention_secs: 90 * 86_400,
             db_max_connections: 16,
             password_min_length: 10,

@@ -227,11 +227,15 @@ pub struct FederationConfig {
     /// the refresh token it gave) at most this often, in seconds (default
     /// 300; 0: at every refresh). A refusal ends the member's sessions.
     pub recheck_every_secs: i64,
+    /// Linking or unlinking an upstream sign-in from the account page needs
+    /// a sign-in at most this many seconds old (default 600); older
+    /// sessions are asked to sign in again first.
+    pub reauth_window_secs: i64,
 }
 
 impl Default for FederationConfig {
     fn default() -> Self {
-        FederationConfig { link_verified_email: false, recheck_every_secs: 300 }
+        FederationConfig { link_verified_email: false, recheck_every_secs: 300, reauth_window_secs: 600 }
     }
 }
 

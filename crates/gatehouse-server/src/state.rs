@@ -34,6 +34,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         failure_window_secs: cfg.login.window_secs,
         federation_link_verified_email: cfg.federation.link_verified_email,
         upstream_recheck_secs: cfg.federation.recheck_every_secs.max(0),
+        reauth_window_secs: cfg.federation.reauth_window_secs.max(0),
         audit_retention_secs: cfg.janitor.audit_retention_days.saturating_mul(86_400),
         db_max_connections: cfg.database.max_connections,
         password_min_length: cfg.passwords.min_length,

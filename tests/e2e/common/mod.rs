@@ -182,6 +182,23 @@ impl Server {
         cli_on(&self.db.url, self.data_dir.path(), &self.config_path, args)
     }
 
+    /// Runs the CLI with `stdin` as its input (passwords never go in argv).
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("GATEHOUSE_CONFIG", &self.config_path)
+            .env("GATEHOUSE_DATABASE_URL", &self.db.url)
+            .env("GATEHOUSE_DATA_DIR", self.data_dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// Runs the CLI with `--json`, asserts success, parses stdout.
     pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
         let mut a = args.to_vec();

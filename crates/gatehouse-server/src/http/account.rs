@@ -1,6 +1,7 @@
 //! The account page: the user's profile, the "Allow Single Sign-On"
 //! switch, their active sessions (each can be ended) and the upstream
-//! sign-ins linked to them (each can be unlinked).
+//! sign-ins linked to them: each can be unlinked, and another upstream
+//! connected, after a recent sign-in (re-authentication).
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account/sso", web::post().to(set_sso))
         .route("/account/sessions/end", web::post().to(end_session))
         .route("/account/links/unlink", web::post().to(unlink))
+        .route("/account/links/connect", web::post().to(connect))
         .route("/account/profile", web::post().to(save_profile))
         .route("/account/sessions/end-others", web::post().to(end_other_sessions))
         .route("/account/apps/revoke", web::post().to(revoke_app));
@@ -138,13 +140,17 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
     } else {
         table(&["App", "Allowed on (UTC)"], &app_rows)
     };
+    let upstreams: Vec<_> = state.plugins.plugins.iter().flat_map(|p| p.upstreams()).collect();
+    let upstream_name = |id: &str| {
+        upstreams.iter().find(|u| u.id == id).map(|u| u.display_name.clone()).unwrap_or_else(|| id.to_string())
+    };
     let mut link_rows = String::new();
     for l in &links {
         link_rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/account/links/unlink\">{csrf_input}\
              <input type=\"hidden\" name=\"plugin\" value=\"{}\"><input type=\"hidden\" name=\"subject\" value=\"{}\">\
              <button type=\"submit\" class=\"secondary\">{}</button></form></td></tr>",
-            text(&l.plugin),
+            text(&upstream_name(&l.plugin)),
             text(l.email.as_deref().unwrap_or("")),
             text(&format_timestamp(l.last_login_at)),
             attr(&l.plugin),
@@ -157,6 +163,27 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
     } else {
         table(&["Through", "As", "Last used"], &link_rows)
     };
+    // Upstreams not linked yet can be connected (one button each).
+    let connect_html: String = upstreams
+        .iter()
+        .filter(|u| !links.iter().any(|l| l.plugin == u.id))
+        .map(|u| {
+            format!(
+                "<form method=\"post\" action=\"/account/links/connect\" class=\"inline\">{csrf_input}\
+                 <input type=\"hidden\" name=\"upstream\" value=\"{}\"><button type=\"submit\" class=\"secondary\">{}</button></form>",
+                attr(&u.id),
+                t("Connect {provider}").replace("{provider}", &text(&u.display_name))
+            )
+        })
+        .collect();
+    let links_html = if connect_html.is_empty() {
+        links_html
+    } else {
+        format!(
+            "{links_html}<p class=\"muted\">{}</p><div class=\"actions\">{connect_html}</div>",
+            t("Connect another way to sign in. You may be asked to sign in again first.")
+        )
+    };
     let (sso_state, sso_next, sso_label) =
         if user.allow_sso { (t("on"), "off", t("Switch off")) } else { (t("off"), "on", t("Switch on")) };
     let q = Params::parse(&[req.query_string().as_bytes()]);
@@ -164,6 +191,8 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
         Some("profile") => Some("Your profile was saved."),
         Some("others") => Some("Every other browser was signed out."),
         Some("revoked") => Some("The app no longer has access."),
+        Some("linked") => Some("The sign-in is connected to your account."),
+        Some("unlinked") => Some("The sign-in is no longer linked to your account."),
         _ => None,
     }
     .map(|m| format!("<p class=\"notice\" role=\"status\">{}</p>", t(m)))
@@ -196,7 +225,7 @@ async fn account(req: HttpRequest, state: State) -> HttpResponse {
          <input type=\"hidden\" name=\"allow\" value=\"{sso_next}\"><button type=\"submit\" class=\"secondary\">{sso_label}</button></form>\
          <h2>{h_where}</h2>{sessions_table}{everywhere_else}\
          <h2>{h_apps}</h2>{apps_html}\
-         <h2>{h_links}</h2>{links_html}\
+         <h2 id=\"linked\">{h_links}</h2>{links_html}\
          <p><a href=\"/logout\">{a_sign_out}</a></p>",
         h_profile = t("Profile"),
         l_name = t("Name"),
@@ -330,8 +359,14 @@ async fn end_session(req: HttpRequest, body: Bytes, state: State) -> HttpRespons
     }
 }
 
+/// Changing how the member signs in needs a recent sign-in: otherwise the
+/// sign-in page first, then back to this section.
+fn reauthenticate_first() -> HttpResponse {
+    see_other("/login?reauth=1&return_to=%2Faccount%23linked")
+}
+
 async fn unlink(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
-    let (f, _, user) = match signed_in_form(&req, &body, &state).await {
+    let (f, session, user) = match signed_in_form(&req, &body, &state).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -339,15 +374,50 @@ async fn unlink(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     else {
         return error_page(StatusCode::BAD_REQUEST, "Your account", "No linked sign-in was chosen.");
     };
+    if !state.engine.recently_authenticated(&session) {
+        return reauthenticate_first();
+    }
     let engine = state.engine.clone();
-    match blocking(move || engine.unlink_identity(user.id, &plugin, &subject)).await {
-        Ok(Ok(true)) => see_other("/account"),
-        Ok(Ok(false)) => {
+    let without_password = user.password_hash.is_none();
+    match blocking(move || {
+        let links = engine.identity_links(user.id)?;
+        let mine = links.iter().any(|l| l.plugin == plugin && l.subject == subject);
+        // The last way in of a member without a password stays.
+        if mine && without_password && links.len() == 1 {
+            return Ok(None);
+        }
+        engine.unlink_identity(user.id, &plugin, &subject).map(Some)
+    })
+    .await
+    {
+        Ok(Ok(Some(true))) => see_other("/account?done=unlinked#linked"),
+        Ok(Ok(Some(false))) => {
             error_page(StatusCode::NOT_FOUND, "Your account", "That sign-in is not linked to your account.")
         }
+        Ok(Ok(None)) => error_page(
+            StatusCode::CONFLICT,
+            "Your account",
+            "This is your only way to sign in. Set a password (\"Forgot your password?\" on the sign-in page) before you unlink it.",
+        ),
         Ok(Err(e)) => super::internal_error(e),
         Err(e) => super::internal_error(e),
     }
+}
+
+/// Connects another upstream sign-in: after a recent sign-in, to the
+/// upstream and back through its callback, which links it to this member.
+async fn connect(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+    let (f, session, _) = match signed_in_form(&req, &body, &state).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let Some((plugin, upstream)) = f.get("upstream").and_then(|id| state.plugins.upstream(id)) else {
+        return error_page(StatusCode::NOT_FOUND, "Your account", "There is no such way to sign in here.");
+    };
+    if !state.engine.recently_authenticated(&session) {
+        return reauthenticate_first();
+    }
+    crate::plugin_host::federation::begin_link(plugin, &upstream, &state, session.id).await
 }
 
 async fn save_profile(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {

@@ -237,6 +237,17 @@ const GERMAN: &[(&str, &str)] = &[
     ("As", "Als"),
     ("Last used", "Zuletzt benutzt"),
     ("Unlink", "Verknüpfung lösen"),
+    ("Connect {provider}", "{provider} verbinden"),
+    (
+        "Connect another way to sign in. You may be asked to sign in again first.",
+        "Verbinden Sie eine weitere Anmeldemöglichkeit. Eventuell müssen Sie sich dafür erneut anmelden.",
+    ),
+    ("The sign-in is connected to your account.", "Die Anmeldung ist mit Ihrem Konto verbunden."),
+    ("The sign-in is no longer linked to your account.", "Die Anmeldung ist nicht mehr mit Ihrem Konto verknüpft."),
+    (
+        "For your security, please sign in again to continue.",
+        "Bitte melden Sie sich zu Ihrer Sicherheit erneut an, um fortzufahren.",
+    ),
     ("No sign-in through another provider is linked.", "Keine Anmeldung über einen anderen Anbieter ist verknüpft."),
     ("Your profile was saved.", "Ihr Profil wurde gespeichert."),
     ("Every other browser was signed out.", "Alle anderen Browser wurden abgemeldet."),

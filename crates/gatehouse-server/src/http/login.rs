@@ -135,7 +135,10 @@ fn upstream_links(state: &State, return_to: Option<&str>, lang: i18n::Lang) -> S
 async fn login_form(req: HttpRequest, state: State) -> HttpResponse {
     let q = Params::parse(&[req.query_string().as_bytes()]);
     let return_to = safe_return_to(q.get("return_to"));
-    login_page_for(&req, &state, StatusCode::OK, None, q.get("login_hint").unwrap_or(""), return_to.as_deref()).await
+    // A member page that needs a recent sign-in sent the member here.
+    let lang = i18n::pick(&req, i18n::ui_locales_in(return_to.as_deref()).as_deref(), None);
+    let reauth = (q.get("reauth") == Some("1")).then(|| lang.t("For your security, please sign in again to continue."));
+    login_page_for(&req, &state, StatusCode::OK, reauth, q.get("login_hint").unwrap_or(""), return_to.as_deref()).await
 }
 
 fn see_other(to: &str) -> HttpResponse {

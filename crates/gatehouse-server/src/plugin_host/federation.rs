@@ -66,6 +66,10 @@ struct Pending {
     /// The local page to return to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     r: Option<String>,
+    /// Linking, not signing in: the member's session (started from the
+    /// account page; the callback links to whoever holds that session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<i64>,
 }
 
 impl Pending {
@@ -106,13 +110,15 @@ fn login_link(return_to: Option<&str>) -> String {
     }
 }
 
-/// A readable refusal page with a way back to the sign-in page.
-fn refusal_page(status: StatusCode, message: &str, return_to: Option<&str>) -> HttpResponse {
-    let body = format!(
-        "<p class=\"error\">{}</p><p><a href=\"{}\">Back to sign in</a></p>",
-        text(message),
-        attr(&login_link(return_to))
-    );
+/// A readable refusal page with a way back: to the sign-in page, or to
+/// the account page when the member was linking.
+fn refusal_page(status: StatusCode, message: &str, return_to: Option<&str>, linking: bool) -> HttpResponse {
+    let (href, label) = if linking {
+        ("/account".to_string(), "Back to your account")
+    } else {
+        (login_link(return_to), "Back to sign in")
+    };
+    let body = format!("<p class=\"error\">{}</p><p><a href=\"{}\">{label}</a></p>", text(message), attr(&href));
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
@@ -123,6 +129,24 @@ fn refusal_page(status: StatusCode, message: &str, return_to: Option<&str>) -> H
 async fn start(p: Arc<LoadedPlugin>, u: Arc<Upstream>, req: HttpRequest, state: State) -> HttpResponse {
     let mut params = query(&req);
     let return_to = safe_return_to(params.remove("return_to").as_deref()).filter(|r| r.len() <= MAX_RETURN_TO);
+    begin(p, &u, &state, params, return_to, None).await
+}
+
+/// A member links `u` to their account (the account page checked the form
+/// and that they signed in recently): the same trip to the upstream, with
+/// the member's session in the state cookie.
+pub async fn begin_link(p: Arc<LoadedPlugin>, u: &Upstream, state: &State, session_id: i64) -> HttpResponse {
+    begin(p, u, state, BTreeMap::new(), Some("/account".into()), Some(session_id)).await
+}
+
+async fn begin(
+    p: Arc<LoadedPlugin>,
+    u: &Upstream,
+    state: &State,
+    params: BTreeMap<String, String>,
+    return_to: Option<String>,
+    link: Option<i64>,
+) -> HttpResponse {
     let begin = BeginLogin { callback_url: callback_url(&state, &u.id), params, provider: u.provider_field() };
     let span = tracing::Span::current();
     let p2 = p.clone();
@@ -141,6 +165,7 @@ async fn start(p: Arc<LoadedPlugin>, u: Arc<Upstream>, req: HttpRequest, state: 
             StatusCode::BAD_GATEWAY,
             &format!("Signing in with {} is not available right now. Please try again later.", u.display_name),
             return_to.as_deref(),
+            link.is_some(),
         )
     };
     let lr = match r {
@@ -157,11 +182,12 @@ async fn start(p: Arc<LoadedPlugin>, u: Arc<Upstream>, req: HttpRequest, state: 
         tracing::error!(plugin = p.name(), "plugin returned an invalid login redirect");
         return unavailable();
     }
-    let pending = Pending { s: lr.state, r: return_to };
-    HttpResponse::Found()
-        .insert_header((actix_web::http::header::LOCATION, lr.redirect_url))
+    let pending = Pending { s: lr.state, r: return_to, l: link };
+    // 303 after the account page's POST, 302 for the sign-in links.
+    let mut r = if link.is_some() { HttpResponse::SeeOther() } else { HttpResponse::Found() };
+    r.insert_header((actix_web::http::header::LOCATION, lr.redirect_url))
         .insert_header(("Cache-Control", "no-store"))
-        .cookie(state_cookie(&state, &u.id, pending.encode()))
+        .cookie(state_cookie(state, &u.id, pending.encode()))
         .finish()
 }
 
@@ -177,6 +203,8 @@ enum Refused {
     Plugin(String),
     #[error("the provider could not be used: {0}")]
     Upstream(String),
+    #[error("the member's session changed since linking started")]
+    NotTheLinkingSession,
     #[error(transparent)]
     Policy(#[from] FederationRefusal),
 }
@@ -184,9 +212,11 @@ enum Refused {
 impl Refused {
     fn status(&self) -> StatusCode {
         match self {
-            Refused::NoState => StatusCode::BAD_REQUEST,
+            Refused::NoState | Refused::NotTheLinkingSession => StatusCode::BAD_REQUEST,
             Refused::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Refused::Policy(FederationRefusal::EmailTaken(_)) => StatusCode::CONFLICT,
+            Refused::Policy(FederationRefusal::EmailTaken(_) | FederationRefusal::LinkedToAnother) => {
+                StatusCode::CONFLICT
+            }
             Refused::Policy(FederationRefusal::Engine(e)) if !e.is_client_error() => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::FORBIDDEN,
         }
@@ -196,6 +226,13 @@ impl Refused {
     fn message(&self, provider: &str) -> String {
         match self {
             Refused::NoState => "This sign-in expired or was started in another browser. Please start again.".into(),
+            Refused::NotTheLinkingSession => {
+                "You signed in or out since you started connecting the account. Please start again from your account page."
+                    .into()
+            }
+            Refused::Policy(FederationRefusal::LinkedToAnother) => format!(
+                "This {provider} account is already connected to another account here. Unlink it there first."
+            ),
             Refused::Cancelled(_) => format!("The sign-in was cancelled or refused at {provider}."),
             Refused::Plugin(_) | Refused::Policy(FederationRefusal::NoSubject) => {
                 format!("The sign-in with {provider} could not be verified. Please start again.")
@@ -234,6 +271,9 @@ async fn callback(p: Arc<LoadedPlugin>, u: Arc<Upstream>, req: HttpRequest, stat
     let return_to = pending.as_ref().and_then(|p| safe_return_to(p.r.as_deref()));
     let params = query(&req);
     let previous = current_session(&req, &state).await.ok().flatten().map(|(s, _)| s);
+    if let Some(link_session) = pending.as_ref().and_then(|p| p.l) {
+        return link_callback(p, u, &req, state, params, pending.map(|p| p.s), previous, link_session).await;
+    }
     let (ip, ua) = (peer_ip(&req), user_agent(&req));
     let (st, p2, u2, span) = (state.clone(), p.clone(), u.clone(), tracing::Span::current());
     let r = {
@@ -256,7 +296,67 @@ async fn callback(p: Arc<LoadedPlugin>, u: Arc<Upstream>, req: HttpRequest, stat
             .cookie(clear)
             .finish(),
         Ok(Err(e)) => {
-            let mut r = refusal_page(e.status(), &e.message(&u.display_name), return_to.as_deref());
+            let mut r = refusal_page(e.status(), &e.message(&u.display_name), return_to.as_deref(), false);
+            let _ = r.add_cookie(&clear);
+            r
+        }
+        Err(e) => crate::http::internal_error(e),
+    }
+}
+
+/// The callback of a link started from the account page: the browser must
+/// still hold the session that started it; the upstream identity is then
+/// linked to that member (never signs anyone in).
+#[allow(clippy::too_many_arguments)]
+async fn link_callback(
+    p: Arc<LoadedPlugin>,
+    u: Arc<Upstream>,
+    req: &HttpRequest,
+    state: State,
+    params: BTreeMap<String, String>,
+    saved: Option<String>,
+    current: Option<gatehouse_engine::model::Session>,
+    link_session: i64,
+) -> HttpResponse {
+    let ip = peer_ip(req);
+    let (st, u2, span) = (state.clone(), u.clone(), tracing::Span::current());
+    let r = {
+        let caller = crate::http::request_id::caller();
+        web::block(move || {
+            crate::http::in_request(caller, || {
+                let _in_request = span.enter();
+                let e = &st.engine;
+                let Some(session) = current.filter(|s| s.id == link_session) else {
+                    let r = Refused::NotTheLinkingSession;
+                    e.federation_refused(&u2.id, &r.to_string(), None, &ip).map_err(FederationRefusal::from)?;
+                    return Err(r);
+                };
+                let (id, _groups, refresh_token) = match verify_callback(&p, &u2, &st, params, saved) {
+                    Ok(v) => v,
+                    Err(r) => {
+                        e.federation_refused(&u2.id, &r.to_string(), Some(session.user_id), &ip)
+                            .map_err(FederationRefusal::from)?;
+                        return Err(r);
+                    }
+                };
+                e.link_identity_for_member(session.user_id, &u2.id, &id, &ip)?;
+                if let Err(err) = e.remember_upstream_check(&u2.id, &id.subject, refresh_token.as_deref()) {
+                    tracing::warn!(upstream = %u2.id, error = %err, "could not keep the upstream's refresh token");
+                }
+                Ok(())
+            })
+        })
+        .await
+    };
+    let clear = clear_state_cookie(&state, &u.id);
+    match r {
+        Ok(Ok(())) => HttpResponse::SeeOther()
+            .insert_header((actix_web::http::header::LOCATION, "/account?done=linked#linked"))
+            .insert_header(("Cache-Control", "no-store"))
+            .cookie(clear)
+            .finish(),
+        Ok(Err(e)) => {
+            let mut r = refusal_page(e.status(), &e.message(&u.display_name), None, true);
             let _ = r.add_cookie(&clear);
             r
         }

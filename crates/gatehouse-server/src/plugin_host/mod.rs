@@ -8,7 +8,7 @@
 //! A plugin that errors or panics fails only the call (the SDK turns panics
 //! into error replies); the host logs it and keeps serving.
 
-mod federation;
+pub mod federation;
 pub mod hooks;
 pub mod http;
 #[allow(unsafe_code)] // The one audited place the host crosses the plugin ABI.
