@@ -249,9 +249,14 @@ fn an_invited_member_signs_up_with_the_link_and_closed_registration_refuses() {
 fn member_pages_are_accessible_and_fit_a_phone() {
     use crate::browser_support::Browser;
     let sink = SmtpSink::start();
+    // An upstream sign-in (the `good` fixture) puts its button on the sign-in
+    // and account pages.
+    let upstream = build_plugin("gatehouse-fixture-good", "gatehouse_fixture_good");
     let config = format!(
-        "registration = \"open\"\n[branding]\nname = \"Example Hosting\"\naccent_color = \"#0b6e4f\"\n{}",
-        sink.config()
+        "registration = \"open\"\n{}[branding]\nname = \"Example Hosting\"\naccent_color = \"#0b6e4f\"\n\
+         [[plugins]]\npath = \"{}\"\n",
+        sink.config(),
+        upstream.display()
     );
     let s = Server::start_with(Backend::Sqlite, ServerOptions { config, ..Default::default() });
     let app =
@@ -302,7 +307,10 @@ fn member_pages_are_accessible_and_fit_a_phone() {
     b.goto(&s.url("/account"));
     let account = b.text();
     assert!(account.contains("Example Hosting") && account.contains("Allow Single Sign-On"), "{account}");
+    assert!(account.contains("Connect"), "an upstream to connect: {account}");
     check("account");
+    b.goto(&s.url("/account#linked"));
+    check("account-linked");
     b.goto(&s.url("/logout"));
     check("logout");
     b.follow("form[action='/logout'] button");
