@@ -451,6 +451,15 @@ fn an_unreachable_upstream_is_a_readable_page_not_a_500() {
     let server = gatehouse(backend, free_port(), &[]);
     let r = http().get(server.url("/federation/oidc/start?return_to=/account")).send().unwrap();
     assert_refused(r, 502, "not available right now");
+    // Audited with the upstream's error.
+    let audits = audit_messages(&server);
+    assert!(
+        audits
+            .iter()
+            .any(|m| m.contains("Sign-in through oidc refused: the sign-in could not start")
+                && m.contains("discovery at")),
+        "{audits:?}"
+    );
     // The login page still offers the provider, and its other parts work.
     let page = browser().get(server.url("/login?return_to=/account")).send().unwrap().text().unwrap();
     assert_eq!(upstream_link(&page), "/federation/oidc/start?return_to=%2Faccount");

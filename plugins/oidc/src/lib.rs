@@ -734,6 +734,38 @@ mod tests {
         serde_json::from_value(toml_like).unwrap()
     }
 
+    /// The OpenID presets map the standard claims: Google's documented
+    /// userinfo answer (verified e-mail), GitLab's, and Microsoft Entra's
+    /// (an `email` without `email_verified`: not taken as verified unless
+    /// the operator sets `trust_email`, since Entra lets tenants set it).
+    fn userinfo(v: serde_json::Value) -> CoreUserInfoClaims {
+        CoreUserInfoClaims::from_json::<std::io::Error>(v.to_string().as_bytes(), None).unwrap()
+    }
+
+    #[test]
+    fn hosted_openid_userinfo_shapes_map_to_the_profile() {
+        let google = userinfo(serde_json::json!({
+            "sub": "110169484474386276334", "name": "Jane Doe", "given_name": "Jane", "family_name": "Doe",
+            "picture": "https://lh3.googleusercontent.com/a/photo.jpg", "email": "jane@gmail.com",
+            "email_verified": true, "locale": "en"
+        }));
+        let p = profile!(google);
+        assert_eq!((p.email.as_deref(), p.email_verified), (Some("jane@gmail.com"), true));
+        assert_eq!((p.given_name.as_deref(), p.locale.as_deref()), (Some("Jane"), Some("en")));
+        let gitlab = userinfo(serde_json::json!({
+            "sub": "1", "name": "Administrator", "nickname": "root", "preferred_username": "root",
+            "email": "admin@example.com", "email_verified": true, "groups": ["gitlab-org"]
+        }));
+        assert!(profile!(gitlab).email_verified);
+        let entra = userinfo(serde_json::json!({
+            "sub": "OLu859SGc2Sr9ZsqbkG-QbeLgJlb41KcdiPoLYNpSFA", "name": "Mikah Ollenburg",
+            "family_name": "Ollenburg", "given_name": "Mikah", "picture": "https://graph.microsoft.com/v1.0/me/photo/$value",
+            "email": "mikoll@contoso.com"
+        }));
+        let p = profile!(entra);
+        assert_eq!((p.email.as_deref(), p.email_verified), (Some("mikoll@contoso.com"), false));
+    }
+
     #[test]
     fn presets_fill_in_what_the_operator_left_out() {
         let up = build_upstream(provider(serde_json::json!({

@@ -400,7 +400,7 @@ impl Engine {
             code_challenge_method: req.code_challenge.as_ref().map(|(_, m)| m.as_str().to_string()),
             auth_time: Some(session.auth_time),
             family: Some(generate_hex(16)),
-            data: super::token::GrantData::of_session(&session).to_json(),
+            data: super::token::GrantData::of_session(session).to_json(),
             created_at: ts,
             expires_at: ts + req.code_ttl,
         })?;

@@ -417,7 +417,8 @@ async fn connect(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     if !state.engine.recently_authenticated(&session) {
         return reauthenticate_first();
     }
-    crate::plugin_host::federation::begin_link(plugin, &upstream, &state, session.id).await
+    let ip = super::browser::peer_ip(&req);
+    crate::plugin_host::federation::begin_link(plugin, &upstream, &state, session.id, ip).await
 }
 
 async fn save_profile(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {

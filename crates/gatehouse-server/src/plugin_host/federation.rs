@@ -129,14 +129,20 @@ fn refusal_page(status: StatusCode, message: &str, return_to: Option<&str>, link
 async fn start(p: Arc<LoadedPlugin>, u: Arc<Upstream>, req: HttpRequest, state: State) -> HttpResponse {
     let mut params = query(&req);
     let return_to = safe_return_to(params.remove("return_to").as_deref()).filter(|r| r.len() <= MAX_RETURN_TO);
-    begin(p, &u, &state, params, return_to, None).await
+    begin(p, &u, &state, params, return_to, None, peer_ip(&req)).await
 }
 
 /// A member links `u` to their account (the account page checked the form
 /// and that they signed in recently): the same trip to the upstream, with
 /// the member's session in the state cookie.
-pub async fn begin_link(p: Arc<LoadedPlugin>, u: &Upstream, state: &State, session_id: i64) -> HttpResponse {
-    begin(p, u, state, BTreeMap::new(), Some("/account".into()), Some(session_id)).await
+pub async fn begin_link(
+    p: Arc<LoadedPlugin>,
+    u: &Upstream,
+    state: &State,
+    session_id: i64,
+    ip: String,
+) -> HttpResponse {
+    begin(p, u, state, BTreeMap::new(), Some("/account".into()), Some(session_id), ip).await
 }
 
 async fn begin(
@@ -146,16 +152,25 @@ async fn begin(
     params: BTreeMap<String, String>,
     return_to: Option<String>,
     link: Option<i64>,
+    ip: String,
 ) -> HttpResponse {
-    let begin = BeginLogin { callback_url: callback_url(&state, &u.id), params, provider: u.provider_field() };
+    let begin = BeginLogin { callback_url: callback_url(state, &u.id), params, provider: u.provider_field() };
     let span = tracing::Span::current();
-    let p2 = p.clone();
+    let (p2, st, id) = (p.clone(), state.clone(), u.id.clone());
     let r = {
         let caller = crate::http::request_id::caller();
         web::block(move || {
             crate::http::in_request(caller, || {
                 let _in_request = span.enter();
-                p2.call::<_, LoginRedirect>(plugin_methods::BEGIN_LOGIN, &begin)
+                let r = p2.call::<_, LoginRedirect>(plugin_methods::BEGIN_LOGIN, &begin);
+                if let Err(e) = &r {
+                    // Audited with the upstream's error (discovery failed, unreachable…).
+                    let reason = format!("the sign-in could not start: {e}");
+                    if let Err(err) = st.engine.federation_refused(&id, &reason, None, &ip) {
+                        tracing::error!(error = %err, "could not audit a federation failure");
+                    }
+                }
+                r
             })
         })
         .await
@@ -453,9 +468,9 @@ mod tests {
 
     #[test]
     fn pending_state_round_trips_and_rejects_garbage() {
-        let p = Pending { s: "abc".into(), r: Some("/oauth2/authorize?x=1".into()) };
+        let p = Pending { s: "abc".into(), r: Some("/oauth2/authorize?x=1".into()), l: Some(7) };
         let back = Pending::decode(&p.encode()).unwrap();
-        assert_eq!((back.s.as_str(), back.r.as_deref()), ("abc", Some("/oauth2/authorize?x=1")));
+        assert_eq!((back.s.as_str(), back.r.as_deref(), back.l), ("abc", Some("/oauth2/authorize?x=1"), Some(7)));
         for bad in ["", "!!", "e30", "not-base64-json"] {
             assert!(Pending::decode(bad).is_none(), "{bad}");
         }
