@@ -38,13 +38,13 @@ pub fn generate_base64_secret() -> String {
 pub fn generate_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     OsRng.fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(buf)
 }
 
 /// The stored form of a secret or token: hex SHA-256.
 pub fn digest(secret: &str) -> String {
-    let d = Sha256::digest(secret.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    // On the token path: no per-byte formatting.
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Whether `secret` matches the stored `digest`, compared in constant time.

@@ -163,8 +163,15 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         // WAL lets readers run beside the one writer; busy_timeout makes
         // concurrent writers queue instead of failing with SQLITE_BUSY.
         // (journal_mode=WAL is persistent and set once at open.)
-        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(diesel::r2d2::Error::QueryError)
+        // The checkpointer thread copies logged pages into the database
+        // file in the background; the writer's own checkpoint (a stall for
+        // everyone waiting on it) comes only every 4000 pages and finds
+        // little left to copy.
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = 4000;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -186,6 +193,10 @@ pub(crate) enum Pools {
 pub struct Store {
     pub(crate) pools: Pools,
     url: DatabaseUrl,
+    /// The committer of new grants, started at the first insert.
+    pub(crate) group_commit: std::sync::Arc<std::sync::OnceLock<crate::group_commit::GroupCommit>>,
+    /// Held by every clone; the SQLite checkpointer stops when the last goes.
+    _alive: std::sync::Arc<()>,
 }
 
 impl fmt::Debug for Store {
@@ -244,7 +255,7 @@ impl Store {
         let parsed = DatabaseUrl::parse(url)?;
         let masked = parsed.masked();
         let connect_err = |reason: String| StoreError::Connect { url: masked.clone(), reason };
-        let pools = match &parsed {
+        let (pools, checkpoint_conn) = match &parsed {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)
@@ -267,7 +278,7 @@ impl Store {
                         .build(ConnectionManager::<SqliteConnection>::new(path_str.clone()))
                         .map_err(|e| connect_err(e.to_string()))
                 };
-                Pools::Sqlite { read: pool(8)?, write: pool(1)? }
+                (Pools::Sqlite { read: pool(8)?, write: pool(1)? }, Some(first))
             }
             DatabaseUrl::Postgres(u) => {
                 PgConnection::establish(u).map_err(|e| connect_err(first_line(&e.to_string())))?;
@@ -283,10 +294,14 @@ impl Store {
                     .connection_timeout(Duration::from_secs(3))
                     .build(ConnectionManager::<PgConnection>::new(u.clone()))
                     .map_err(|e| connect_err(e.to_string()))?;
-                Pools::Postgres(pool)
+                (Pools::Postgres(pool), None)
             }
         };
-        Ok(Store { pools, url: parsed })
+        let alive = std::sync::Arc::new(());
+        if let Some(conn) = checkpoint_conn {
+            start_checkpointer(conn, std::sync::Arc::downgrade(&alive));
+        }
+        Ok(Store { pools, url: parsed, group_commit: Default::default(), _alive: alive })
     }
 
     /// Opens the database and applies pending migrations.
@@ -367,6 +382,50 @@ impl Store {
             Pools::Postgres(pool) => pool.get_timeout(wait)?.batch_execute("SELECT 1")?,
         }
         Ok(())
+    }
+}
+
+/// What `PRAGMA wal_checkpoint` reports.
+#[derive(diesel::QueryableByName)]
+struct Checkpointed {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+}
+
+/// Frames in the log above which the checkpointer makes the log start over
+/// itself (a safety net: the writer's automatic checkpoint normally does).
+const WAL_RESTART_FRAMES: i32 = 64_000;
+
+/// Keeps most of SQLite's checkpoint work off the commit path: ten times a
+/// second, while any clone of the store lives, a PASSIVE checkpoint (it
+/// never blocks writers or readers) from a connection of its own copies the
+/// logged pages into the database file and fsyncs it. Should the log still
+/// pass [`WAL_RESTART_FRAMES`], a RESTART checkpoint makes the next writer
+/// start it over.
+fn start_checkpointer(mut conn: SqliteConnection, alive: std::sync::Weak<()>) {
+    let spawned = std::thread::Builder::new().name("gatehouse-checkpoint".into()).spawn(move || {
+        while alive.upgrade().is_some() {
+            std::thread::sleep(Duration::from_millis(100));
+            let passive = diesel::RunQueryDsl::load::<Checkpointed>(
+                diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)"),
+                &mut conn,
+            );
+            let log = match passive {
+                Ok(rows) => rows.first().map_or(0, |r| r.log),
+                Err(e) => {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                    continue;
+                }
+            };
+            if log > WAL_RESTART_FRAMES {
+                if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(RESTART);") {
+                    tracing::warn!(error = %e, "WAL restart failed");
+                }
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the WAL checkpointer");
     }
 }
 

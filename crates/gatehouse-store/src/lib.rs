@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod db;
+mod group_commit;
 pub mod models;
 mod repo;
 pub mod schema;

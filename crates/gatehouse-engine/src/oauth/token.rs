@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use gatehouse_core::client::GrantType;
 use gatehouse_core::pkce::{self, ChallengeMethod};
 use gatehouse_core::scope::{OFFLINE_ACCESS, SSO_SCOPE};
-use gatehouse_core::secret::{digest, generate_hex, generate_token};
+use gatehouse_core::secret::{digest, generate_token};
 use gatehouse_core::{Dialect, ScopeSet};
 use gatehouse_store::{Client, Grant, GrantKind, NewGrant, RedeemOutcome, User};
 
@@ -279,7 +279,9 @@ impl Engine {
             client,
             user: None,
             scope: &scope,
-            family: Some(generate_hex(16)),
+            // A lone access token: no family to revoke together (and no
+            // random key in the family index on the hottest insert).
+            family: None,
             session_id: None,
             auth_time: None,
             nonce: None,
@@ -383,12 +385,12 @@ impl Engine {
             created_at: ts,
             ..NewGrant::of(GrantKind::Access)
         };
-        self.store.insert_grant(&NewGrant {
+        let mut rows = vec![NewGrant {
             kind: GrantKind::Access,
             digest: digest(&access),
             expires_at: ts + a.access_ttl,
             ..base.clone()
-        })?;
+        }];
         let mut body = TokenResponse {
             access_token: access,
             token_type: "Bearer".into(),
@@ -400,15 +402,17 @@ impl Engine {
         };
         if a.with_refresh && a.user.is_some() {
             let refresh = generate_token();
-            self.store.insert_grant(&NewGrant {
+            rows.push(NewGrant {
                 kind: GrantKind::Refresh,
                 digest: digest(&refresh),
                 expires_at: ts + self.config.refresh_ttl,
                 scope: a.refresh_scope.unwrap_or(a.scope).to_string(),
                 ..base
-            })?;
+            });
             body.refresh_token = Some(refresh);
         }
+        // Both rows in one commit (shared with other requests' tokens).
+        self.store.insert_grants(rows)?;
         if let Some(user) = a.user.filter(|_| a.scope.contains("openid")) {
             body.id_token = Some(self.id_token(IdTokenInput {
                 client: a.client,

@@ -18,11 +18,15 @@ pub enum RedeemOutcome {
 }
 
 impl Store {
-    pub fn insert_grant(&self, new: &NewGrant) -> Result<Grant, StoreError> {
-        with_write!(self, |c| Ok(diesel::insert_into(grants::table)
-            .values(new)
-            .returning(Grant::as_returning())
-            .get_result(c)?))
+    pub fn insert_grant(&self, new: &NewGrant) -> Result<(), StoreError> {
+        self.insert_grants(vec![new.clone()])
+    }
+
+    /// Inserts grants together (all or none), committed with whatever
+    /// else is being inserted at the moment (see `group_commit`); returns
+    /// once they are durable.
+    pub fn insert_grants(&self, rows: Vec<NewGrant>) -> Result<(), StoreError> {
+        self.group_commit.get_or_init(|| crate::group_commit::GroupCommit::start(self.pools.clone())).insert(rows)
     }
 
     /// Redeems a single-use credential: one conditional UPDATE that only one
