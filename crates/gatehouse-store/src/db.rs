@@ -234,6 +234,12 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
+// Lookups use `get_result`, never `.first()`: diesel binds first()'s
+// `LIMIT ?`, and SQLite (3.45+) lets a bound LIMIT shape the plan, so
+// every execution of a cached statement would be re-prepared from its SQL
+// (seen as 70 % of introspection's time). Queries by a unique key return at
+// most one row anyway; ordered ones take the first row of the answer.
+
 /// [`on_pool!`] for statements that write: on SQLite, the single writer.
 macro_rules! with_write {
     ($store:expr, |$conn:ident| $body:expr) => {

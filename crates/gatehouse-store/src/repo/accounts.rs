@@ -25,7 +25,7 @@ impl Store {
     }
 
     pub fn account_by_id(&self, id: i64) -> Result<Option<Account>, StoreError> {
-        with_conn!(self, |c| Ok(accounts::table.find(id).select(Account::as_select()).first(c).optional()?))
+        with_conn!(self, |c| Ok(accounts::table.find(id).select(Account::as_select()).get_result(c).optional()?))
     }
 
     /// The accounts a user owns or belongs to.

@@ -153,7 +153,7 @@ impl Store {
             .filter(audit_events::kind.eq(kind))
             .filter(audit_events::subject.eq(subject))
             .select(diesel::dsl::max(audit_events::id))
-            .first::<Option<i64>>(c)?))
+            .get_result::<Option<i64>>(c)?))
     }
 
     /// How many events of `kind` about `subject` happened since `since`

@@ -16,7 +16,7 @@ impl Store {
         with_conn!(self, |c| Ok(api_credentials::table
             .filter(api_credentials::identifier.eq(identifier))
             .select(ApiCredential::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?))
     }
 

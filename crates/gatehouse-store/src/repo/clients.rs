@@ -47,14 +47,14 @@ impl Store {
         let row: Option<ClientRow> = with_conn!(self, |c| clients::table
             .filter(clients::client_id.eq(client_id))
             .select(ClientRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?);
         Ok(row.map(Client::from))
     }
 
     pub fn client_by_id(&self, id: i64) -> Result<Option<Client>, StoreError> {
         let row: Option<ClientRow> =
-            with_conn!(self, |c| clients::table.find(id).select(ClientRow::as_select()).first(c).optional()?);
+            with_conn!(self, |c| clients::table.find(id).select(ClientRow::as_select()).get_result(c).optional()?);
         Ok(row.map(Client::from))
     }
 
@@ -105,7 +105,8 @@ impl Store {
     pub fn delete_client(&self, id: i64) -> Result<bool, StoreError> {
         use crate::schema::{consents, grants};
         with_write!(self, |c| c.transaction(|c| {
-            let Some(cid) = clients::table.find(id).select(clients::client_id).first::<String>(c).optional()? else {
+            let Some(cid) = clients::table.find(id).select(clients::client_id).get_result::<String>(c).optional()?
+            else {
                 return Ok::<_, StoreError>(false);
             };
             diesel::delete(grants::table.filter(grants::client_id.eq(&cid))).execute(c)?;

@@ -51,7 +51,7 @@ impl Store {
             .filter(user_factors::kind.eq("passkey"))
             .filter(user_factors::credential_id.eq(credential_id))
             .select(UserFactor::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?))
     }
 

@@ -66,7 +66,7 @@ impl Store {
             .filter(grants::digest.eq(digest))
             .filter(grants::kind.eq(kind.as_str()))
             .select((Grant::as_select(), revoked_families::revoked_at.nullable()))
-            .first(c)
+            .get_result(c)
             .optional()?);
         Ok(row.map(with_family_revocation))
     }
@@ -78,7 +78,7 @@ impl Store {
             .left_join(revoked_families::table.on(revoked_families::family.nullable().eq(grants::family)))
             .filter(grants::digest.eq(digest))
             .select((Grant::as_select(), revoked_families::revoked_at.nullable()))
-            .first(c)
+            .get_result(c)
             .optional()?);
         Ok(row.map(with_family_revocation))
     }
@@ -127,7 +127,7 @@ impl Store {
             .filter(consents::user_id.eq(user_id))
             .filter(consents::client_id.eq(client_id))
             .select(consents::scope)
-            .first::<String>(c)
+            .get_result::<String>(c)
             .optional()?))
     }
 

@@ -12,7 +12,7 @@ impl Store {
         with_conn!(self, |c| Ok(identity_links::table
             .find((plugin, subject))
             .select(IdentityLink::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?))
     }
 
@@ -84,7 +84,7 @@ impl Store {
             .filter(identity_links::refresh_token_enc.is_not_null())
             .order(identity_links::last_login_at.desc())
             .select((identity_links::subject, identity_links::checked_at))
-            .first::<(String, Option<i64>)>(c)
+            .get_result::<(String, Option<i64>)>(c)
             .optional()?
             .map(|(s, at)| (s, at.unwrap_or(0)))))
     }
@@ -112,7 +112,10 @@ impl Store {
             if claimed != 1 {
                 return Ok(None);
             }
-            Ok(l::identity_links.find((plugin, subject)).select(l::refresh_token_enc).first::<Option<String>>(c)?)
+            Ok(l::identity_links
+                .find((plugin, subject))
+                .select(l::refresh_token_enc)
+                .get_result::<Option<String>>(c)?)
         })
     }
 

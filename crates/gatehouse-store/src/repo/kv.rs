@@ -11,7 +11,7 @@ impl Store {
             .filter(plugin_kv::k.eq(key))
             .filter(plugin_kv::expires_at.is_null().or(plugin_kv::expires_at.gt(now)))
             .select(plugin_kv::v)
-            .first::<String>(c)
+            .get_result::<String>(c)
             .optional()?))
     }
 

@@ -19,7 +19,7 @@ impl Store {
             .filter(sessions::revoked_at.is_null())
             .filter(sessions::expires_at.gt(now))
             .select(Session::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?))
     }
 

@@ -99,7 +99,7 @@ impl Store {
             .filter(user_tokens::used_at.is_null())
             .filter(user_tokens::expires_at.gt(now))
             .select(UserToken::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?))
     }
 

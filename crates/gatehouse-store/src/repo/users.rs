@@ -38,14 +38,14 @@ impl Store {
     }
 
     pub fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
-        with_conn!(self, |c| Ok(users::table.find(id).select(User::as_select()).first(c).optional()?))
+        with_conn!(self, |c| Ok(users::table.find(id).select(User::as_select()).get_result(c).optional()?))
     }
 
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         with_conn!(self, |c| Ok(users::table
             .filter(users::email.eq(email))
             .select(User::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?))
     }
 
@@ -53,7 +53,7 @@ impl Store {
         with_conn!(self, |c| Ok(users::table
             .filter(users::uuid.eq(uuid))
             .select(User::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?))
     }
 
