@@ -25,13 +25,30 @@ pub fn install() {
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
             .and_then(|b| b.install_recorder());
         match built {
-            Ok(h) => Some(h),
+            Ok(h) => {
+                start_upkeep(h.clone());
+                Some(h)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics are off: the exporter could not be installed");
                 None
             }
         }
     });
+}
+
+/// Histogram samples wait in the recorder until they are folded into their
+/// buckets, which `render` does at a scrape. Without a scraper every
+/// request's samples stayed (about 17 bytes a request: 8 MiB per half a
+/// million requests); folding them in every few seconds keeps memory flat.
+fn start_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new().name("gatehouse-metrics".into()).spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(5));
+        handle.run_upkeep();
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
+    }
 }
 
 /// One finished HTTP request.
