@@ -362,3 +362,54 @@ fn an_unreadably_long_request_gets_a_page() {
     let r = http().post(s.url("/oauth2/token")).form(&[("grant_type", "nope")]).send().unwrap();
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
 }
+
+/// Speed issue: group commit must not trade durability away. Tokens issued
+/// concurrently (so they share commits) and answered with 200 are all live
+/// after the server is killed with SIGKILL right after the last answer and
+/// started again, on both backends.
+#[test]
+fn tokens_answered_with_200_survive_kill_9() {
+    for backend in backends() {
+        let mut server = Server::start(backend);
+        let svc = server.cli_json(&["client", "add", "--name", "svc", "--grant", "client_credentials", "--scope", ""]);
+        let (id, secret) =
+            (svc["client_id"].as_str().unwrap().to_string(), svc["client_secret"].as_str().unwrap().to_string());
+        let url = server.url("/oauth2/token");
+        let tokens: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (url, id, secret) = (&url, &id, &secret);
+                    s.spawn(move || {
+                        let c = http();
+                        (0..25)
+                            .map(|_| {
+                                let r = c
+                                    .post(url.as_str())
+                                    .basic_auth(id, Some(secret))
+                                    .form(&[("grant_type", "client_credentials")])
+                                    .send()
+                                    .unwrap();
+                                assert_eq!(r.status(), 200);
+                                r.json::<serde_json::Value>().unwrap()["access_token"].as_str().unwrap().to_string()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(tokens.len(), 200);
+        server.kill_and_restart();
+        for t in &tokens {
+            let r: serde_json::Value = http()
+                .post(server.url("/oauth2/introspect"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("token", t.as_str())])
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            assert_eq!(r["active"], true, "{backend:?}: a token answered with 200 was lost");
+        }
+    }
+}

@@ -109,6 +109,9 @@ pub struct Server {
     pub config_path: PathBuf,
     child: Option<Child>,
     log_path: PathBuf,
+    /// How it was started (for a restart).
+    opts: ServerOptions,
+    port: u16,
 }
 
 impl Server {
@@ -128,27 +131,10 @@ impl Server {
             let base =
                 if opts.localhost { format!("http://localhost:{port}") } else { format!("http://127.0.0.1:{port}") };
             let log_path = data_dir.path().join(format!("server-{port}.log"));
-            let log = std::fs::File::create(&log_path).unwrap();
-            let mut child = Command::new(BIN)
-                .arg("serve")
-                .args(["--bind", &format!("127.0.0.1:{port}")])
-                .args(if opts.localhost { vec!["--issuer".to_string(), base.clone()] } else { Vec::new() })
-                .args(&opts.args)
-                .env("GATEHOUSE_CONFIG", &config_path)
-                .env("GATEHOUSE_DATABASE_URL", &db.url)
-                .env("GATEHOUSE_DATA_DIR", data_dir.path())
-                .env("GATEHOUSE_LOG", "info")
-                // The production plugins cargo built next to the binary are
-                // loaded only by the tests that ask for them.
-                .env("GATEHOUSE_DEFAULT_PLUGINS", "false")
-                .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start gatehouse");
+            let mut child = spawn_serve(port, &base, &config_path, &db.url, data_dir.path(), &opts, &log_path);
             match wait_ready(&mut child, &base) {
                 Ok(()) => {
-                    return Server { base, db, data_dir, config_path, child: Some(child), log_path };
+                    return Server { base, db, data_dir, config_path, child: Some(child), log_path, opts, port };
                 }
                 Err(e) => {
                     let _ = child.kill();
@@ -162,6 +148,30 @@ impl Server {
             }
         }
         panic!("gatehouse did not start: {last_err}");
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind: nothing is
+    /// flushed) and starts it again on the same port, database and data
+    /// directory.
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let mut child = spawn_serve(
+            self.port,
+            &self.base,
+            &self.config_path,
+            &self.db.url,
+            self.data_dir.path(),
+            &self.opts,
+            &self.log_path,
+        );
+        if let Err(e) = wait_ready(&mut child, &self.base) {
+            let _ = child.kill();
+            panic!("gatehouse did not restart: {e}\n{}", self.log());
+        }
+        self.child = Some(child);
     }
 
     /// The server's log so far.
@@ -217,6 +227,36 @@ impl Drop for Server {
             let _ = c.wait();
         }
     }
+}
+
+/// `gatehouse serve` on `port` with the test's settings; its log (appended) at `log_path`.
+fn spawn_serve(
+    port: u16,
+    base: &str,
+    config_path: &Path,
+    db_url: &str,
+    data_dir: &Path,
+    opts: &ServerOptions,
+    log_path: &Path,
+) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).unwrap();
+    Command::new(BIN)
+        .arg("serve")
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .args(if opts.localhost { vec!["--issuer".to_string(), base.to_string()] } else { Vec::new() })
+        .args(&opts.args)
+        .env("GATEHOUSE_CONFIG", config_path)
+        .env("GATEHOUSE_DATABASE_URL", db_url)
+        .env("GATEHOUSE_DATA_DIR", data_dir)
+        .env("GATEHOUSE_LOG", "info")
+        // The production plugins cargo built next to the binary are
+        // loaded only by the tests that ask for them.
+        .env("GATEHOUSE_DEFAULT_PLUGINS", "false")
+        .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start gatehouse")
 }
 
 fn wait_ready(child: &mut Child, base: &str) -> Result<(), String> {
