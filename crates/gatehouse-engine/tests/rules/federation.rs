@@ -250,13 +250,9 @@ mod revalidation {
 
     /// A member signed in through upstream `corp` (which gave refresh token
     /// `rt-1`), and refresh tokens of a web client for them.
-    fn federated(
-        hub: &Hub,
-        engine: &mut Engine,
-        upstream: Arc<FakeUpstream>,
-        n: usize,
-    ) -> (Client, String, Vec<String>) {
-        engine.set_hooks(upstream);
+    fn federated(hub: &mut Hub, upstream: Arc<FakeUpstream>, n: usize) -> (Client, String, Vec<String>) {
+        hub.engine.set_hooks(upstream);
+        let engine = &hub.engine;
         let done = engine.federated_sign_in("corp", &identity("s1", "fed@example.com", true), &ctx()).unwrap();
         engine.remember_upstream_check("corp", "s1", Some("rt-1")).unwrap();
         let (client, secret) = hub.web_client();
@@ -294,9 +290,7 @@ mod revalidation {
     fn the_upstream_is_asked_at_most_once_per_interval_and_its_rotated_token_kept() {
         let mut hub = Hub::with(|c| c.upstream_recheck_secs = 300).with_keys();
         let up = FakeUpstream::new(UpstreamCheck::Vouched { refresh_token: "rt-2".into() }, 0);
-        let mut engine = hub.engine.clone();
-        let (client, secret, rts) = federated(&hub, &mut engine, up.clone(), 1);
-        hub.engine = engine;
+        let (client, secret, rts) = federated(&mut hub, up.clone(), 1);
         // Signed in just now: a fresh check, the upstream is not asked.
         let t = refresh(&hub.engine, &client, &secret, &rts[0]).unwrap();
         assert_eq!(up.calls.load(Ordering::SeqCst), 0);
@@ -314,9 +308,7 @@ mod revalidation {
     fn an_upstream_refusal_fails_the_refresh_and_ends_every_session() {
         let mut hub = Hub::with(|c| c.upstream_recheck_secs = 0).with_keys();
         let up = FakeUpstream::new(UpstreamCheck::Refused("invalid_grant: account disabled".into()), 0);
-        let mut engine = hub.engine.clone();
-        let (client, secret, rts) = federated(&hub, &mut engine, up.clone(), 2);
-        hub.engine = engine;
+        let (client, secret, rts) = federated(&mut hub, up.clone(), 2);
         let e = refresh(&hub.engine, &client, &secret, &rts[0]).unwrap_err();
         assert_eq!(e.code.as_str(), "invalid_grant");
         let user = hub.engine.find_user("fed@example.com").unwrap();
@@ -332,9 +324,7 @@ mod revalidation {
     fn an_unreachable_upstream_does_not_sign_anyone_out_and_is_asked_again() {
         let mut hub = Hub::with(|c| c.upstream_recheck_secs = 0).with_keys();
         let up = FakeUpstream::new(UpstreamCheck::Unavailable("connection refused".into()), 0);
-        let mut engine = hub.engine.clone();
-        let (client, secret, rts) = federated(&hub, &mut engine, up.clone(), 1);
-        hub.engine = engine;
+        let (client, secret, rts) = federated(&mut hub, up.clone(), 1);
         let t = refresh(&hub.engine, &client, &secret, &rts[0]).unwrap();
         refresh(&hub.engine, &client, &secret, &t.refresh_token.unwrap()).unwrap();
         assert_eq!(*up.spent.lock().unwrap(), vec!["rt-1", "rt-1"], "the kept token stays");
@@ -347,9 +337,7 @@ mod revalidation {
     fn concurrent_refreshes_on_two_replicas_spend_the_upstream_token_once() {
         let mut hub = Hub::with(|c| c.upstream_recheck_secs = 0).with_keys();
         let up = FakeUpstream::new(UpstreamCheck::Vouched { refresh_token: "rt-2".into() }, 300);
-        let mut engine = hub.engine.clone();
-        let (client, secret, rts) = federated(&hub, &mut engine, up.clone(), 8);
-        hub.engine = engine;
+        let (client, secret, rts) = federated(&mut hub, up.clone(), 8);
         let mut other = hub.replica();
         other.set_hooks(up.clone());
         let engines = [hub.engine.clone(), other];
