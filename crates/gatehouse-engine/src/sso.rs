@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use gatehouse_core::client::GrantType;
 use gatehouse_core::scope::SSO_SCOPE;
-use gatehouse_core::secret::{digest, generate_token};
+use gatehouse_core::secret::{generate_grant_token, grant_digest};
 use gatehouse_store::{Client, GrantKind, NewGrant, RedeemOutcome, Session};
 
 use crate::audit::AuditRecord;
@@ -84,12 +84,12 @@ impl Engine {
             }
             None => SSO_SCOPE.to_string(),
         };
-        let token = generate_token();
+        let token = generate_grant_token();
         let ts = self.now();
         let ttl = self.config.sso_ttl.min(60);
         self.store.insert_grant(&NewGrant {
             kind: GrantKind::Sso,
-            digest: digest(&token),
+            digest: grant_digest(&token),
             client_id: client.client_id.clone(),
             user_id: Some(user_id),
             scope: scope.clone(),
@@ -108,7 +108,7 @@ impl Engine {
     /// destination from the token's scope against the client area URL.
     pub fn redeem_sso_token(&self, token: &str, ctx: &BrowserContext<'_>) -> Result<SsoLogin, SsoError> {
         let ip = ctx.ip;
-        let token_digest = digest(token);
+        let token_digest = grant_digest(token);
         let found = self.store.grant_by_digest(GrantKind::Sso, &token_digest)?;
         let user = match found.as_ref().and_then(|g| g.user_id) {
             Some(id) => self.store.user_by_id(id)?,

@@ -5,7 +5,7 @@
 use gatehouse_core::client::GrantType;
 use gatehouse_core::pkce::{self, ChallengeMethod};
 use gatehouse_core::redirect::{matches_registered, with_query};
-use gatehouse_core::secret::{digest, generate_hex, generate_token};
+use gatehouse_core::secret::{generate_grant_token, generate_hex, grant_digest};
 use gatehouse_core::OAuthErrorCode;
 use gatehouse_core::{Dialect, ScopeSet, UserStatus};
 use gatehouse_store::{Client, GrantKind, NewGrant, Session, User};
@@ -385,11 +385,11 @@ impl Engine {
 
     /// Issues a single-use authorization code and returns the redirect.
     fn issue_code(&self, req: &AuthorizeRequest, session: &Session, user: &User) -> Result<String, OAuthError> {
-        let code = generate_token();
+        let code = generate_grant_token();
         let ts = self.now();
         self.store.insert_grant(&NewGrant {
             kind: GrantKind::Code,
-            digest: digest(&code),
+            digest: grant_digest(&code),
             client_id: req.client.client_id.clone(),
             user_id: Some(user.id),
             session_id: Some(session.id),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use gatehouse_core::client::GrantType;
 use gatehouse_core::pkce::{self, ChallengeMethod};
 use gatehouse_core::scope::{OFFLINE_ACCESS, SSO_SCOPE};
-use gatehouse_core::secret::{digest, generate_token};
+use gatehouse_core::secret::{generate_grant_token, grant_digest};
 use gatehouse_core::{Dialect, ScopeSet};
 use gatehouse_store::{Client, Grant, GrantKind, NewGrant, RedeemOutcome, User};
 
@@ -90,7 +90,7 @@ impl Engine {
     ) -> Result<TokenResponse, OAuthError> {
         let code =
             p.get("code").ok_or_else(|| OAuthError::invalid_request("Missing parameter: \"code\" is required"))?;
-        let code_digest = digest(code);
+        let code_digest = grant_digest(code);
         let invalid = || OAuthError::invalid_grant("Authorization code doesn't exist or is invalid for the client");
         // Everything is checked before the code is spent, so a mistake
         // (wrong client, redirect URI or verifier) changes nothing.
@@ -197,7 +197,7 @@ impl Engine {
         let token = p
             .get("refresh_token")
             .ok_or_else(|| OAuthError::invalid_request("Missing parameter: \"refresh_token\" is required"))?;
-        let token_digest = digest(token);
+        let token_digest = grant_digest(token);
         let invalid = || OAuthError::invalid_grant("Invalid refresh token");
         let found = self.store.grant_by_digest(GrantKind::Refresh, &token_digest)?.ok_or_else(invalid)?;
         if found.client_id != client.client_id {
@@ -373,7 +373,7 @@ impl Engine {
         )
         .increment(1);
         let ts = self.now();
-        let access = generate_token();
+        let access = generate_grant_token();
         let base = NewGrant {
             client_id: a.client.client_id.clone(),
             user_id: a.user.map(|u| u.id),
@@ -387,7 +387,7 @@ impl Engine {
         };
         let mut rows = vec![NewGrant {
             kind: GrantKind::Access,
-            digest: digest(&access),
+            digest: grant_digest(&access),
             expires_at: ts + a.access_ttl,
             ..base.clone()
         }];
@@ -401,10 +401,10 @@ impl Engine {
             redirect_url: None,
         };
         if a.with_refresh && a.user.is_some() {
-            let refresh = generate_token();
+            let refresh = generate_grant_token();
             rows.push(NewGrant {
                 kind: GrantKind::Refresh,
-                digest: digest(&refresh),
+                digest: grant_digest(&refresh),
                 expires_at: ts + self.config.refresh_ttl,
                 scope: a.refresh_scope.unwrap_or(a.scope).to_string(),
                 ..base

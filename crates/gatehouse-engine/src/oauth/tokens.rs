@@ -1,7 +1,7 @@
 //! Using and retiring tokens: userinfo (RFC 6750 bearer rules), token
 //! introspection (RFC 7662), revocation (RFC 7009) and RP-initiated logout.
 
-use gatehouse_core::secret::digest;
+use gatehouse_core::secret::grant_digest;
 use gatehouse_core::OAuthErrorCode;
 use gatehouse_core::ScopeSet;
 use gatehouse_store::{Client, Grant, GrantKind, User};
@@ -38,7 +38,7 @@ impl Engine {
     /// Finds a live access token (not expired, not revoked, user not Closed).
     pub fn live_access_token(&self, token: &str) -> Result<LiveAccess, OAuthError> {
         let invalid = || OAuthError::invalid_token("The access token provided is invalid");
-        let g = self.store.grant_by_digest(GrantKind::Access, &digest(token))?.ok_or_else(invalid)?;
+        let g = self.store.grant_by_digest(GrantKind::Access, &grant_digest(token))?.ok_or_else(invalid)?;
         if g.revoked_at.is_some() {
             return Err(invalid());
         }
@@ -100,7 +100,7 @@ impl Engine {
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("Missing parameter: \"token\" is required"))?;
         let inactive = Introspection::inactive();
-        let Some(g) = self.store.grant_by_any_digest(&digest(token))? else { return Ok(inactive) };
+        let Some(g) = self.store.grant_by_any_digest(&grant_digest(token))? else { return Ok(inactive) };
         let kind_ok = matches!(g.kind, GrantKind::Access | GrantKind::Refresh);
         let live = g.revoked_at.is_none() && g.used_at.is_none() && g.expires_at > self.now();
         if !kind_ok || !live || g.client_id != client.client_id {
@@ -154,7 +154,7 @@ impl Engine {
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("Missing parameter: \"token\" is required"))?;
-        let Some(g) = self.store.grant_by_any_digest(&digest(token))? else { return Ok(()) };
+        let Some(g) = self.store.grant_by_any_digest(&grant_digest(token))? else { return Ok(()) };
         if g.client_id != client.client_id {
             return Ok(());
         }
