@@ -559,6 +559,19 @@ impl Engine {
         Ok(found)
     }
 
+    /// The cached client with this id when it is fresh and `secret_value`
+    /// is its secret (constant-time); never reads the database. `None`
+    /// also when it is not cached: ask [`Engine::authenticate_client`].
+    pub fn cached_client_with_secret(&self, client_id: &str, secret_value: &str) -> Option<Client> {
+        let now = self.now();
+        let client = {
+            let cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+            let (at, c) = cache.get(client_id)?;
+            (now >= *at && now - at < CLIENT_CACHE_SECS).then(|| c.clone())?
+        };
+        client.secret_digest.as_deref().is_some_and(|d| secret::verify_digest(secret_value, d)).then_some(client)
+    }
+
     /// Forgets every cached client (after this replica changed one).
     fn forget_clients(&self) {
         self.clients.0.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -10,11 +10,22 @@
 //! each caller: under load, dozens of tokens share one commit; alone, a
 //! request waits for nothing but its own.
 //!
+//! A caller either blocks until its rows are durable
+//! ([`crate::Store::insert_grants`], for code on blocking threads) or gets a
+//! [`PendingCommit`] to await ([`crate::Store::submit_grants`], for the
+//! token endpoint's hot path on the event loop, which then parks no thread
+//! while the commit runs).
+//!
 //! A batch that fails as a whole (one row breaks a uniqueness rule, the
 //! database hiccups) is retried row group by row group, so each caller gets
 //! its own answer and nobody's token is lost or wrongly refused.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::task::{Context, Poll};
+
+use futures_channel::oneshot;
 
 use diesel::prelude::*;
 
@@ -29,7 +40,57 @@ const MAX_BATCH: usize = 256;
 /// answer goes.
 struct Job {
     rows: Vec<NewGrant>,
-    answer: SyncSender<Result<(), StoreError>>,
+    answer: Answer,
+}
+
+/// Where a caller waits for its commit.
+enum Answer {
+    /// A thread blocked in [`GroupCommit::insert`].
+    Blocking(SyncSender<Result<(), StoreError>>),
+    /// A [`PendingCommit`] being awaited.
+    Awaited(oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl Answer {
+    fn send(self, result: Result<(), StoreError>) {
+        // A caller that went away (its request was dropped) needs no answer.
+        match self {
+            Answer::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+            Answer::Awaited(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+/// Rows handed to the committer and not yet known to be durable: await it
+/// before telling anyone about them (a token is answered only once its row
+/// is committed). Dropping it does not cancel the insert.
+#[must_use = "rows are durable only once this resolves to Ok"]
+pub struct PendingCommit(PendingState);
+
+enum PendingState {
+    Waiting(oneshot::Receiver<Result<(), StoreError>>),
+    Failed(Option<StoreError>),
+}
+
+fn committer_stopped() -> StoreError {
+    StoreError::Pool("the committer stopped".into())
+}
+
+impl Future for PendingCommit {
+    type Output = Result<(), StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            PendingState::Waiting(rx) => {
+                Pin::new(rx).poll(cx).map(|answer| answer.unwrap_or_else(|_| Err(committer_stopped())))
+            }
+            PendingState::Failed(e) => Poll::Ready(Err(e.take().unwrap_or_else(committer_stopped))),
+        }
+    }
 }
 
 /// The handle callers submit through; the committer thread ends when the
@@ -53,8 +114,18 @@ impl GroupCommit {
     /// inserting now; returns once they are committed.
     pub(crate) fn insert(&self, rows: Vec<NewGrant>) -> Result<(), StoreError> {
         let (answer, wait) = mpsc::sync_channel(1);
-        self.jobs.send(Job { rows, answer }).map_err(|_| StoreError::Pool("the committer stopped".into()))?;
-        wait.recv().map_err(|_| StoreError::Pool("the committer stopped".into()))?
+        self.jobs.send(Job { rows, answer: Answer::Blocking(answer) }).map_err(|_| committer_stopped())?;
+        wait.recv().map_err(|_| committer_stopped())?
+    }
+
+    /// Hands `rows` to the committer without waiting (never blocks); the
+    /// answer is to be awaited.
+    pub(crate) fn submit(&self, rows: Vec<NewGrant>) -> PendingCommit {
+        let (answer, wait) = oneshot::channel();
+        match self.jobs.send(Job { rows, answer: Answer::Awaited(answer) }) {
+            Ok(()) => PendingCommit(PendingState::Waiting(wait)),
+            Err(_) => PendingCommit(PendingState::Failed(Some(committer_stopped()))),
+        }
     }
 }
 
@@ -75,14 +146,14 @@ fn committer(pools: Pools, jobs: Receiver<Job>) {
         match insert_all(&pools, &rows) {
             Ok(()) => {
                 for job in batch {
-                    let _ = job.answer.send(Ok(()));
+                    job.answer.send(Ok(()));
                 }
             }
             // One caller's rows may be the cause: each on its own.
             Err(_) => {
                 for (job, n) in batch.into_iter().zip(counts) {
                     let mine: Vec<NewGrant> = rows.drain(..n).collect();
-                    let _ = job.answer.send(insert_all(&pools, &mine));
+                    job.answer.send(insert_all(&pools, &mine));
                 }
             }
         }

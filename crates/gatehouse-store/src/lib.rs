@@ -19,6 +19,7 @@ pub mod schema;
 pub mod testing;
 
 pub use db::{mask_url, Backend, DatabaseUrl, Store, StoreError};
+pub use group_commit::PendingCommit;
 pub use models::*;
 pub use repo::admin::{Consent, RefreshFamily};
 pub use repo::audit::AuditFilter;

@@ -10,7 +10,7 @@ use gatehouse_core::pkce::{self, ChallengeMethod};
 use gatehouse_core::scope::{OFFLINE_ACCESS, SSO_SCOPE};
 use gatehouse_core::secret::{generate_grant_token, grant_digest};
 use gatehouse_core::{Dialect, ScopeSet};
-use gatehouse_store::{Client, Grant, GrantKind, NewGrant, RedeemOutcome, User};
+use gatehouse_store::{Client, Grant, GrantKind, NewGrant, PendingCommit, RedeemOutcome, User};
 
 use super::claims::IdTokenInput;
 use super::{ClientCredentials, OAuthError, Params, TokenResponse};
@@ -260,36 +260,42 @@ impl Engine {
         p: &Params,
         access_ttl: i64,
     ) -> Result<TokenResponse, OAuthError> {
-        if client.is_public {
-            return Err(OAuthError::unauthorized_client());
+        let scope = client_credentials_scope(client, p)?;
+        self.issue_tokens(client_credentials_grant(client, &scope, access_ttl))
+    }
+
+    /// The token endpoint's hot path, for callers on an event loop: a
+    /// `client_credentials` request from a client this replica has cached,
+    /// with the right secret and an allowed scope, gets its token without
+    /// blocking: the row goes to the shared commit, and the answer may be
+    /// sent once the returned [`PendingCommit`] resolves to `Ok`.
+    ///
+    /// Everything else returns `None`, and the caller runs [`Engine::token`]
+    /// on a blocking thread, which answers it (and audits refusals, which
+    /// writes) in full. Both paths apply the same rules: this one only
+    /// gives up earlier.
+    pub fn client_credentials_without_blocking(
+        &self,
+        dialect: &Dialect,
+        params: &Params,
+        creds: &ClientCredentials,
+    ) -> Option<(TokenResponse, PendingCommit)> {
+        if params.get("grant_type") != Some("client_credentials") || params.check().is_err() {
+            return None;
         }
-        // No user is involved: user-facing scopes make no sense here.
-        let user_scopes = ["openid", "profile", "email", SSO_SCOPE];
-        let scope = match p.get("scope") {
-            Some(s) => ScopeSet::parse(s),
-            None => ScopeSet::from_vec(
-                client.scopes.iter().filter(|s| !user_scopes.contains(s)).map(str::to_string).collect(),
-            ),
+        let (id, secret) = match (&creds.basic, params.get("client_id"), params.get("client_secret")) {
+            (Some((id, secret)), None, None) => (id.as_str(), secret.as_str()),
+            (None, Some(id), Some(secret)) => (id, secret),
+            _ => return None,
         };
-        if !scope.is_subset_of(&client.scopes) || scope.iter().any(|s| user_scopes.contains(&s)) {
-            return Err(OAuthError::invalid_scope());
+        let client = self.cached_client_with_secret(id, secret)?;
+        if !client.allows_grant(GrantType::ClientCredentials) {
+            return None;
         }
-        self.issue_tokens(AccessGrant {
-            grant: GrantType::ClientCredentials,
-            client,
-            user: None,
-            scope: &scope,
-            // A lone access token: no family to revoke together (and no
-            // random key in the family index on the hottest insert).
-            family: None,
-            session_id: None,
-            auth_time: None,
-            nonce: None,
-            data: GrantData::default(),
-            with_refresh: false,
-            refresh_scope: None,
-            access_ttl,
-        })
+        let scope = client_credentials_scope(&client, params).ok()?;
+        let access_ttl = dialect.access_ttl.unwrap_or(self.config.access_ttl);
+        let (rows, body) = self.mint_tokens(client_credentials_grant(&client, &scope, access_ttl));
+        Some((body, self.store.submit_grants(rows)))
     }
 
     fn grant_single_sign_on(
@@ -366,6 +372,29 @@ impl Engine {
 
     /// Issues an access token (and a refresh token and ID token where due).
     fn issue_tokens(&self, a: AccessGrant<'_>) -> Result<TokenResponse, OAuthError> {
+        let (user, scope, nonce, auth_time, session_id, amr) =
+            (a.user, a.scope, a.nonce, a.auth_time, a.session_id, a.data.amr.clone());
+        let client = a.client;
+        let (rows, mut body) = self.mint_tokens(a);
+        // Both rows in one commit (shared with other requests' tokens).
+        self.store.insert_grants(rows)?;
+        if let Some(user) = user.filter(|_| scope.contains("openid")) {
+            body.id_token = Some(self.id_token(IdTokenInput {
+                client,
+                user,
+                scope,
+                nonce,
+                auth_time,
+                access_token: Some(&body.access_token),
+                session_id,
+                amr: &amr,
+            })?);
+        }
+        Ok(body)
+    }
+
+    /// The rows and the answer (without ID token) for a grant's tokens.
+    fn mint_tokens(&self, a: AccessGrant<'_>) -> (Vec<NewGrant>, TokenResponse) {
         metrics::counter!(
             "gatehouse_tokens_issued_total",
             "grant" => a.grant.as_str(),
@@ -411,21 +440,46 @@ impl Engine {
             });
             body.refresh_token = Some(refresh);
         }
-        // Both rows in one commit (shared with other requests' tokens).
-        self.store.insert_grants(rows)?;
-        if let Some(user) = a.user.filter(|_| a.scope.contains("openid")) {
-            body.id_token = Some(self.id_token(IdTokenInput {
-                client: a.client,
-                user,
-                scope: a.scope,
-                nonce: a.nonce,
-                auth_time: a.auth_time,
-                access_token: Some(&body.access_token),
-                session_id: a.session_id,
-                amr: &a.data.amr,
-            })?);
+        (rows, body)
+    }
+}
+
+/// The scope a `client_credentials` request gets: what it asks for, or
+/// everything the client may have that is not about a user.
+fn client_credentials_scope(client: &Client, p: &Params) -> Result<ScopeSet, OAuthError> {
+    if client.is_public {
+        return Err(OAuthError::unauthorized_client());
+    }
+    // No user is involved: user-facing scopes make no sense here.
+    let user_scopes = ["openid", "profile", "email", SSO_SCOPE];
+    let scope = match p.get("scope") {
+        Some(s) => ScopeSet::parse(s),
+        None => {
+            ScopeSet::from_vec(client.scopes.iter().filter(|s| !user_scopes.contains(s)).map(str::to_string).collect())
         }
-        Ok(body)
+    };
+    if !scope.is_subset_of(&client.scopes) || scope.iter().any(|s| user_scopes.contains(&s)) {
+        return Err(OAuthError::invalid_scope());
+    }
+    Ok(scope)
+}
+
+fn client_credentials_grant<'a>(client: &'a Client, scope: &'a ScopeSet, access_ttl: i64) -> AccessGrant<'a> {
+    AccessGrant {
+        grant: GrantType::ClientCredentials,
+        client,
+        user: None,
+        scope,
+        // A lone access token: no family to revoke together (and no key in
+        // the family index on the hottest insert).
+        family: None,
+        session_id: None,
+        auth_time: None,
+        nonce: None,
+        data: GrantData::default(),
+        with_refresh: false,
+        refresh_scope: None,
+        access_ttl,
     }
 }
 

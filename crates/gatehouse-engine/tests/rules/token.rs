@@ -10,6 +10,12 @@ use gatehouse_engine::oauth::authorize::AuthorizeError;
 use gatehouse_engine::oauth::tokens::BearerSources;
 use gatehouse_engine::oauth::{ClientCredentials, Introspection, OAuthError, TokenResponse, UserInfo};
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use gatehouse_store::{PendingCommit, StoreError};
+
 use crate::harness::*;
 
 /// RFC 7636 appendix B.
@@ -519,6 +525,76 @@ fn client_credentials_without_a_scope_leaves_the_user_scopes_out() {
     let t = hub.token(&client, &secret, "grant_type=client_credentials").unwrap();
     assert_eq!(t.scope, "");
     assert_eq!(t.id_token, None);
+}
+
+// ---- client_credentials without blocking ---------------------------------
+
+/// Waits for a pending commit without an async runtime.
+fn durable(mut pending: PendingCommit) -> Result<(), StoreError> {
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..10_000 {
+        if let Poll::Ready(r) = Pin::new(&mut pending).poll(&mut cx) {
+            return r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    panic!("the commit did not finish in 10 s");
+}
+
+fn without_blocking(hub: &Hub, form: &str, creds: &ClientCredentials) -> Option<(TokenResponse, PendingCommit)> {
+    hub.engine.client_credentials_without_blocking(&Dialect::standard(), &params(form), creds)
+}
+
+#[test]
+fn the_non_blocking_client_credentials_path_issues_durable_tokens_for_cached_clients() {
+    let hub = Hub::with(|cfg| cfg.access_ttl = 900);
+    let (client, secret) = cc_client(&hub, "openid clientarea:homepage");
+    let creds = basic(&client.client_id, &secret);
+    let form = "grant_type=client_credentials";
+    // Not cached yet: left to the full path (which reads and caches it).
+    assert!(without_blocking(&hub, form, &creds).is_none());
+    hub.token(&client, &secret, form).unwrap();
+    let (t, pending) = without_blocking(&hub, form, &creds).expect("a cached client with the right secret");
+    durable(pending).unwrap();
+    assert_eq!((t.token_type.as_str(), t.expires_in, t.scope.as_str()), ("Bearer", 900, "clientarea:homepage"));
+    assert_eq!((t.refresh_token, t.id_token), (None, None));
+    let i = introspect(&hub, &client, &secret, &t.access_token);
+    assert!(i.active);
+    assert_eq!((i.exp, i.sub), (Some(T0 + 900), None));
+    // The secret in the body works too.
+    let body = format!("{form}&client_id={}&client_secret={}", client.client_id, enc(&secret));
+    let (t, pending) = without_blocking(&hub, &body, &ClientCredentials::default()).unwrap();
+    durable(pending).unwrap();
+    assert!(introspect(&hub, &client, &secret, &t.access_token).active);
+    // A stale cache entry is not trusted.
+    hub.clock.advance(2);
+    assert!(without_blocking(&hub, form, &creds).is_none());
+}
+
+#[test]
+fn the_non_blocking_path_leaves_every_refusal_to_the_full_path() {
+    let hub = Hub::new();
+    let (client, secret) = cc_client(&hub, "openid clientarea:homepage");
+    let (web, web_secret) = hub.web_client();
+    let form = "grant_type=client_credentials";
+    hub.token(&client, &secret, form).unwrap();
+    hub.engine.client_by_client_id(&web.client_id).unwrap().unwrap();
+    let creds = basic(&client.client_id, &secret);
+    let refused: [(&str, ClientCredentials); 6] = [
+        (form, basic(&client.client_id, "wrong")),
+        ("grant_type=client_credentials&scope=clientarea:profile", creds.clone()),
+        ("grant_type=client_credentials&scope=openid", creds.clone()),
+        ("grant_type=authorization_code&code=x", creds.clone()),
+        // Two ways to authenticate at once.
+        (&format!("{form}&client_secret={}", enc(&secret)), creds.clone()),
+        // A client without the grant.
+        (form, basic(&web.client_id, &web_secret)),
+    ];
+    for (form, creds) in &refused {
+        assert!(without_blocking(&hub, form, creds).is_none(), "{form}");
+        // ... which refuses each, as before.
+        assert!(hub.engine.token(&Dialect::standard(), &params(form), creds).is_err(), "{form}");
+    }
 }
 
 // ---- single_sign_on -----------------------------------------------------

@@ -26,7 +26,18 @@ impl Store {
     /// else is being inserted at the moment (see `group_commit`); returns
     /// once they are durable.
     pub fn insert_grants(&self, rows: Vec<NewGrant>) -> Result<(), StoreError> {
-        self.group_commit.get_or_init(|| crate::group_commit::GroupCommit::start(self.pools.clone())).insert(rows)
+        self.committer().insert(rows)
+    }
+
+    /// [`Store::insert_grants`] without blocking: the rows go to the same
+    /// shared commit, and the returned [`crate::PendingCommit`] resolves
+    /// once they are durable (or failed). For callers on an event loop.
+    pub fn submit_grants(&self, rows: Vec<NewGrant>) -> crate::PendingCommit {
+        self.committer().submit(rows)
+    }
+
+    fn committer(&self) -> &crate::group_commit::GroupCommit {
+        self.group_commit.get_or_init(|| crate::group_commit::GroupCommit::start(self.pools.clone()))
     }
 
     /// Redeems a single-use credential: one conditional UPDATE that only one
