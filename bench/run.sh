@@ -473,6 +473,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 GH_RSS_AFTER=$(rss_kib "$GH_PID")
+GH_RSS_PARTS=$(awk '/^(RssAnon|RssFile|Threads):/ { printf "%s %s%s, ", $1, $2, ($3 == "kB" ? " kB" : "") }' "/proc/$GH_PID/status" | sed 's/, $//')
 GH_HWM=$(hwm_kib "$GH_PID")
 OP_RSS_AFTER=$(rss_kib "$OP_PID")
 CEILING_RSS_AFTER=$(rss_kib "$CEILING_PID")
@@ -574,6 +575,7 @@ echo "| Gatehouse ($BACKEND) | $(mib "$GH_RSS_IDLE") | $(mib "$GH_RSS_AFTER") | 
 echo "| oidc-provider | $(mib "$OP_RSS_IDLE") | $(mib "$OP_RSS_AFTER") | $(mib "$(hwm_kib "$OP_PID")") |"
 echo "| ceiling | $(mib "$CEILING_RSS_IDLE") | $(mib "$CEILING_RSS_AFTER") | $(mib "$(hwm_kib "$CEILING_PID")") |"
 echo
+echo "- Gatehouse after load: $GH_RSS_PARTS"
 echo "- end: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if ((total_errors > 0)); then
     echo "- ⚠ $total_errors non-2xx responses or socket errors: rows marked ⚠ did not measure what they claim"

@@ -36,11 +36,11 @@ pub async fn middleware(
             }));
         return Ok(req.into_response(res).map_into_right_body());
     }
-    let path = req.path().to_string();
+    let json = speaks_json(req.path());
     let mut res = next.call(req).await?;
     if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_ours(&res) {
         let (req, _) = res.into_parts();
-        let body = too_large(&path);
+        let body = too_large(json);
         let mut res = ServiceResponse::new(req, body).map_into_right_body();
         harden(&mut res);
         return Ok(res);
@@ -66,8 +66,8 @@ fn speaks_json(path: &str) -> bool {
         || path.starts_with("/admin/api/")
 }
 
-fn too_large(path: &str) -> HttpResponse<BoxBody> {
-    if speaks_json(path) {
+fn too_large(json: bool) -> HttpResponse<BoxBody> {
+    if json {
         super::json_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request is too large")
     } else {
         super::pages::error_page(

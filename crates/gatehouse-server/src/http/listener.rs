@@ -27,6 +27,9 @@ use tokio::net::TcpStream;
 
 use super::guard::HTML_CSP;
 
+/// Threads each worker may run blocking work on (`web::block`).
+const BLOCKING_THREADS_PER_WORKER: usize = 16;
+
 /// Serves the application `factory` builds (one per worker) on `listener`
 /// with `workers` worker threads.
 pub fn serve<F, I, S, B>(listener: TcpListener, workers: usize, factory: F) -> io::Result<Server>
@@ -44,6 +47,13 @@ where
     let addr = listener.local_addr()?;
     Ok(actix_server::Server::build()
         .workers(workers)
+        // Blocking work is database calls (8 SQLite readers and one writer,
+        // or the PostgreSQL pool) and password hashing on the machine's
+        // cores: more threads than that only queue inside the pool, and
+        // each one costs a stack and a malloc arena (the default, 512
+        // shared by the workers, let a burst grow the process by tens of
+        // MB). Beyond the limit work waits in the blocking queue.
+        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
         .listen(format!("gatehouse-http-{addr}"), listener, move || {
             let app = actix_service::IntoServiceFactory::into_factory(factory())
                 .map_err(|err: S::Error| err.into().error_response());

@@ -52,17 +52,52 @@ fn start_upkeep(handle: PrometheusHandle) {
 }
 
 /// One finished HTTP request.
-pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration) {
-    let status = status.to_string();
-    metrics::counter!(
-        "gatehouse_http_requests_total",
-        "route" => route.to_string(),
-        "method" => method.to_string(),
-        "status" => status
-    )
-    .increment(1);
-    metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route.to_string())
-        .record(elapsed.as_secs_f64());
+pub fn record_request(route: String, method: &actix_web::http::Method, status: u16, elapsed: Duration) {
+    // The handles of each (route, method, status) are kept per worker
+    // thread: a lookup by the label values, instead of building the labels
+    // and hashing them into the registry on every request.
+    thread_local! {
+        static HANDLES: std::cell::RefCell<std::collections::HashMap<(String, &'static str, u16), RequestHandles>> =
+            Default::default();
+    }
+    let method = method_label(method);
+    HANDLES.with(|handles| {
+        let mut handles = handles.borrow_mut();
+        let h = handles.entry((route, method, status)).or_insert_with_key(|(route, method, status)| RequestHandles {
+            count: metrics::counter!(
+                "gatehouse_http_requests_total",
+                "route" => route.clone(),
+                "method" => *method,
+                "status" => status.to_string()
+            ),
+            duration: metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route.clone()),
+        });
+        h.count.increment(1);
+        h.duration.record(elapsed.as_secs_f64());
+    });
+}
+
+struct RequestHandles {
+    count: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+/// The method as a label: the standard ones by name, any other as `other`
+/// (a client can send any token as a method; labels must stay bounded).
+fn method_label(m: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 pub async fn render(state: State) -> HttpResponse {
