@@ -567,3 +567,29 @@ fn concurrent_grant_inserts_share_commits_and_a_bad_row_fails_alone() {
         }
     }
 }
+
+/// The PostgreSQL pool skips its checkout check for connections handed back
+/// less than a second ago; one idle longer is checked, so connections cut
+/// while idle (a restart, a failover) are replaced and no statement fails.
+#[test]
+fn postgres_connections_cut_while_idle_are_replaced_before_use() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    for db in databases() {
+        let Some((admin, name)) = &db.pg else { continue };
+        for _ in 0..3 {
+            db.store.client_by_client_id("nobody").unwrap();
+        }
+        let mut admin_conn = diesel::pg::PgConnection::establish(admin).unwrap();
+        admin_conn
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        for _ in 0..5 {
+            assert_eq!(db.store.client_by_client_id("nobody").unwrap(), None);
+        }
+    }
+}
