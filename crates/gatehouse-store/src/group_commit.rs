@@ -149,6 +149,16 @@ fn committer(pools: Pools, jobs: Receiver<Job>) {
                     job.answer.send(Ok(()));
                 }
             }
+            // A lone caller's failure is its own; an unreachable database
+            // fails everyone alike (retrying each would wait out the pool's
+            // timeout once per caller).
+            Err(e) if batch.len() == 1 || e.is_unavailable() => {
+                let reason = e.to_string();
+                let mut first = Some(e);
+                for job in batch {
+                    job.answer.send(Err(first.take().unwrap_or_else(|| StoreError::Pool(reason.clone()))));
+                }
+            }
             // One caller's rows may be the cause: each on its own.
             Err(_) => {
                 for (job, n) in batch.into_iter().zip(counts) {
