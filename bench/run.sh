@@ -305,7 +305,8 @@ wait_ready ceiling "$CEILING/readyz" "$CEILING_PID" "$WORK/ceiling.log"
 
 # ---------------------------------------------------------------- endpoints
 SERVERS=(gatehouse op ceiling)
-ENDPOINTS=(token introspect discovery jwks)
+BASE_ENDPOINTS=(token introspect discovery jwks)
+ENDPOINTS=("${BASE_ENDPOINTS[@]}")
 declare -A URL AUTH
 discovery_of() { curl -fsS "$1/.well-known/openid-configuration"; }
 REAL_SERVERS=(gatehouse op)
@@ -443,7 +444,7 @@ echo "- gatehouse $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo
     "backend $BACKEND; oidc-provider $(node -p 'require(process.argv[1]).version' "$OP_DIR/node_modules/oidc-provider/package.json")" \
     "on node $(node --version) (in-memory adapter); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "- wrk: $THREADS threads, $CONNECTIONS connections, $DURATION per run, $ROUNDS round(s), warm-up $WARMUP;" \
-    "median of rounds; order per round: Gatehouse, oidc-provider, ceiling"
+    "median of rounds; order per round: Gatehouse, oidc-provider, ceiling; the flows' rounds after the endpoints' rounds"
 echo
 
 GH_RSS_IDLE=$(rss_kib "$GH_PID")
@@ -451,29 +452,47 @@ OP_RSS_IDLE=$(rss_kib "$OP_PID")
 CEILING_RSS_IDLE=$(rss_kib "$CEILING_PID")
 
 # ---------------------------------------------------------------- runs
-if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
-    note "warm-up ($WARMUP per endpoint and server)"
-    for ep in "${ENDPOINTS[@]}"; do
-        for s in $(servers_of "$ep"); do run_wrk "$s" "$ep" "$WARMUP" "$WORK/wrk/warmup-$s-$ep.txt"; done
-    done
-fi
-
+# The four endpoints first (warm-up, then the rounds), so that memory after
+# them is read before the flows, which exercise much more code, run; then
+# the flows the same way.
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
-for ((r = 1; r <= ROUNDS; r++)); do
-    note "round $r/$ROUNDS"
-    for ep in "${ENDPOINTS[@]}"; do
-        for s in $(servers_of "$ep"); do
-            out=$WORK/wrk/$r-$s-$ep.txt
-            run_wrk "$s" "$ep" "$DURATION" "$out"
-            line=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot read wrk's report for $s $ep"; }
-            echo "$ep $s $r $line" >>"$RESULTS"
+rss_parts() {
+    awk '/^(RssAnon|RssFile|Threads):/ { printf "%s %s%s, ", $1, $2, ($3 == "kB" ? " kB" : "") }' "/proc/$1/status" |
+        sed 's/, $//'
+}
+# Runs warm-up and rounds for the endpoints given.
+run_phase() {
+    local ep s r out line
+    if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
+        note "warm-up ($WARMUP per endpoint and server): $*"
+        for ep in "$@"; do
+            for s in $(servers_of "$ep"); do run_wrk "$s" "$ep" "$WARMUP" "$WORK/wrk/warmup-$s-$ep.txt"; done
+        done
+    fi
+    for ((r = 1; r <= ROUNDS; r++)); do
+        note "round $r/$ROUNDS: $*"
+        for ep in "$@"; do
+            for s in $(servers_of "$ep"); do
+                out=$WORK/wrk/$r-$s-$ep.txt
+                run_wrk "$s" "$ep" "$DURATION" "$out"
+                line=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot read wrk's report for $s $ep"; }
+                echo "$ep $s $r $line" >>"$RESULTS"
+            done
         done
     done
-done
+}
+
+run_phase "${BASE_ENDPOINTS[@]}"
+GH_RSS_BASE=$(rss_kib "$GH_PID")
+GH_RSS_BASE_PARTS=$(rss_parts "$GH_PID")
+GH_HWM_BASE=$(hwm_kib "$GH_PID")
+if ((FLOWS)); then
+    run_phase "${FLOW_ENDPOINTS[@]}"
+fi
 
 GH_RSS_AFTER=$(rss_kib "$GH_PID")
-GH_RSS_PARTS=$(awk '/^(RssAnon|RssFile|Threads):/ { printf "%s %s%s, ", $1, $2, ($3 == "kB" ? " kB" : "") }' "/proc/$GH_PID/status" | sed 's/, $//')
+GH_RSS_PARTS=$(rss_parts "$GH_PID")
 GH_HWM=$(hwm_kib "$GH_PID")
 OP_RSS_AFTER=$(rss_kib "$OP_PID")
 CEILING_RSS_AFTER=$(rss_kib "$CEILING_PID")
@@ -500,7 +519,6 @@ declare -A LABEL=([token]="POST token (client_credentials)" [introspect]="POST i
     [discovery]="GET discovery" [jwks]="GET JWKS" [code-RS256]="authorization code, RS256 ID token"
     [code-ES256]="authorization code, ES256 ID token" [code-EdDSA]="authorization code, EdDSA ID token"
     [sso]="SSO: single_sign_on grant, then /oauth2/sso")
-BASE_ENDPOINTS=(token introspect discovery jwks)
 total_errors=0
 # " ⚠ server: N errors" for every server of EP that had errors, added to
 # total_errors (so: not in a subshell).
@@ -571,11 +589,20 @@ if ((ROUNDS > 1)); then
 fi
 echo "| process | RSS idle (before load) | RSS after load | peak RSS |"
 echo "|---|---:|---:|---:|"
-echo "| Gatehouse ($BACKEND) | $(mib "$GH_RSS_IDLE") | $(mib "$GH_RSS_AFTER") | $(mib "$GH_HWM") |"
+if ((FLOWS)); then
+    echo "| Gatehouse ($BACKEND), after the four endpoints | $(mib "$GH_RSS_IDLE") | $(mib "$GH_RSS_BASE") | $(mib "$GH_HWM_BASE") |"
+    echo "| Gatehouse ($BACKEND), after the flows too | | $(mib "$GH_RSS_AFTER") | $(mib "$GH_HWM") |"
+else
+    echo "| Gatehouse ($BACKEND) | $(mib "$GH_RSS_IDLE") | $(mib "$GH_RSS_AFTER") | $(mib "$GH_HWM") |"
+fi
 echo "| oidc-provider | $(mib "$OP_RSS_IDLE") | $(mib "$OP_RSS_AFTER") | $(mib "$(hwm_kib "$OP_PID")") |"
 echo "| ceiling | $(mib "$CEILING_RSS_IDLE") | $(mib "$CEILING_RSS_AFTER") | $(mib "$(hwm_kib "$CEILING_PID")") |"
 echo
-echo "- Gatehouse after load: $GH_RSS_PARTS"
+if ((FLOWS)); then
+    echo "- Gatehouse after the four endpoints: $GH_RSS_BASE_PARTS; after the flows too: $GH_RSS_PARTS"
+else
+    echo "- Gatehouse after load: $GH_RSS_PARTS"
+fi
 echo "- end: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if ((total_errors > 0)); then
     echo "- ⚠ $total_errors non-2xx responses or socket errors: rows marked ⚠ did not measure what they claim"
