@@ -535,16 +535,12 @@ impl Engine {
 
     /// The client with this client id, from the cache when it is fresh.
     pub fn client_by_client_id(&self, client_id: &str) -> Result<Option<Client>, EngineError> {
-        let now = self.now();
-        let mut cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, c)) = cache.get(client_id) {
-            if now >= *at && now - at < CLIENT_CACHE_SECS {
-                return Ok(Some(c.clone()));
-            }
+        if let Some(c) = self.cached_client(client_id) {
+            return Ok(Some(c));
         }
-        drop(cache);
+        let now = self.now();
         let found = self.store.client_by_client_id(client_id)?;
-        cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
         match &found {
             Some(c) => {
                 if cache.len() >= CLIENT_CACHE_MAX {
@@ -559,16 +555,19 @@ impl Engine {
         Ok(found)
     }
 
+    /// The cached client with this id when its entry is fresh.
+    fn cached_client(&self, client_id: &str) -> Option<Client> {
+        let now = self.now();
+        let cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, c) = cache.get(client_id)?;
+        (now >= *at && now - at < CLIENT_CACHE_SECS).then(|| c.clone())
+    }
+
     /// The cached client with this id when it is fresh and `secret_value`
     /// is its secret (constant-time); never reads the database. `None`
     /// also when it is not cached: ask [`Engine::authenticate_client`].
     pub fn cached_client_with_secret(&self, client_id: &str, secret_value: &str) -> Option<Client> {
-        let now = self.now();
-        let client = {
-            let cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
-            let (at, c) = cache.get(client_id)?;
-            (now >= *at && now - at < CLIENT_CACHE_SECS).then(|| c.clone())?
-        };
+        let client = self.cached_client(client_id)?;
         client.secret_digest.as_deref().is_some_and(|d| secret::verify_digest(secret_value, d)).then_some(client)
     }
 

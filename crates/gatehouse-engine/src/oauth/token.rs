@@ -294,7 +294,7 @@ impl Engine {
         }
         let scope = client_credentials_scope(&client, params).ok()?;
         let access_ttl = dialect.access_ttl.unwrap_or(self.config.access_ttl);
-        let (rows, body) = self.mint_tokens(client_credentials_grant(&client, &scope, access_ttl));
+        let (rows, body) = self.mint_tokens(&client_credentials_grant(&client, &scope, access_ttl));
         Some((body, self.store.submit_grants(rows)))
     }
 
@@ -372,29 +372,26 @@ impl Engine {
 
     /// Issues an access token (and a refresh token and ID token where due).
     fn issue_tokens(&self, a: AccessGrant<'_>) -> Result<TokenResponse, OAuthError> {
-        let (user, scope, nonce, auth_time, session_id, amr) =
-            (a.user, a.scope, a.nonce, a.auth_time, a.session_id, a.data.amr.clone());
-        let client = a.client;
-        let (rows, mut body) = self.mint_tokens(a);
+        let (rows, mut body) = self.mint_tokens(&a);
         // Both rows in one commit (shared with other requests' tokens).
         self.store.insert_grants(rows)?;
-        if let Some(user) = user.filter(|_| scope.contains("openid")) {
+        if let Some(user) = a.user.filter(|_| a.scope.contains("openid")) {
             body.id_token = Some(self.id_token(IdTokenInput {
-                client,
+                client: a.client,
                 user,
-                scope,
-                nonce,
-                auth_time,
+                scope: a.scope,
+                nonce: a.nonce,
+                auth_time: a.auth_time,
                 access_token: Some(&body.access_token),
-                session_id,
-                amr: &amr,
+                session_id: a.session_id,
+                amr: &a.data.amr,
             })?);
         }
         Ok(body)
     }
 
     /// The rows and the answer (without ID token) for a grant's tokens.
-    fn mint_tokens(&self, a: AccessGrant<'_>) -> (Vec<NewGrant>, TokenResponse) {
+    fn mint_tokens(&self, a: &AccessGrant<'_>) -> (Vec<NewGrant>, TokenResponse) {
         metrics::counter!(
             "gatehouse_tokens_issued_total",
             "grant" => a.grant.as_str(),
