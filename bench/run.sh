@@ -21,6 +21,10 @@
 #                    both and compared
 #   SKIP_BUILD=1     use the existing release binaries
 #   GATEHOUSE_BIN=   another gatehouse binary to measure (e.g. an older build)
+#   LOG_LEVEL=warn   the served instances' GATEHOUSE_LOG; `info` (the
+#                    server's default) writes an access line per request
+#   SMAPS_DIR=       copy Gatehouse's /proc/PID/smaps there after the
+#                    endpoints and after the flows (where memory is)
 set -Eeuo pipefail
 
 DURATION=${DURATION:-10s}
@@ -31,6 +35,7 @@ WARMUP=${WARMUP:-2s}
 BACKEND=${BACKEND:-sqlite}
 FLOWS=${FLOWS:-1}
 SCALE_ROWS=${SCALE_ROWS:-0}
+LOG_LEVEL=${LOG_LEVEL:-warn}
 PG_URL=${GATEHOUSE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -144,7 +149,7 @@ gatehouse() {
     for v in $(compgen -e); do [[ $v == GATEHOUSE_* ]] && unset_args+=(-u "$v"); done
     exec env "${unset_args[@]}" \
         GATEHOUSE_DATABASE_URL="$DB_URL" GATEHOUSE_DATA_DIR="$DATA_DIR" GATEHOUSE_CLIENT_AREA_URL="$AREA" \
-        GATEHOUSE_LOG=warn GATEHOUSE_MASTER_KEY=bench GATEHOUSE_DEFAULT_PLUGINS=false "$GH_BIN" "$@"
+        GATEHOUSE_LOG="${SERVE_LOG:-warn}" GATEHOUSE_MASTER_KEY=bench GATEHOUSE_DEFAULT_PLUGINS=false "$GH_BIN" "$@"
 }
 
 # POST a form with Basic credentials; prints the body, fails on non-2xx.
@@ -188,7 +193,7 @@ setup_instance() {
 start_instance() {
     local name=$1
     PORT=$(free_port)
-    gatehouse serve --bind "127.0.0.1:$PORT" >"$WORK/$name.log" 2>&1 &
+    SERVE_LOG=$LOG_LEVEL gatehouse serve --bind "127.0.0.1:$PORT" >"$WORK/$name.log" 2>&1 &
     PID=$!
     PIDS+=("$PID")
     wait_ready "Gatehouse ($name)" "http://127.0.0.1:$PORT/readyz" "$PID" "$WORK/$name.log"
@@ -441,7 +446,7 @@ echo
 echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*: //' || echo unknown CPU)," \
     "$(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- gatehouse $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')," \
-    "backend $BACKEND; oidc-provider $(node -p 'require(process.argv[1]).version' "$OP_DIR/node_modules/oidc-provider/package.json")" \
+    "backend $BACKEND, log level $LOG_LEVEL; oidc-provider $(node -p 'require(process.argv[1]).version' "$OP_DIR/node_modules/oidc-provider/package.json")" \
     "on node $(node --version) (in-memory adapter); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "- wrk: $THREADS threads, $CONNECTIONS connections, $DURATION per run, $ROUNDS round(s), warm-up $WARMUP;" \
     "median of rounds; order per round: Gatehouse, oidc-provider, ceiling; the flows' rounds after the endpoints' rounds"
@@ -487,6 +492,7 @@ run_phase "${BASE_ENDPOINTS[@]}"
 GH_RSS_BASE=$(rss_kib "$GH_PID")
 GH_RSS_BASE_PARTS=$(rss_parts "$GH_PID")
 GH_HWM_BASE=$(hwm_kib "$GH_PID")
+[[ -n ${SMAPS_DIR:-} ]] && cp "/proc/$GH_PID/smaps" "$SMAPS_DIR/smaps.endpoints"
 if ((FLOWS)); then
     run_phase "${FLOW_ENDPOINTS[@]}"
 fi
@@ -494,6 +500,7 @@ fi
 GH_RSS_AFTER=$(rss_kib "$GH_PID")
 GH_RSS_PARTS=$(rss_parts "$GH_PID")
 GH_HWM=$(hwm_kib "$GH_PID")
+[[ -n ${SMAPS_DIR:-} ]] && cp "/proc/$GH_PID/smaps" "$SMAPS_DIR/smaps.after"
 OP_RSS_AFTER=$(rss_kib "$OP_PID")
 CEILING_RSS_AFTER=$(rss_kib "$CEILING_PID")
 

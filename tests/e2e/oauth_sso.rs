@@ -165,8 +165,7 @@ fn sso_refusals_write_the_documented_audit_lines() {
             "{msgs:?}"
         );
         // The log carries the same line.
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(server.log().contains(&format!("denied for \"Closed\" User ID: {uid}")));
+        assert!(server.logs_within(&format!("denied for \"Closed\" User ID: {uid}")), "{}", server.log());
         assert!(!server.log().contains(t["access_token"].as_str().unwrap()), "tokens never reach the log");
     }
 }

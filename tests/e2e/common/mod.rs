@@ -183,6 +183,22 @@ impl Server {
         s
     }
 
+    /// Whether the log shows `needle` within a few seconds: the server's
+    /// log writer thread writes lines shortly after the request that
+    /// logged them has been answered.
+    pub fn logs_within(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -4,10 +4,10 @@
 //! JWKS is rebuilt at most once a second, so a key another replica (or the
 //! CLI) published appears within a second everywhere.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use gatehouse_core::Dialect;
+use gatehouse_core::{Dialect, Endpoint};
 
 use crate::{Engine, EngineError};
 
@@ -17,20 +17,25 @@ pub const JWKS_REFRESH_SECS: i64 = 1;
 /// The prepared documents of one engine.
 #[derive(Default)]
 pub struct Documents {
-    discovery: Mutex<HashMap<String, Arc<[u8]>>>,
+    /// By dialect name and endpoint paths (what the document depends on):
+    /// a handful of entries, compared in place (no key built per request).
+    discovery: Mutex<Vec<PreparedDiscovery>>,
     jwks: Mutex<Option<(i64, Arc<[u8]>)>>,
 }
+
+/// One dialect's discovery document: its name, its endpoint paths, the bytes.
+type PreparedDiscovery = (String, BTreeMap<Endpoint, String>, Arc<[u8]>);
 
 impl Engine {
     /// The provider metadata of `dialect` as JSON bytes (built once).
     pub fn provider_metadata_bytes(&self, dialect: &Dialect) -> Arc<[u8]> {
-        let key = format!("{}|{:?}", dialect.name, dialect.endpoint_paths);
         let mut cache = self.docs.discovery.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = cache.get(&key) {
-            return b.clone();
+        let known = cache.iter().find(|(name, paths, _)| *name == dialect.name && *paths == dialect.endpoint_paths);
+        if let Some((_, _, bytes)) = known {
+            return bytes.clone();
         }
         let bytes: Arc<[u8]> = serde_json::to_vec(&self.provider_metadata(dialect)).unwrap_or_default().into();
-        cache.insert(key, bytes.clone());
+        cache.push((dialect.name.clone(), dialect.endpoint_paths.clone(), bytes.clone()));
         bytes
     }
 

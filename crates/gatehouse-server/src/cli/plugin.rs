@@ -59,10 +59,8 @@ pub fn run(g: &GlobalArgs, cmd: PluginCommand) -> Result<(), Failure> {
             if plugins_dir.is_some() {
                 cfg.plugins_dir = plugins_dir;
             }
-            if skip_broken_plugins {
-                // The skipped plugins' reasons go to stderr through the log.
-                crate::logging::init(&cfg.log_format);
-            }
+            // The skipped plugins' reasons go to stderr through the log.
+            let _log = skip_broken_plugins.then(|| crate::logging::init(&cfg.log_format));
             // Listing only reads each plugin's description: no `init`, so
             // nothing a plugin does at start-up (creating clients, calling
             // out) happens because someone looked.

@@ -35,7 +35,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
     if let Some(p) = args.plugins_dir {
         cfg.plugins_dir = Some(p);
     }
-    crate::logging::init(&cfg.log_format);
+    let _log = crate::logging::init(&cfg.log_format);
     crate::http::templates::set_branding(crate::http::templates::Branding {
         name: cfg.branding.name.trim().to_string(),
         logo_url: cfg.branding.logo_url.clone(),
@@ -91,7 +91,6 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
                 .app_data(data.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
-                .wrap(middleware::from_fn(crate::http::guard::middleware))
                 .wrap(middleware::from_fn(crate::http::request_id::middleware))
                 .configure(crate::http::configure)
                 .configure(|c| crate::plugin_host::http::mount(c, &plugins))

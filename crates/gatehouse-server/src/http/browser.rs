@@ -3,6 +3,7 @@
 //! form parsing.
 
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::HeaderName;
 use actix_web::HttpRequest;
 use gatehouse_core::secret::{constant_time_eq, generate_token};
 use gatehouse_engine::model::{Session, User};
@@ -81,7 +82,8 @@ pub fn peer_ip(req: &HttpRequest) -> String {
     let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return String::new() };
     let trusted: &[std::net::IpAddr] =
         req.app_data::<State>().map(|s| s.config.trusted_proxies.as_slice()).unwrap_or_default();
-    client_ip(peer, trusted, req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok())).to_string()
+    const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    client_ip(peer, trusted, req.headers().get_all(X_FORWARDED_FOR).filter_map(|v| v.to_str().ok())).to_string()
 }
 
 /// [`peer_ip`]'s rule, on plain values.

@@ -1,4 +1,5 @@
-//! One middleware for what every response needs whatever its handler:
+//! What every response needs whatever its handler (run by the one
+//! middleware, [`super::request_id::middleware`]):
 //! - HTML responses get anti-framing and referrer headers and a strict
 //!   Content-Security-Policy (clickjacking: a framed "Sign out" or consent
 //!   button must not be clickable through someone else's page);
@@ -8,11 +9,10 @@
 //!   rewritten in the format of the surface that was asked: OAuth JSON on
 //!   the protocol endpoints, an HTML page with a way back elsewhere.
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
 use actix_web::HttpResponse;
 
 /// The policy of every HTML page: no script but Gatehouse's own files (the
@@ -22,31 +22,50 @@ pub const HTML_CSP: &str = "default-src 'none'; script-src 'self'; connect-src '
                             style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; \
                             frame-ancestors 'none'; base-uri 'none'";
 
-pub async fn middleware(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if req.method() == Method::CONNECT {
-        let res = HttpResponse::MethodNotAllowed()
-            .insert_header((header::CONNECTION, "close"))
-            .insert_header(("Cache-Control", "no-store"))
-            .json(serde_json::json!({
-                "error": "invalid_request",
-                "error_description": "The CONNECT method is not supported"
-            }));
-        return Ok(req.into_response(res).map_into_right_body());
+/// The guard's half of the request path, run by the one middleware
+/// ([`super::request_id::middleware`]) around every request: `before` may
+/// answer at once; otherwise the handler runs and `after` finishes its
+/// response. (One layer, not two: each `from_fn` layer costs a boxed future
+/// per request.)
+pub struct Guard {
+    json: bool,
+}
+
+/// [`Guard::before`]'s decision.
+pub enum Admission {
+    /// The answer to send instead of running the handler.
+    Refused(ServiceResponse),
+    /// Run the handler, then [`Guard::after`] on its response.
+    Admitted(Guard, ServiceRequest),
+}
+
+impl Guard {
+    /// Whether the request goes on to its handler.
+    pub fn before(req: ServiceRequest) -> Admission {
+        if req.method() == Method::CONNECT {
+            let res = HttpResponse::MethodNotAllowed()
+                .insert_header((header::CONNECTION, "close"))
+                .insert_header(("Cache-Control", "no-store"))
+                .json(serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": "The CONNECT method is not supported"
+                }));
+            return Admission::Refused(req.into_response(res));
+        }
+        Admission::Admitted(Guard { json: speaks_json(req.path()) }, req)
     }
-    let json = speaks_json(req.path());
-    let mut res = next.call(req).await?;
-    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_ours(&res) {
-        let (req, _) = res.into_parts();
-        let body = too_large(json);
-        let mut res = ServiceResponse::new(req, body).map_into_right_body();
+
+    /// Hardens the handler's response, or replaces a framework refusal.
+    pub fn after<B>(self, mut res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+        if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_ours(&res) {
+            let (req, _) = res.into_parts();
+            let mut res = ServiceResponse::new(req, too_large(self.json)).map_into_right_body();
+            harden(&mut res);
+            return res;
+        }
         harden(&mut res);
-        return Ok(res);
+        res.map_into_left_body()
     }
-    harden(&mut res);
-    Ok(res.map_into_left_body())
 }
 
 /// A response we built ourselves carries a content type the framework's

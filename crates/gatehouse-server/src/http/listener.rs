@@ -28,7 +28,7 @@ use tokio::net::TcpStream;
 use super::guard::HTML_CSP;
 
 /// Threads each worker may run blocking work on (`web::block`).
-const BLOCKING_THREADS_PER_WORKER: usize = 16;
+const BLOCKING_THREADS_PER_WORKER: usize = 8;
 
 /// Serves the application `factory` builds (one per worker) on `listener`
 /// with `workers` worker threads.
@@ -48,11 +48,14 @@ where
     Ok(actix_server::Server::build()
         .workers(workers)
         // Blocking work is database calls (8 SQLite readers and one writer,
-        // or the PostgreSQL pool) and password hashing on the machine's
-        // cores: more threads than that only queue inside the pool, and
-        // each one costs a stack and a malloc arena (the default, 512
-        // shared by the workers, let a burst grow the process by tens of
-        // MB). Beyond the limit work waits in the blocking queue.
+        // or the PostgreSQL pool, 16 by default) and password hashing on
+        // the machine's cores: more threads than that only queue inside the
+        // pool, and each one costs a stack and a malloc arena (the default,
+        // 512 shared by the workers, let a burst grow the process by tens
+        // of MB; 16 per worker still left 50 threads after the bench's
+        // flows, 8 per worker leaves 34 and serves the same flows/s on
+        // SQLite; 4 per worker cost PostgreSQL's flows a fifth). Beyond the
+        // limit work waits in the blocking queue.
         .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
         .listen(format!("gatehouse-http-{addr}"), listener, move || {
             let app = actix_service::IntoServiceFactory::into_factory(factory())

@@ -5,11 +5,15 @@
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use tracing::Instrument;
+
+use super::guard::{Admission, Guard};
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
     static REQUEST: gatehouse_engine::caller::Caller;
@@ -28,7 +32,7 @@ pub fn caller() -> Option<gatehouse_engine::caller::Caller> {
 /// A caller-supplied id is kept when it is short and plain; otherwise a new one.
 fn choose_id(req: &ServiceRequest) -> String {
     req.headers()
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
             !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -44,13 +48,17 @@ fn new_id() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    let mut text = [0u8; 16];
+    hex::encode_to_slice(bytes, &mut text).expect("16 hex digits for 8 bytes");
+    String::from_utf8_lossy(&text).into_owned()
 }
 
+/// The one middleware around every request: the request id, the access
+/// log and the metrics here, and [`Guard`]'s checks and headers.
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let rid = choose_id(&req);
     let method = req.method().clone();
     // Fields are only formatted when the span is enabled (log level info).
@@ -61,7 +69,13 @@ pub async fn middleware(
         request_id: rid.clone(),
         actor: String::new(),
     };
-    let result = REQUEST.scope(caller, next.call(req).instrument(span.clone())).await;
+    let handled = async move {
+        match Guard::before(req) {
+            Admission::Refused(refusal) => Ok(refusal.map_into_right_body()),
+            Admission::Admitted(guard, req) => Ok(guard.after(next.call(req).await?)),
+        }
+    };
+    let result = REQUEST.scope(caller, handled.instrument(span.clone())).await;
     let _enter = span.enter();
     match result {
         Ok(mut res) => {
@@ -70,7 +84,7 @@ pub async fn middleware(
             let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
             super::metrics::record_request(route, &method, status, started.elapsed());
             if let Ok(v) = HeaderValue::from_str(&rid) {
-                res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
+                res.headers_mut().insert(X_REQUEST_ID, v);
             }
             tracing::info!(status, elapsed_ms = started.elapsed().as_millis() as u64, "request finished");
             Ok(res)
