@@ -50,7 +50,7 @@ fn new_id() -> String {
     rand::thread_rng().fill_bytes(&mut bytes);
     let mut text = [0u8; 16];
     hex::encode_to_slice(bytes, &mut text).expect("16 hex digits for 8 bytes");
-    String::from_utf8_lossy(&text).into_owned()
+    std::str::from_utf8(&text).expect("hex digits are ASCII").to_owned()
 }
 
 /// The one middleware around every request: the request id, the access
@@ -80,13 +80,14 @@ pub async fn middleware(
     match result {
         Ok(mut res) => {
             let status = res.status().as_u16();
+            let elapsed = started.elapsed();
             // Routes by their pattern (bounded labels), never the raw path.
             let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
-            super::metrics::record_request(route, &method, status, started.elapsed());
+            super::metrics::record_request(route, &method, status, elapsed);
             if let Ok(v) = HeaderValue::from_str(&rid) {
                 res.headers_mut().insert(X_REQUEST_ID, v);
             }
-            tracing::info!(status, elapsed_ms = started.elapsed().as_millis() as u64, "request finished");
+            tracing::info!(status, elapsed_ms = elapsed.as_millis() as u64, "request finished");
             Ok(res)
         }
         Err(e) => {
