@@ -143,7 +143,10 @@ fn committer(pools: Pools, jobs: Receiver<Job>) {
         }
         let counts: Vec<usize> = batch.iter().map(|j| j.rows.len()).collect();
         let mut rows: Vec<NewGrant> = batch.iter_mut().flat_map(|j| j.rows.drain(..)).collect();
-        match insert_all(&pools, &rows) {
+        let started = std::time::Instant::now();
+        let inserted = insert_all(&pools, &rows);
+        metrics::histogram!("gatehouse_group_commit_seconds").record(started.elapsed().as_secs_f64());
+        match inserted {
             Ok(()) => {
                 for job in batch {
                     job.answer.send(Ok(()));

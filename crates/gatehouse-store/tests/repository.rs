@@ -593,3 +593,39 @@ fn postgres_connections_cut_while_idle_are_replaced_before_use() {
         }
     }
 }
+
+/// SQLite's log under steady writes: the checkpointer makes it start over
+/// once past 4000 frames (16 MiB), well before the writer's own automatic
+/// checkpoint at 16000 would (that one runs inside a commit and holds every
+/// token answer waiting on its fsyncs).
+#[test]
+fn sqlite_log_starts_over_under_steady_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = Store::open_and_migrate(&format!("sqlite://{}", path.display())).unwrap();
+    let wal = dir.path().join("t.db-wal");
+    // The WAL header's checkpoint sequence number counts the restarts.
+    let restarts = || {
+        let head = std::fs::read(&wal).map(|b| b[..16.min(b.len())].to_vec()).unwrap_or_default();
+        head.get(12..16).map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap()))
+    };
+    let frames_in_file = || std::fs::metadata(&wal).map_or(0, |m| m.len().saturating_sub(32) / (4096 + 24));
+    let first = restarts();
+    let mut written = 0;
+    while restarts() < first + 3 {
+        let frames = frames_in_file();
+        assert!(frames < 10_000, "the log grew to {frames} frames before starting over ({written} commits)");
+        assert!(written < 40_000, "the log did not start over three times in {written} commits");
+        // One row per commit, as a lone token request makes.
+        store
+            .insert_grant(&NewGrant {
+                digest: format!("{written:08}{}", gatehouse_core::secret::generate_hex(16)),
+                client_id: "c".into(),
+                created_at: 1,
+                expires_at: 10_000,
+                ..NewGrant::of(GrantKind::Access)
+            })
+            .unwrap();
+        written += 1;
+    }
+}
