@@ -451,6 +451,9 @@ struct Checkpointed {
     /// Frames in the log when the checkpoint began.
     #[diesel(sql_type = diesel::sql_types::Integer)]
     log: i32,
+    /// Of those, the frames now in the database file.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    checkpointed: i32,
 }
 
 /// Frames in the log (4 KiB pages: 16 MiB) above which the checkpointer
@@ -486,9 +489,10 @@ fn start_checkpointer(
     write: Pool<ConnectionManager<SqliteConnection>>,
     alive: std::sync::Weak<()>,
 ) {
-    let passive = |conn: &mut SqliteConnection| -> Option<i32> {
+    // The log's length, and whether it is all in the database file.
+    let passive = |conn: &mut SqliteConnection| -> Option<(i32, bool)> {
         match diesel::RunQueryDsl::load::<Checkpointed>(diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)"), conn) {
-            Ok(rows) => Some(rows.first().map_or(0, |r| r.log)),
+            Ok(rows) => Some(rows.first().map_or((0, true), |r| (r.log, r.checkpointed >= r.log))),
             Err(e) => {
                 tracing::warn!(error = %e, "WAL checkpoint failed");
                 None
@@ -496,14 +500,18 @@ fn start_checkpointer(
         }
     };
     let spawned = std::thread::Builder::new().name("gatehouse-checkpoint".into()).spawn(move || {
+        // The log's length when a held pass last copied all of it.
+        let mut settled = None;
         while alive.upgrade().is_some() {
             std::thread::sleep(Duration::from_millis(100));
-            let Some(mut log) = passive(&mut conn) else { continue };
-            if log < WAL_RESET_FRAMES {
+            let Some((mut log, complete)) = passive(&mut conn) else { continue };
+            // "Complete" speaks only of the frames there were when a pass
+            // began; unchanged since the last held pass, nothing came since.
+            if log < WAL_RESET_FRAMES || (complete && settled == Some(log)) {
                 continue;
             }
             for _ in 0..WAL_CATCH_UP_PASSES {
-                let Some(now) = passive(&mut conn) else { break };
+                let Some((now, _)) = passive(&mut conn) else { break };
                 let behind = now - log;
                 log = now;
                 if behind < WAL_CATCH_UP_FRAMES {
@@ -517,7 +525,9 @@ fn start_checkpointer(
             // pool's timeout, and the next round tries again.
             let Ok(_writes_held) = write.get() else { continue };
             let started = std::time::Instant::now();
-            passive(&mut conn);
+            if let Some((log, true)) = passive(&mut conn) {
+                settled = Some(log);
+            }
             metrics::histogram!("gatehouse_sqlite_wal_reset_seconds").record(started.elapsed().as_secs_f64());
         }
     });

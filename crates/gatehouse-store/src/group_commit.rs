@@ -180,12 +180,22 @@ fn insert_all(pools: &Pools, rows: &[NewGrant]) -> Result<(), StoreError> {
             let mut c = write.get()?;
             // IMMEDIATE: take the write lock up front (another process may
             // hold it: busy_timeout waits) rather than fail on upgrade.
-            c.immediate_transaction(|c| diesel::insert_into(grants::table).values(rows).execute(c))?;
+            c.immediate_transaction(|c| {
+                rows.chunks(ROWS_PER_STATEMENT)
+                    .try_for_each(|chunk| diesel::insert_into(grants::table).values(chunk).execute(c).map(drop))
+            })?;
         }
         Pools::Postgres(pool) => {
             let mut c = pool.get()?;
-            c.transaction(|c| diesel::insert_into(grants::table).values(rows).execute(c))?;
+            c.transaction(|c| {
+                rows.chunks(ROWS_PER_STATEMENT)
+                    .try_for_each(|chunk| diesel::insert_into(grants::table).values(chunk).execute(c).map(drop))
+            })?;
         }
     }
     Ok(())
 }
+
+/// Rows per multi-row INSERT: 15 parameters each stay far below SQLite's
+/// and PostgreSQL's limits on one statement's parameters (32766, 65535).
+const ROWS_PER_STATEMENT: usize = 1000;

@@ -358,8 +358,11 @@ pub struct Grant {
     pub revoked_at: Option<i64>,
 }
 
+/// `None` is inserted as NULL (no column of `grants` has another default):
+/// the INSERT's text is then the same for every row, so it is prepared once
+/// per connection and never rebuilt (the token path's hot write).
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = grants)]
+#[diesel(table_name = grants, treat_none_as_null = true)]
 pub struct NewGrant {
     pub kind: GrantKind,
     pub digest: String,

@@ -629,3 +629,28 @@ fn sqlite_log_starts_over_under_steady_writes() {
         written += 1;
     }
 }
+
+/// One caller's rows past one statement's parameter limit (2500 rows of 15
+/// parameters) go in, all of them, on both backends.
+#[test]
+fn a_large_insert_is_split_into_statements_and_all_rows_land() {
+    for db in databases() {
+        let rows: Vec<NewGrant> = (0..2500)
+            .map(|i| NewGrant {
+                digest: format!("bulk{i}"),
+                client_id: "c".into(),
+                created_at: 1,
+                expires_at: 10_000,
+                ..NewGrant::of(GrantKind::Access)
+            })
+            .collect();
+        db.store.insert_grants(rows).unwrap();
+        for i in [0, 999, 1000, 1999, 2000, 2499] {
+            assert!(
+                db.store.grant_by_any_digest(&format!("bulk{i}")).unwrap().is_some(),
+                "{:?}: row {i}",
+                db.store.backend()
+            );
+        }
+    }
+}
