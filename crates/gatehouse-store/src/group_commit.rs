@@ -173,6 +173,17 @@ fn committer(pools: Pools, jobs: Receiver<Job>) {
     }
 }
 
+/// One multi-row INSERT per [`ROWS_PER_STATEMENT`] rows, on either
+/// backend's connection (a macro: diesel's bounds for a generic function
+/// over both connections do not hold for borrowed rows).
+macro_rules! insert_chunks {
+    ($conn:expr, $rows:expr) => {
+        $rows
+            .chunks(ROWS_PER_STATEMENT)
+            .try_for_each(|chunk| diesel::insert_into(grants::table).values(chunk).execute($conn).map(drop))
+    };
+}
+
 /// Inserts the rows in one transaction.
 fn insert_all(pools: &Pools, rows: &[NewGrant]) -> Result<(), StoreError> {
     match pools {
@@ -180,17 +191,11 @@ fn insert_all(pools: &Pools, rows: &[NewGrant]) -> Result<(), StoreError> {
             let mut c = write.get()?;
             // IMMEDIATE: take the write lock up front (another process may
             // hold it: busy_timeout waits) rather than fail on upgrade.
-            c.immediate_transaction(|c| {
-                rows.chunks(ROWS_PER_STATEMENT)
-                    .try_for_each(|chunk| diesel::insert_into(grants::table).values(chunk).execute(c).map(drop))
-            })?;
+            c.immediate_transaction(|c| insert_chunks!(c, rows))?;
         }
         Pools::Postgres(pool) => {
             let mut c = pool.get()?;
-            c.transaction(|c| {
-                rows.chunks(ROWS_PER_STATEMENT)
-                    .try_for_each(|chunk| diesel::insert_into(grants::table).values(chunk).execute(c).map(drop))
-            })?;
+            c.transaction(|c| insert_chunks!(c, rows))?;
         }
     }
     Ok(())
